@@ -1,0 +1,228 @@
+package models
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// Code is an authorization code (RFC 6749 §4.1.2): single use, 60 seconds,
+// bound to its client, redirect URI and PKCE challenge. Only its hash is
+// stored.
+type Code struct {
+	ID               int64
+	Hash             []byte
+	ClientID         int64
+	UserID           int64
+	RedirectURI      string
+	RedirectURIGiven bool
+	Scope            string
+	CodeChallenge    string
+	CreatedAt        time.Time
+	ExpiresAt        time.Time
+	UsedAt           *time.Time
+	GrantID          *int64
+}
+
+// NewCode is what the consent page approved.
+type NewCode struct {
+	Client           *Client
+	UserID           int64
+	RedirectURI      string
+	RedirectURIGiven bool   // RFC 6749 §4.1.3: then the token request must repeat it
+	Scope            string // already resolved
+	CodeChallenge    string // S256 challenge, empty if none
+	TTL              time.Duration
+}
+
+// CreateCode stores an authorization code and returns its raw value.
+func (s *Store) CreateCode(ctx context.Context, n NewCode) (string, error) {
+	raw := NewSecret(PrefixCode)
+	ttl := n.TTL
+	if ttl <= 0 {
+		ttl = DefaultTTLs.Code
+	}
+	now := s.Now()
+	c := &Code{
+		Hash: HashSecret(raw), ClientID: n.Client.ID, UserID: n.UserID, RedirectURI: n.RedirectURI,
+		RedirectURIGiven: n.RedirectURIGiven, Scope: n.Scope, CodeChallenge: n.CodeChallenge,
+		CreatedAt: now, ExpiresAt: now.Add(ttl),
+	}
+	if err := s.write(ctx, func(tx *gorm.DB) error { return tx.Create(c).Error }); err != nil {
+		return "", wrapWrite("create code", err)
+	}
+	return raw, nil
+}
+
+// ExchangeCode is a token request with grant_type=authorization_code.
+type ExchangeCode struct {
+	Client           *Client
+	Code             string
+	RedirectURI      string
+	RedirectURIGiven bool
+	CodeVerifier     string
+	TTLs             TTLs
+	Remote           string
+	RequestID        string
+}
+
+// S256 is RFC 7636 §4.2's code challenge of a verifier.
+func S256(verifier string) string {
+	h := sha256.Sum256([]byte(verifier))
+	return base64.RawURLEncoding.EncodeToString(h[:])
+}
+
+// ExchangeCode trades a code for tokens (RFC 6749 §4.1.3, RFC 7636 §4.6).
+// A code presented a second time revokes the grant it produced (RFC 6749
+// §4.1.2: "the authorization server SHOULD revoke … all tokens previously
+// issued based on that authorization code").
+func (s *Store) ExchangeCode(ctx context.Context, x ExchangeCode) (*Issued, error) {
+	var out *Issued
+	var refusal error
+	err := s.write(ctx, func(tx *gorm.DB) error {
+		now := s.Now()
+		var c Code
+		res := tx.Select("id", "hash", "client_id", "user_id", "redirect_uri", "redirect_uri_given", "scope",
+			"code_challenge", "created_at", "expires_at", "used_at", "grant_id").
+			Where("hash = ?", HashSecret(x.Code)).Limit(1).Find(&c)
+		if res.Error != nil {
+			return res.Error
+		}
+		switch {
+		case res.RowsAffected == 0:
+			refusal = fmt.Errorf("%w: unknown code", ErrInvalidGrant)
+		case c.ClientID != x.Client.ID:
+			refusal = fmt.Errorf("%w: code was issued to another client", ErrInvalidGrant)
+		case c.UsedAt != nil:
+			refusal = fmt.Errorf("%w: code was already used", ErrInvalidGrant)
+			if c.GrantID != nil {
+				_, err := s.revokeTx(tx, RevokeRequest{GrantID: *c.GrantID, Actor: System(), Action: ActionCodeReuse,
+					Reason: "authorization code reuse", Remote: x.Remote, RequestID: x.RequestID}, now)
+				return err
+			}
+		case !now.Before(c.ExpiresAt):
+			refusal = fmt.Errorf("%w: code has expired", ErrInvalidGrant)
+		case c.RedirectURIGiven && (!x.RedirectURIGiven || x.RedirectURI != c.RedirectURI):
+			refusal = fmt.Errorf("%w: redirect_uri does not match the authorization request", ErrInvalidGrant)
+		case !c.RedirectURIGiven && x.RedirectURIGiven && x.RedirectURI != c.RedirectURI:
+			refusal = fmt.Errorf("%w: redirect_uri does not match the authorization request", ErrInvalidGrant)
+		case c.CodeChallenge == "" && x.CodeVerifier != "":
+			// RFC 9700 §2.1.1: a verifier without a challenge is refused.
+			refusal = fmt.Errorf("%w: code_verifier given but the authorization request had no code_challenge", ErrInvalidGrant)
+		case c.CodeChallenge != "" && subtle.ConstantTimeCompare([]byte(S256(x.CodeVerifier)), []byte(c.CodeChallenge)) != 1:
+			refusal = fmt.Errorf("%w: code_verifier does not match the code_challenge", ErrInvalidGrant)
+		}
+		if refusal != nil {
+			return nil
+		}
+		var err error
+		out, err = s.issueGrantTx(tx, StartGrant{
+			Client: x.Client, UserID: c.UserID, GrantType: GrantAuthorizationCode, Scope: c.Scope,
+			WithRefresh: x.Client.Allows(GrantRefreshToken), TTLs: x.TTLs, At: now,
+		})
+		if err != nil {
+			return err
+		}
+		return tx.Exec("UPDATE codes SET used_at = ?, grant_id = ? WHERE id = ? AND used_at IS NULL", now, out.GrantID, c.ID).Error
+	})
+	if err != nil {
+		return nil, wrapWrite("exchange code", err)
+	}
+	if refusal != nil {
+		return nil, refusal
+	}
+	return out, nil
+}
+
+// RefreshGrant is a token request with grant_type=refresh_token.
+type RefreshGrant struct {
+	Client       *Client
+	RefreshToken string
+	Scope        string // empty keeps the grant's scope
+	TTLs         TTLs
+	Remote       string
+	RequestID    string
+}
+
+// Refresh rotates a refresh token (RFC 6749 §6, RFC 9700 §4.14.2): the grant
+// gets a new access token and a new refresh token; the presented refresh
+// token and every access token issued before stop working. A refresh token
+// presented after it was rotated means it was stolen or replayed: the whole
+// grant is revoked through the revocation core, reason "refresh token reuse".
+func (s *Store) Refresh(ctx context.Context, r RefreshGrant) (*Issued, error) {
+	var out *Issued
+	var refusal error
+	err := s.write(ctx, func(tx *gorm.DB) error {
+		now := s.Now()
+		var t Token
+		res := tx.Select(tokenColumns).Where("hash = ?", HashSecret(r.RefreshToken)).Limit(1).Find(&t)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 || t.Type != TokenTypeRefresh {
+			refusal = fmt.Errorf("%w: unknown refresh token", ErrInvalidGrant)
+			return nil
+		}
+		if t.ClientID != r.Client.ID {
+			refusal = fmt.Errorf("%w: refresh token was issued to another client", ErrInvalidGrant)
+			return nil
+		}
+		if t.RevokedAt != nil {
+			refusal = fmt.Errorf("%w: refresh token was revoked", ErrInvalidGrant)
+			return nil
+		}
+		if t.RotatedAt != nil {
+			refusal = fmt.Errorf("%w: refresh token was already used", ErrInvalidGrant)
+			_, err := s.revokeTx(tx, RevokeRequest{GrantID: t.GrantID, Actor: System(), Action: ActionRefreshReuse,
+				Reason: "refresh token reuse", Remote: r.Remote, RequestID: r.RequestID}, now)
+			return err
+		}
+		if !now.Before(t.ExpiresAt) {
+			refusal = fmt.Errorf("%w: refresh token has expired", ErrInvalidGrant)
+			return nil
+		}
+		var g Grant
+		if err := tx.Select("id", "client_id", "user_id", "grant_type", "scope", "created_at", "expires_at", "last_used_at", "revoked_at").
+			Where("id = ?", t.GrantID).Take(&g).Error; err != nil {
+			return err
+		}
+		scope, err := ResolveScope(r.Scope, g.Scope)
+		if err != nil {
+			refusal = err
+			return nil
+		}
+		// Retire the presented refresh token and every access token issued
+		// before it. Rotation is not revocation: the grant lives on.
+		upd := tx.Exec("UPDATE tokens SET rotated_at = ? WHERE id = ? AND rotated_at IS NULL AND revoked_at IS NULL", now, t.ID)
+		if upd.Error != nil {
+			return upd.Error
+		}
+		if upd.RowsAffected != 1 {
+			refusal = fmt.Errorf("%w: refresh token was already used", ErrInvalidGrant)
+			return nil
+		}
+		if err := tx.Exec("UPDATE tokens SET rotated_at = ? WHERE grant_id = ? AND type = ? AND rotated_at IS NULL AND revoked_at IS NULL",
+			now, g.ID, TokenTypeAccess).Error; err != nil {
+			return err
+		}
+		ttl := r.TTLs.withDefaults()
+		out, err = s.issueTokensTx(tx, &g, scope, &t.ID, true, ttl, now)
+		if err != nil {
+			return err
+		}
+		return tx.Exec("UPDATE grants SET expires_at = ?, last_used_at = ? WHERE id = ?",
+			now.Add(max(ttl.Access, ttl.Refresh)), now, g.ID).Error
+	})
+	if err != nil {
+		return nil, wrapWrite("refresh", err)
+	}
+	if refusal != nil {
+		return nil, refusal
+	}
+	return out, nil
+}

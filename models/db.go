@@ -1,0 +1,183 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"runtime"
+	"strings"
+	"time"
+
+	"gorm.io/driver/postgres"
+	"gorm.io/driver/sqlite"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+)
+
+// Dialect names the SQL database behind a Store.
+type Dialect string
+
+// The supported dialects.
+const (
+	DialectSQLite   Dialect = "sqlite"
+	DialectPostgres Dialect = "postgres"
+)
+
+// ErrUnavailable wraps every failure to reach or write the database, so that
+// callers can answer 503 rather than guess.
+var ErrUnavailable = errors.New("models: database unavailable")
+
+// Options tune a Store. The zero value is the production default.
+type Options struct {
+	// Logger receives slow-query and error logs; nil discards them.
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Store is Latchkey's persistence: every read and write of the data goes
+// through its methods. It wraps two gorm handles: on SQLite a single writer
+// connection (SQLite allows one writer; funnelling writes through one
+// connection avoids SQLITE_BUSY storms) and a pool of read-only readers; on
+// PostgreSQL both are the same pool.
+type Store struct {
+	w       *gorm.DB
+	r       *gorm.DB
+	dialect Dialect
+	log     *slog.Logger
+	now     func() time.Time
+	batch   *batcher
+	lastUse *lastUseThrottle
+}
+
+// Open connects to dsn — a SQLite file path (optionally "file:" URI) or a
+// postgres:// URL — and returns a Store. It does not migrate; call Migrate.
+func Open(dsn string, opts Options) (*Store, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	s := &Store{log: opts.Logger, now: opts.Now, lastUse: newLastUseThrottle()}
+	cfg := &gorm.Config{
+		Logger:                 logger.Discard,
+		SkipDefaultTransaction: true,
+		PrepareStmt:            true,
+		NowFunc:                func() time.Time { return opts.Now().UTC() },
+	}
+	var err error
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		s.dialect = DialectPostgres
+		s.w, err = gorm.Open(postgres.Open(dsn), cfg)
+		if err != nil {
+			return nil, fmt.Errorf("models: open postgres: %w", redactErr(err, dsn))
+		}
+		sqlDB, err := s.w.DB()
+		if err != nil {
+			return nil, fmt.Errorf("models: open postgres: %w", err)
+		}
+		sqlDB.SetMaxOpenConns(32)
+		sqlDB.SetMaxIdleConns(32)
+		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
+		s.r = s.w
+	} else {
+		s.dialect = DialectSQLite
+		path := strings.TrimPrefix(dsn, "file:")
+		if i := strings.IndexByte(path, '?'); i >= 0 {
+			path = path[:i]
+		}
+		if path == "" || path == ":memory:" {
+			return nil, errors.New("models: a SQLite database must be a file")
+		}
+		// synchronous=FULL in WAL mode: a commit is fsynced before it returns,
+		// so an answered revocation survives a crash (SPEC rule 9).
+		// _txlock=immediate takes the write lock at BEGIN, so a transaction
+		// never fails half-way with SQLITE_BUSY on lock upgrade.
+		q := url.Values{}
+		q.Set("_journal_mode", "WAL")
+		q.Set("_synchronous", "FULL")
+		q.Set("_foreign_keys", "on")
+		q.Set("_busy_timeout", "5000")
+		q.Set("_txlock", "immediate")
+		q.Set("_cache_size", "-32000")
+		s.w, err = gorm.Open(sqlite.Open("file:"+path+"?"+q.Encode()), cfg)
+		if err != nil {
+			return nil, fmt.Errorf("models: open %s: %w", path, err)
+		}
+		wdb, err := s.w.DB()
+		if err != nil {
+			return nil, fmt.Errorf("models: open %s: %w", path, err)
+		}
+		wdb.SetMaxOpenConns(1)
+		wdb.SetMaxIdleConns(1)
+		wdb.SetConnMaxLifetime(0)
+		// Make sure the file exists and is in WAL mode before readers open it.
+		if err := wdb.Ping(); err != nil {
+			return nil, fmt.Errorf("models: open %s: %w", path, err)
+		}
+		rq := url.Values{}
+		rq.Set("_foreign_keys", "on")
+		rq.Set("_busy_timeout", "5000")
+		rq.Set("_query_only", "1")
+		rq.Set("_cache_size", "-32000")
+		s.r, err = gorm.Open(sqlite.Open("file:"+path+"?"+rq.Encode()), cfg)
+		if err != nil {
+			return nil, fmt.Errorf("models: open %s: %w", path, err)
+		}
+		rdb, err := s.r.DB()
+		if err != nil {
+			return nil, fmt.Errorf("models: open %s: %w", path, err)
+		}
+		n := max(4, 2*runtime.GOMAXPROCS(0))
+		rdb.SetMaxOpenConns(n)
+		rdb.SetMaxIdleConns(n)
+	}
+	s.batch = newBatcher(s)
+	return s, nil
+}
+
+// redactErr keeps a postgres password out of error messages.
+func redactErr(err error, dsn string) error {
+	u, perr := url.Parse(dsn)
+	if perr != nil || u.User == nil {
+		return err
+	}
+	if pw, ok := u.User.Password(); ok && pw != "" {
+		return errors.New(strings.ReplaceAll(err.Error(), pw, "xxxxx"))
+	}
+	return err
+}
+
+// Dialect reports which database the Store talks to.
+func (s *Store) Dialect() Dialect { return s.dialect }
+
+// Now returns the Store's clock reading in UTC, truncated to microseconds
+// (PostgreSQL's precision), so values round-trip exactly.
+func (s *Store) Now() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
+
+// Close stops the write batcher and closes the connections.
+func (s *Store) Close() error {
+	s.batch.close()
+	var errs []error
+	for _, g := range []*gorm.DB{s.w, s.r} {
+		if db, err := g.DB(); err == nil {
+			errs = append(errs, db.Close())
+		}
+		if s.r == s.w {
+			break
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Ping checks that the database answers, for /readyz.
+func (s *Store) Ping(ctx context.Context) error {
+	var one int
+	if err := s.r.WithContext(ctx).Raw("SELECT 1").Scan(&one).Error; err != nil {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return nil
+}

@@ -1,0 +1,212 @@
+package models
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"gorm.io/gorm"
+)
+
+// migration is one versioned step of the schema. Its SQL is written once
+// with placeholders for the few types that differ between SQLite and
+// PostgreSQL: {{pk}}, {{ts}}, {{bytes}}.
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+// migrations is append-only. Order is important: add new migrations at the
+// end of the list and never edit one that has shipped.
+var migrations = []migration{
+	{1, "initial schema", `
+CREATE TABLE users (
+	id {{pk}},
+	username TEXT NOT NULL,
+	password_hash TEXT NOT NULL,
+	role TEXT NOT NULL,
+	disabled_at {{ts}},
+	created_at {{ts}} NOT NULL
+);
+CREATE UNIQUE INDEX users_username ON users (username);
+CREATE INDEX users_role ON users (role, id);
+
+CREATE TABLE clients (
+	id {{pk}},
+	client_id TEXT NOT NULL,
+	name TEXT NOT NULL,
+	type TEXT NOT NULL,
+	secret_hash {{bytes}},
+	secret_hint TEXT NOT NULL DEFAULT '',
+	grant_types TEXT NOT NULL,
+	redirect_uris TEXT NOT NULL DEFAULT '',
+	scope TEXT NOT NULL,
+	allowed_origins TEXT NOT NULL DEFAULT '',
+	introspect BOOLEAN NOT NULL DEFAULT FALSE,
+	disabled_at {{ts}},
+	created_at {{ts}} NOT NULL
+);
+CREATE UNIQUE INDEX clients_client_id ON clients (client_id);
+
+CREATE TABLE grants (
+	id {{pk}},
+	client_id BIGINT NOT NULL REFERENCES clients (id),
+	user_id BIGINT REFERENCES users (id),
+	grant_type TEXT NOT NULL,
+	scope TEXT NOT NULL,
+	created_at {{ts}} NOT NULL,
+	expires_at {{ts}} NOT NULL,
+	last_used_at {{ts}},
+	revoked_at {{ts}}
+);
+CREATE INDEX grants_user_client ON grants (user_id, client_id, id);
+CREATE INDEX grants_client ON grants (client_id, id);
+
+CREATE TABLE tokens (
+	id {{pk}},
+	hash {{bytes}} NOT NULL,
+	type TEXT NOT NULL,
+	hint TEXT NOT NULL,
+	grant_id BIGINT NOT NULL REFERENCES grants (id),
+	client_id BIGINT NOT NULL REFERENCES clients (id),
+	user_id BIGINT REFERENCES users (id),
+	scope TEXT NOT NULL,
+	parent_id BIGINT,
+	created_at {{ts}} NOT NULL,
+	expires_at {{ts}} NOT NULL,
+	rotated_at {{ts}},
+	revoked_at {{ts}}
+);
+CREATE UNIQUE INDEX tokens_hash ON tokens (hash);
+CREATE INDEX tokens_grant ON tokens (grant_id);
+CREATE INDEX tokens_client ON tokens (client_id, id);
+CREATE INDEX tokens_user ON tokens (user_id, id);
+CREATE INDEX tokens_expires ON tokens (expires_at);
+CREATE INDEX tokens_revoked ON tokens (revoked_at);
+
+CREATE TABLE codes (
+	id {{pk}},
+	hash {{bytes}} NOT NULL,
+	client_id BIGINT NOT NULL REFERENCES clients (id),
+	user_id BIGINT NOT NULL REFERENCES users (id),
+	redirect_uri TEXT NOT NULL,
+	redirect_uri_given BOOLEAN NOT NULL,
+	scope TEXT NOT NULL,
+	code_challenge TEXT NOT NULL DEFAULT '',
+	created_at {{ts}} NOT NULL,
+	expires_at {{ts}} NOT NULL,
+	used_at {{ts}},
+	grant_id BIGINT
+);
+CREATE UNIQUE INDEX codes_hash ON codes (hash);
+CREATE INDEX codes_expires ON codes (expires_at);
+
+CREATE TABLE audit_events (
+	id {{pk}},
+	created_at {{ts}} NOT NULL,
+	actor_type TEXT NOT NULL,
+	actor TEXT NOT NULL,
+	action TEXT NOT NULL,
+	grant_id BIGINT,
+	user_id BIGINT,
+	client_id BIGINT,
+	grants INTEGER NOT NULL DEFAULT 0,
+	tokens INTEGER NOT NULL DEFAULT 0,
+	reason TEXT NOT NULL DEFAULT '',
+	remote_addr TEXT NOT NULL DEFAULT '',
+	request_id TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX audit_events_created ON audit_events (created_at);
+CREATE INDEX audit_events_actor ON audit_events (actor, id);
+CREATE INDEX audit_events_action ON audit_events (action, id);
+CREATE INDEX audit_events_user ON audit_events (user_id, id);
+CREATE INDEX audit_events_client ON audit_events (client_id, id);
+
+CREATE TABLE sessions (
+	id {{pk}},
+	hash {{bytes}} NOT NULL,
+	user_id BIGINT NOT NULL REFERENCES users (id),
+	created_at {{ts}} NOT NULL,
+	expires_at {{ts}} NOT NULL
+);
+CREATE UNIQUE INDEX sessions_hash ON sessions (hash);
+CREATE INDEX sessions_user ON sessions (user_id);
+
+CREATE TABLE setup_tokens (
+	id {{pk}},
+	hash {{bytes}} NOT NULL,
+	created_at {{ts}} NOT NULL,
+	expires_at {{ts}} NOT NULL,
+	used_at {{ts}}
+);
+CREATE UNIQUE INDEX setup_tokens_hash ON setup_tokens (hash);
+`},
+}
+
+func (s *Store) expand(sql string) string {
+	var r *strings.Replacer
+	if s.dialect == DialectPostgres {
+		r = strings.NewReplacer("{{pk}}", "BIGSERIAL PRIMARY KEY", "{{ts}}", "TIMESTAMPTZ", "{{bytes}}", "BYTEA")
+	} else {
+		r = strings.NewReplacer("{{pk}}", "INTEGER PRIMARY KEY AUTOINCREMENT", "{{ts}}", "DATETIME", "{{bytes}}", "BLOB")
+	}
+	return r.Replace(sql)
+}
+
+// Migrate applies every pending migration, each in its own transaction, and
+// returns how many it applied. Concurrent replicas starting together on one
+// PostgreSQL take an advisory lock, so each migration runs once.
+func (s *Store) Migrate(ctx context.Context) (int, error) {
+	db := s.w.WithContext(ctx)
+	if err := db.Exec(`CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at ` + s.expand("{{ts}}") + ` NOT NULL)`).Error; err != nil {
+		return 0, fmt.Errorf("models: migrate: %w: %w", ErrUnavailable, err)
+	}
+	applied := 0
+	for _, m := range migrations {
+		done := false
+		err := db.Transaction(func(tx *gorm.DB) error {
+			if s.dialect == DialectPostgres {
+				if err := tx.Exec("SELECT pg_advisory_xact_lock(7009)").Error; err != nil {
+					return err
+				}
+			}
+			var n int64
+			if err := tx.Raw("SELECT COUNT(*) FROM schema_migrations WHERE version = ?", m.version).Scan(&n).Error; err != nil {
+				return err
+			}
+			if n > 0 {
+				done = true
+				return nil
+			}
+			for stmt := range strings.SplitSeq(s.expand(m.sql), ";") {
+				if strings.TrimSpace(stmt) == "" {
+					continue
+				}
+				if err := tx.Exec(stmt).Error; err != nil {
+					return fmt.Errorf("migration %d (%s): %w", m.version, m.name, err)
+				}
+			}
+			return tx.Exec("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)", m.version, m.name, s.Now()).Error
+		})
+		if err != nil {
+			return applied, fmt.Errorf("models: migrate: %w", err)
+		}
+		if !done {
+			applied++
+		}
+	}
+	return applied, nil
+}
+
+// SchemaVersion returns the newest applied migration, 0 for an empty database.
+func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
+	var v *int
+	if err := s.r.WithContext(ctx).Raw("SELECT MAX(version) FROM schema_migrations").Scan(&v).Error; err != nil {
+		return 0, fmt.Errorf("models: schema version: %w", err)
+	}
+	if v == nil {
+		return 0, nil
+	}
+	return *v, nil
+}

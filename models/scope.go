@@ -1,0 +1,64 @@
+package models
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Scope is a set of scope tokens (RFC 6749 §3.3), kept sorted and unique.
+type Scope []string
+
+// ParseScope splits a space-delimited scope string. Each token must be
+// NQCHAR: printable ASCII other than space, '"' and '\'.
+func ParseScope(s string) (Scope, error) {
+	var out Scope
+	for tok := range strings.SplitSeq(s, " ") {
+		if tok == "" {
+			continue
+		}
+		for i := 0; i < len(tok); i++ {
+			c := tok[i]
+			if c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
+				return nil, fmt.Errorf("%w: scope contains a character RFC 6749 §3.3 does not allow", ErrInvalid)
+			}
+		}
+		out = append(out, tok)
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
+// String joins the scope with single spaces.
+func (sc Scope) String() string { return strings.Join(sc, " ") }
+
+// Within reports whether every token of sc is in allowed.
+func (sc Scope) Within(allowed Scope) bool {
+	for _, t := range sc {
+		if !slices.Contains(allowed, t) {
+			return false
+		}
+	}
+	return true
+}
+
+// ErrInvalidScope is returned when a request asks for a scope the client or
+// grant does not have.
+var ErrInvalidScope = fmt.Errorf("%w: scope", ErrInvalid)
+
+// ResolveScope applies SPEC's rule: no scope asked means everything allowed;
+// asking for anything beyond allowed is invalid_scope.
+func ResolveScope(requested, allowed string) (string, error) {
+	al, _ := ParseScope(allowed)
+	if strings.TrimSpace(requested) == "" {
+		return al.String(), nil
+	}
+	req, err := ParseScope(requested)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrInvalidScope, err)
+	}
+	if !req.Within(al) {
+		return "", fmt.Errorf("%w: requested scope exceeds what is allowed", ErrInvalidScope)
+	}
+	return req.String(), nil
+}

@@ -1,0 +1,243 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// TokenType names the two kinds of token, with RFC 7009 §2.1's hint values.
+type TokenType string
+
+// The token types.
+const (
+	TokenTypeAccess  TokenType = "access_token"
+	TokenTypeRefresh TokenType = "refresh_token"
+)
+
+// Grant is one authorization: a user (none for client_credentials), a
+// client, a scope, and the chain of tokens it produced. Revocation works on
+// whole grants (RFC 7009 §2.1: revoking one token of a grant revokes the
+// rest). ExpiresAt is the latest expiry of any of its tokens, so "active
+// grant" is a simple indexed condition.
+type Grant struct {
+	ID         int64
+	ClientID   int64
+	UserID     *int64
+	GrantType  GrantType
+	Scope      string
+	CreatedAt  time.Time
+	ExpiresAt  time.Time
+	LastUsedAt *time.Time
+	RevokedAt  *time.Time
+}
+
+// Token is an access or refresh token. Only its SHA-256 is stored. A token
+// is active when it is neither revoked, nor rotated (superseded by a
+// refresh), nor expired.
+type Token struct {
+	ID        int64
+	Hash      []byte
+	Type      TokenType
+	Hint      string
+	GrantID   int64
+	ClientID  int64
+	UserID    *int64
+	Scope     string
+	ParentID  *int64
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	RotatedAt *time.Time
+	RevokedAt *time.Time
+}
+
+var tokenColumns = []string{"id", "hash", "type", "hint", "grant_id", "client_id", "user_id", "scope",
+	"parent_id", "created_at", "expires_at", "rotated_at", "revoked_at"}
+
+// Active reports whether t can still be used at now.
+func (t *Token) Active(now time.Time) bool {
+	return t.RevokedAt == nil && t.RotatedAt == nil && now.Before(t.ExpiresAt)
+}
+
+// TokenStatus is how a token shows in lists.
+type TokenStatus string
+
+// The token statuses.
+const (
+	StatusActive  TokenStatus = "active"
+	StatusExpired TokenStatus = "expired"
+	StatusRevoked TokenStatus = "revoked"
+	StatusRotated TokenStatus = "rotated"
+)
+
+// Status classifies t at now.
+func (t *Token) Status(now time.Time) TokenStatus {
+	switch {
+	case t.RevokedAt != nil:
+		return StatusRevoked
+	case t.RotatedAt != nil:
+		return StatusRotated
+	case !now.Before(t.ExpiresAt):
+		return StatusExpired
+	}
+	return StatusActive
+}
+
+// ErrInvalidGrant is RFC 6749 §5.2's invalid_grant: a code or refresh token
+// that is unknown, expired, used, revoked, or bound to another client or
+// redirect URI. Its wrapped text says which, for the log only.
+var ErrInvalidGrant = errors.New("models: invalid grant")
+
+// TTLs are the lifetimes of what the server issues.
+type TTLs struct {
+	Access  time.Duration
+	Refresh time.Duration
+	Code    time.Duration
+}
+
+// DefaultTTLs are SPEC's defaults: 1 h access tokens, 30 d refresh tokens,
+// 60 s codes.
+var DefaultTTLs = TTLs{Access: time.Hour, Refresh: 720 * time.Hour, Code: 60 * time.Second}
+
+// Issued is what the token endpoint returns. The raw tokens exist only here.
+type Issued struct {
+	GrantID      int64
+	AccessToken  string
+	RefreshToken string // empty when none was issued
+	ExpiresIn    time.Duration
+	Scope        string
+}
+
+// StartGrant is a new authorization for client (and user, unless the grant
+// is client_credentials).
+type StartGrant struct {
+	Client       *Client
+	UserID       int64 // 0 for client_credentials
+	GrantType    GrantType
+	Scope        string // already resolved against the client's scopes
+	WithRefresh  bool
+	TTLs         TTLs
+	At           time.Time // zero means now; the demo seeds history with it
+}
+
+// IssueGrant starts a new grant and issues its first tokens (RFC 6749 §4.3,
+// §4.4; codes go through ExchangeCode).
+func (s *Store) IssueGrant(ctx context.Context, sg StartGrant) (*Issued, error) {
+	var out *Issued
+	err := s.write(ctx, func(tx *gorm.DB) error {
+		var err error
+		out, err = s.issueGrantTx(tx, sg)
+		return err
+	})
+	if err != nil {
+		return nil, wrapWrite("issue grant", err)
+	}
+	return out, nil
+}
+
+func (s *Store) issueGrantTx(tx *gorm.DB, sg StartGrant) (*Issued, error) {
+	now := sg.At
+	if now.IsZero() {
+		now = s.Now()
+	}
+	ttl := sg.TTLs.withDefaults()
+	g := &Grant{ClientID: sg.Client.ID, GrantType: sg.GrantType, Scope: sg.Scope, CreatedAt: now, ExpiresAt: now.Add(ttl.Access)}
+	if sg.UserID != 0 {
+		uid := sg.UserID
+		g.UserID = &uid
+	}
+	if sg.WithRefresh {
+		g.ExpiresAt = now.Add(max(ttl.Access, ttl.Refresh))
+	}
+	if err := tx.Create(g).Error; err != nil {
+		return nil, err
+	}
+	return s.issueTokensTx(tx, g, sg.Scope, nil, sg.WithRefresh, ttl, now)
+}
+
+func (t TTLs) withDefaults() TTLs {
+	if t.Access <= 0 {
+		t.Access = DefaultTTLs.Access
+	}
+	if t.Refresh <= 0 {
+		t.Refresh = DefaultTTLs.Refresh
+	}
+	if t.Code <= 0 {
+		t.Code = DefaultTTLs.Code
+	}
+	return t
+}
+
+// issueTokensTx creates an access token and, if asked, a refresh token in
+// grant g.
+func (s *Store) issueTokensTx(tx *gorm.DB, g *Grant, scope string, parent *int64, withRefresh bool, ttl TTLs, now time.Time) (*Issued, error) {
+	out := &Issued{GrantID: g.ID, AccessToken: NewSecret(PrefixAccessToken), ExpiresIn: ttl.Access, Scope: scope}
+	toks := []*Token{{
+		Hash: HashSecret(out.AccessToken), Type: TokenTypeAccess, Hint: SecretHint(out.AccessToken),
+		GrantID: g.ID, ClientID: g.ClientID, UserID: g.UserID, Scope: scope,
+		CreatedAt: now, ExpiresAt: now.Add(ttl.Access),
+	}}
+	if withRefresh {
+		out.RefreshToken = NewSecret(PrefixRefreshToken)
+		toks = append(toks, &Token{
+			Hash: HashSecret(out.RefreshToken), Type: TokenTypeRefresh, Hint: SecretHint(out.RefreshToken),
+			GrantID: g.ID, ClientID: g.ClientID, UserID: g.UserID, Scope: scope, ParentID: parent,
+			CreatedAt: now, ExpiresAt: now.Add(ttl.Refresh),
+		})
+	}
+	if err := tx.Create(toks).Error; err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// FindTokenByHash returns the token with that hash, active or not.
+func (s *Store) FindTokenByHash(ctx context.Context, hash []byte) (*Token, error) {
+	var t Token
+	res := s.r.WithContext(ctx).Select(tokenColumns).Where("hash = ?", hash).Limit(1).Find(&t)
+	if res.Error != nil {
+		return nil, unavailable("find token", res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return nil, fmt.Errorf("%w: token", ErrNotFound)
+	}
+	return &t, nil
+}
+
+// AccessInfo is what a resource server learns about a valid access token.
+type AccessInfo struct {
+	Token    Token
+	ClientID string // the client's public identifier
+	Username string // empty for client_credentials
+}
+
+// ActiveToken returns a token by its raw value if it is active, with its
+// client's public id and its user's name. Anything else — unknown, expired,
+// revoked, rotated — is ErrNotFound: a resource server must not learn which.
+// One indexed read; no write (see TouchGrant).
+func (s *Store) ActiveToken(ctx context.Context, raw string) (*AccessInfo, error) {
+	var row struct {
+		Token
+		ClientPublicID string
+		Username       *string
+	}
+	res := s.r.WithContext(ctx).Table("tokens AS t").
+		Select("t.id, t.hash, t.type, t.hint, t.grant_id, t.client_id, t.user_id, t.scope, t.parent_id, t.created_at, t.expires_at, t.rotated_at, t.revoked_at, c.client_id AS client_public_id, u.username AS username").
+		Joins("JOIN clients c ON c.id = t.client_id").
+		Joins("LEFT JOIN users u ON u.id = t.user_id").
+		Where("t.hash = ?", HashSecret(raw)).Limit(1).Scan(&row)
+	if res.Error != nil {
+		return nil, unavailable("active token", res.Error)
+	}
+	if res.RowsAffected == 0 || !row.Token.Active(s.Now()) {
+		return nil, fmt.Errorf("%w: token", ErrNotFound)
+	}
+	info := &AccessInfo{Token: row.Token, ClientID: row.ClientPublicID}
+	if row.Username != nil {
+		info.Username = *row.Username
+	}
+	return info, nil
+}

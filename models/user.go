@@ -1,0 +1,158 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// Role is what a user may do: admins act on the dashboard, auditors read
+// it, users only authorize clients.
+type Role string
+
+// The roles.
+const (
+	RoleAdmin   Role = "admin"
+	RoleAuditor Role = "auditor"
+	RoleUser    Role = "user"
+)
+
+// ParseRole validates a role name.
+func ParseRole(s string) (Role, error) {
+	switch r := Role(s); r {
+	case RoleAdmin, RoleAuditor, RoleUser:
+		return r, nil
+	}
+	return "", fmt.Errorf("%w: role must be admin, auditor or user, not %q", ErrInvalid, s)
+}
+
+// IsStaff reports whether the role may open the dashboard.
+func (r Role) IsStaff() bool { return r == RoleAdmin || r == RoleAuditor }
+
+// User is a person who logs in: an end user, or a staff member.
+type User struct {
+	ID           int64
+	Username     string
+	PasswordHash string
+	Role         Role
+	DisabledAt   *time.Time
+	CreatedAt    time.Time
+}
+
+// Sentinel errors shared by the models operations.
+var (
+	ErrNotFound      = errors.New("models: not found")
+	ErrInvalid       = errors.New("models: invalid")
+	ErrAlreadyExists = errors.New("models: already exists")
+	ErrBadLogin      = errors.New("models: wrong username or password")
+)
+
+var usernameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@+-]{0,149}$`)
+
+// CreateUser stores a new user with a bcrypt-hashed password.
+func (s *Store) CreateUser(ctx context.Context, username string, role Role, password string) (*User, error) {
+	if !usernameRE.MatchString(username) {
+		return nil, fmt.Errorf("%w: username must be 1-150 letters, digits or . _ @ + -", ErrInvalid)
+	}
+	if _, err := ParseRole(string(role)); err != nil {
+		return nil, err
+	}
+	hash, err := hashPassword(password)
+	if err != nil {
+		return nil, err
+	}
+	u := &User{Username: username, PasswordHash: hash, Role: role, CreatedAt: s.Now()}
+	err = s.write(ctx, func(tx *gorm.DB) error {
+		var n int64
+		if err := tx.Raw("SELECT COUNT(*) FROM users WHERE username = ?", username).Scan(&n).Error; err != nil {
+			return err
+		}
+		if n > 0 {
+			return fmt.Errorf("%w: user %q", ErrAlreadyExists, username)
+		}
+		return tx.Create(u).Error
+	})
+	if err != nil {
+		return nil, wrapWrite("create user", err)
+	}
+	return u, nil
+}
+
+// Authenticate checks a username and password. A disabled or unknown user
+// and a wrong password all give ErrBadLogin, in about the same time.
+func (s *Store) Authenticate(ctx context.Context, username, password string) (*User, error) {
+	var u User
+	err := s.r.WithContext(ctx).Select("id", "username", "password_hash", "role", "disabled_at", "created_at").
+		Where("username = ?", username).Limit(1).Find(&u).Error
+	if err != nil {
+		return nil, unavailable("authenticate", err)
+	}
+	if !passwordMatches(u.PasswordHash, password) || u.DisabledAt != nil {
+		return nil, ErrBadLogin
+	}
+	return &u, nil
+}
+
+// UserByID returns one user.
+func (s *Store) UserByID(ctx context.Context, id int64) (*User, error) {
+	var u User
+	res := s.r.WithContext(ctx).Select("id", "username", "password_hash", "role", "disabled_at", "created_at").
+		Where("id = ?", id).Limit(1).Find(&u)
+	if res.Error != nil {
+		return nil, unavailable("user by id", res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return nil, fmt.Errorf("%w: user %d", ErrNotFound, id)
+	}
+	return &u, nil
+}
+
+// UserByUsername returns one user.
+func (s *Store) UserByUsername(ctx context.Context, username string) (*User, error) {
+	var u User
+	res := s.r.WithContext(ctx).Select("id", "username", "password_hash", "role", "disabled_at", "created_at").
+		Where("username = ?", username).Limit(1).Find(&u)
+	if res.Error != nil {
+		return nil, unavailable("user by username", res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return nil, fmt.Errorf("%w: user %q", ErrNotFound, username)
+	}
+	return &u, nil
+}
+
+// HasAdmin reports whether any admin exists (the first-run setup needs one).
+func (s *Store) HasAdmin(ctx context.Context) (bool, error) {
+	var n int64
+	if err := s.r.WithContext(ctx).Raw("SELECT COUNT(*) FROM users WHERE role = ?", RoleAdmin).Scan(&n).Error; err != nil {
+		return false, unavailable("has admin", err)
+	}
+	return n > 0, nil
+}
+
+// unavailable marks a failed read as a database problem.
+func unavailable(op string, err error) error {
+	if errors.Is(err, ErrUnavailable) {
+		return fmt.Errorf("models: %s: %w", op, err)
+	}
+	return fmt.Errorf("models: %s: %w: %w", op, ErrUnavailable, err)
+}
+
+// wrapWrite passes the models' own errors through and marks anything else as
+// a database problem.
+func wrapWrite(op string, err error) error {
+	for _, known := range []error{ErrNotFound, ErrInvalid, ErrAlreadyExists, ErrBadLogin, ErrUnavailable,
+		ErrInvalidGrant, ErrNotTokenOwner, ErrPasswordTooShort, ErrPasswordTooLong, gorm.ErrRecordNotFound} {
+		if errors.Is(err, known) {
+			return err
+		}
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return unavailable(op, err)
+}
