@@ -235,3 +235,21 @@ func (s *Store) AuthenticateClient(ctx context.Context, clientID, secret string,
 	}
 	return c, nil
 }
+
+// OriginAllowed reports whether any enabled client lists origin as allowed
+// to call the revocation endpoint from a browser (answering a CORS
+// preflight, which carries no client credentials).
+func (s *Store) OriginAllowed(ctx context.Context, origin string) (bool, error) {
+	var lists []string
+	err := s.r.WithContext(ctx).Raw("SELECT allowed_origins FROM clients WHERE allowed_origins <> '' AND disabled_at IS NULL").
+		Scan(&lists).Error
+	if err != nil {
+		return false, unavailable("origin allowed", err)
+	}
+	for _, l := range lists {
+		if slices.Contains(strings.Fields(l), origin) {
+			return true, nil
+		}
+	}
+	return false, nil
+}

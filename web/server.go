@@ -4,13 +4,27 @@ import (
 	"log/slog"
 
 	"github.com/labstack/echo/v4"
+	"github.com/latchkey/latchkey/handlers"
 	"github.com/latchkey/latchkey/models"
 )
 
-// New returns the HTTP server for st.
+// New returns the HTTP server for st: every route, the middleware and the
+// one error handler.
 func New(cfg Config, st *models.Store, log *slog.Logger) *echo.Echo {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
+	e.Logger.SetOutput(discard{})
+	h := handlers.New(handlers.Config{Issuer: cfg.Issuer, TTLs: cfg.TTLs}, st, log)
+	e.HTTPErrorHandler = errorHandler(log)
+	useMiddleware(e, cfg, log)
+	routes(e, h, csrf(cfg))
 	return e
 }
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }

@@ -1,0 +1,82 @@
+package handlers
+
+import (
+	"encoding/base64"
+	"errors"
+	"net/url"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+	"github.com/latchkey/latchkey/models"
+)
+
+// clientCredentials is what a request presented to identify its client.
+type clientCredentials struct {
+	ID          string
+	Secret      string
+	SecretGiven bool
+	Basic       bool
+}
+
+// parseClientCredentials reads client authentication (RFC 6749 §2.3.1):
+// client_secret_basic — HTTP Basic with the id and secret each
+// form-urlencoded, scheme name case-insensitive — or client_secret_post, or
+// a public client's bare client_id. Credentials in both places are
+// invalid_request (§2.3: "MUST NOT use more than one authentication
+// method").
+func parseClientCredentials(c echo.Context, form url.Values) (clientCredentials, error) {
+	h := c.Request().Header.Values(echo.HeaderAuthorization)
+	_, bodySecret := form["client_secret"]
+	bodyID := form.Get("client_id")
+	if len(h) == 0 {
+		if bodyID == "" {
+			return clientCredentials{}, ErrInvalidClient.WithDescription("client authentication is required (HTTP Basic, or client_id in the body)")
+		}
+		return clientCredentials{ID: bodyID, Secret: form.Get("client_secret"), SecretGiven: bodySecret}, nil
+	}
+	if len(h) > 1 {
+		return clientCredentials{}, ErrInvalidRequest.WithDescription("Authorization header is given more than once")
+	}
+	scheme, payload, ok := strings.Cut(strings.TrimSpace(h[0]), " ")
+	if !ok || !strings.EqualFold(scheme, "Basic") {
+		return clientCredentials{}, ErrInvalidClient.WithDescription("unsupported authentication scheme; use HTTP Basic or client_secret_post").viaBasic(true)
+	}
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(payload))
+	if err != nil {
+		return clientCredentials{}, ErrInvalidClient.WithDescription("malformed HTTP Basic credentials").viaBasic(true)
+	}
+	rawID, rawSecret, ok := strings.Cut(string(raw), ":")
+	if !ok {
+		return clientCredentials{}, ErrInvalidClient.WithDescription("malformed HTTP Basic credentials").viaBasic(true)
+	}
+	id, err1 := url.QueryUnescape(rawID)
+	secret, err2 := url.QueryUnescape(rawSecret)
+	if err1 != nil || err2 != nil || id == "" {
+		return clientCredentials{}, ErrInvalidClient.WithDescription("malformed HTTP Basic credentials (id and secret must be form-urlencoded)").viaBasic(true)
+	}
+	if bodySecret {
+		return clientCredentials{}, ErrInvalidRequest.WithDescription("client credentials are given both in the Authorization header and in the body; use one method")
+	}
+	if bodyID != "" && bodyID != id {
+		return clientCredentials{}, ErrInvalidRequest.WithDescription("client_id in the body does not match the Authorization header")
+	}
+	// A public client using Basic sends "id:" with an empty secret; that is
+	// no secret at all.
+	return clientCredentials{ID: id, Secret: secret, SecretGiven: secret != "", Basic: true}, nil
+}
+
+// authenticateClient parses and checks client authentication.
+func (h *Handler) authenticateClient(c echo.Context, form url.Values) (*models.Client, error) {
+	cred, err := parseClientCredentials(c, form)
+	if err != nil {
+		return nil, err
+	}
+	client, err := h.store.AuthenticateClient(c.Request().Context(), cred.ID, cred.Secret, cred.SecretGiven)
+	switch {
+	case errors.Is(err, models.ErrBadLogin):
+		return nil, ErrInvalidClient.WithDescription("client authentication failed").viaBasic(cred.Basic)
+	case err != nil:
+		return nil, ErrTemporarilyUnavailable.Wrap(err)
+	}
+	return client, nil
+}

@@ -1,0 +1,79 @@
+package handlers
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+	"github.com/latchkey/latchkey/models"
+)
+
+// Config is what handlers need to know about the deployment.
+type Config struct {
+	Issuer string      // public base URL, no trailing slash
+	TTLs   models.TTLs // token and code lifetimes
+}
+
+// SecureCookies reports whether cookies must be Secure (an https issuer).
+func (c Config) SecureCookies() bool { return strings.HasPrefix(c.Issuer, "https://") }
+
+// Handler carries the dependencies every handler method shares.
+type Handler struct {
+	store *models.Store
+	cfg   Config
+	log   *slog.Logger
+}
+
+// New returns the handlers over st.
+func New(cfg Config, st *models.Store, log *slog.Logger) *Handler {
+	cfg.Issuer = strings.TrimRight(cfg.Issuer, "/")
+	return &Handler{store: st, cfg: cfg, log: log}
+}
+
+type ctxKey int
+
+const userKey ctxKey = iota
+
+// WithUser returns a request context carrying the logged-in user.
+func WithUser(ctx context.Context, u *models.User) context.Context {
+	return context.WithValue(ctx, userKey, u)
+}
+
+// UserFrom returns the logged-in user, or nil.
+func UserFrom(c echo.Context) *models.User {
+	u, _ := c.Request().Context().Value(userKey).(*models.User)
+	return u
+}
+
+// remote is the client address for the audit trail.
+func remote(c echo.Context) string { return c.RealIP() }
+
+// requestID is the request's ID, set by the request-ID middleware.
+func requestID(c echo.Context) string {
+	return c.Response().Header().Get(echo.HeaderXRequestID)
+}
+
+// noStore marks a response as uncacheable (RFC 6749 §5.1).
+func noStore(c echo.Context) {
+	c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
+	c.Response().Header().Set("Pragma", "no-cache")
+}
+
+// writeJSON answers v with no-store caching.
+func writeJSON(c echo.Context, status int, v any) error {
+	noStore(c)
+	return c.JSON(status, v)
+}
+
+// MethodNotAllowed answers any method an /o/ endpoint does not take.
+func MethodNotAllowed(allow string) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		c.Response().Header().Set(echo.HeaderAllow, allow)
+		return ErrMethodNotAllowed.WithDescription("use " + allow)
+	}
+}
+
+// statusText is kept for error pages.
+func statusText(code int) string { return http.StatusText(code) }

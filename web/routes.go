@@ -1,0 +1,53 @@
+package web
+
+import (
+	"github.com/labstack/echo/v4"
+	"github.com/latchkey/latchkey/handlers"
+	"github.com/latchkey/latchkey/static"
+)
+
+// routes registers every route, one line each. /o/ endpoints answer with
+// and without their trailing slash, never with a redirect (a redirect would
+// drop a POST body).
+func routes(e *echo.Echo, h *handlers.Handler, csrf echo.MiddlewareFunc) {
+	// Machine endpoints: no session, no CSRF (clients authenticate).
+	oauth(e, "/o/token", "POST", h.IssueToken)
+	oauth(e, "/o/revoke_token", "POST, OPTIONS", h.RevokeToken)
+	oauth(e, "/o/introspect", "POST", h.IntrospectToken)
+	both(e, "OPTIONS", "/o/revoke_token", h.PreflightRevoke)
+	e.GET("/.well-known/oauth-authorization-server", h.ShowMetadata)
+	e.GET("/api/me", h.ShowMe)
+	e.GET("/healthz", h.ShowHealth)
+	e.GET("/readyz", h.ShowReady)
+	e.Any("/static/*", echo.WrapHandler(static.Handler()))
+
+	// Browser pages: session and CSRF.
+	b := e.Group("", h.LoadSession, csrf)
+	b.GET("/", h.ShowHome)
+	b.GET("/login", h.ShowLogin)
+	b.POST("/login", h.Login)
+	b.POST("/logout", h.Logout)
+	b.GET("/setup", h.ShowSetup)
+	b.POST("/setup", h.CompleteSetup)
+	bothGroup(b, "GET", "/o/authorize", h.ShowAuthorize)
+	bothGroup(b, "POST", "/o/authorize", h.DecideAuthorize)
+}
+
+// oauth registers a POST endpoint at both spellings, and a 405 with the
+// Allow header for every other method.
+func oauth(e *echo.Echo, path, allow string, post echo.HandlerFunc) {
+	for _, p := range []string{path, path + "/"} {
+		e.Any(p, handlers.MethodNotAllowed(allow))
+		e.POST(p, post)
+	}
+}
+
+func both(e *echo.Echo, method, path string, fn echo.HandlerFunc) {
+	e.Add(method, path, fn)
+	e.Add(method, path+"/", fn)
+}
+
+func bothGroup(g *echo.Group, method, path string, fn echo.HandlerFunc) {
+	g.Add(method, path, fn)
+	g.Add(method, path+"/", fn)
+}
