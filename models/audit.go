@@ -1,6 +1,7 @@
 package models
 
 import (
+	"context"
 	"time"
 )
 
@@ -76,4 +77,59 @@ func nonZero(v int64) *int64 {
 		return nil
 	}
 	return &v
+}
+
+// AuditFilter narrows the audit trail.
+type AuditFilter struct {
+	Actor    string
+	Action   Action
+	UserID   int64
+	ClientID int64
+	From, To time.Time // zero means unbounded
+}
+
+var auditColumns = []string{"id", "created_at", "actor_type", "actor", "action", "grant_id", "user_id", "client_id",
+	"grants", "tokens", "reason", "remote_addr", "request_id"}
+
+// AuditEvents lists audit events, newest first, with keyset pagination.
+func (s *Store) AuditEvents(ctx context.Context, f AuditFilter, cur Cursor, limit int) (Page[AuditEvent], error) {
+	limit = clampLimit(limit)
+	q := s.r.WithContext(ctx).Model(&AuditEvent{}).Select(auditColumns)
+	if f.Actor != "" {
+		q = q.Where("actor = ?", f.Actor)
+	}
+	if f.Action != "" {
+		q = q.Where("action = ?", f.Action)
+	}
+	if f.UserID != 0 {
+		q = q.Where("user_id = ?", f.UserID)
+	}
+	if f.ClientID != 0 {
+		q = q.Where("client_id = ?", f.ClientID)
+	}
+	if !f.From.IsZero() {
+		q = q.Where("created_at >= ?", f.From.UTC())
+	}
+	if !f.To.IsZero() {
+		q = q.Where("created_at < ?", f.To.UTC())
+	}
+	if cur.Before > 0 {
+		q = q.Where("id < ?", cur.Before)
+	}
+	var rows []AuditEvent
+	if err := q.Order("id DESC").Limit(limit + 1).Find(&rows).Error; err != nil {
+		return Page[AuditEvent]{}, unavailable("audit events", err)
+	}
+	return pageOf(rows, limit, func(e AuditEvent) int64 { return e.ID }), nil
+}
+
+// pageOf trims a limit+1 query result into a page.
+func pageOf[T any](rows []T, limit int, id func(T) int64) Page[T] {
+	p := Page[T]{Rows: rows}
+	if len(rows) > limit {
+		p.Rows = rows[:limit]
+		p.HasNext = true
+		p.Next = Cursor{Before: id(rows[limit-1])}
+	}
+	return p
 }
