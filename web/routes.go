@@ -29,6 +29,8 @@ func routes(e *echo.Echo, h *handlers.Handler, csrf echo.MiddlewareFunc) {
 	b.POST("/logout", h.Logout)
 	b.GET("/setup", h.ShowSetup)
 	b.POST("/setup", h.CompleteSetup)
+	e.Any("/o/authorize", handlers.MethodNotAllowed("GET, POST"))
+	e.Any("/o/authorize/", handlers.MethodNotAllowed("GET, POST"))
 	bothGroup(b, "GET", "/o/authorize", h.ShowAuthorize)
 	bothGroup(b, "POST", "/o/authorize", h.DecideAuthorize)
 }
