@@ -33,6 +33,7 @@ func routes(e *echo.Echo, h *handlers.Handler, csrf echo.MiddlewareFunc) {
 	e.Any("/o/authorize/", handlers.MethodNotAllowed("GET, POST"))
 	bothGroup(b, "GET", "/o/authorize", h.ShowAuthorize)
 	bothGroup(b, "POST", "/o/authorize", h.DecideAuthorize)
+	adminRoutes(b, h)
 }
 
 // oauth registers a POST endpoint at both spellings, and a 405 with the
