@@ -114,13 +114,13 @@ type Issued struct {
 // StartGrant is a new authorization for client (and user, unless the grant
 // is client_credentials).
 type StartGrant struct {
-	Client       *Client
-	UserID       int64 // 0 for client_credentials
-	GrantType    GrantType
-	Scope        string // already resolved against the client's scopes
-	WithRefresh  bool
-	TTLs         TTLs
-	At           time.Time // zero means now; the demo seeds history with it
+	Client      *Client
+	UserID      int64 // 0 for client_credentials
+	GrantType   GrantType
+	Scope       string // already resolved against the client's scopes
+	WithRefresh bool
+	TTLs        TTLs
+	At          time.Time // zero means now; the demo seeds history with it
 }
 
 // IssueGrant starts a new grant and issues its first tokens (RFC 6749 §4.3,
