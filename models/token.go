@@ -241,3 +241,17 @@ func (s *Store) ActiveToken(ctx context.Context, raw string) (*AccessInfo, error
 	}
 	return info, nil
 }
+
+// GrantByID returns one grant.
+func (s *Store) GrantByID(ctx context.Context, id int64) (*Grant, error) {
+	var g Grant
+	res := s.r.WithContext(ctx).Select("id", "client_id", "user_id", "grant_type", "scope", "created_at", "expires_at", "last_used_at", "revoked_at").
+		Where("id = ?", id).Limit(1).Find(&g)
+	if res.Error != nil {
+		return nil, unavailable("grant by id", res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return nil, fmt.Errorf("%w: grant %d", ErrNotFound, id)
+	}
+	return &g, nil
+}
