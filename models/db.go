@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/url"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -35,6 +36,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// BusyTimeout is how long SQLite waits for a lock held by another
+	// process (the CLI, a backup) before the write fails; 0 means 5 s.
+	BusyTimeout time.Duration
 }
 
 // Store is Latchkey's persistence: every read and write of the data goes
@@ -100,7 +104,11 @@ func Open(dsn string, opts Options) (*Store, error) {
 		q.Set("_journal_mode", "WAL")
 		q.Set("_synchronous", "FULL")
 		q.Set("_foreign_keys", "on")
-		q.Set("_busy_timeout", "5000")
+		busy := opts.BusyTimeout
+		if busy <= 0 {
+			busy = 5 * time.Second
+		}
+		q.Set("_busy_timeout", strconv.FormatInt(busy.Milliseconds(), 10))
 		q.Set("_txlock", "immediate")
 		q.Set("_cache_size", "-32000")
 		s.w, err = gorm.Open(sqlite.Open("file:"+path+"?"+q.Encode()), cfg)

@@ -30,8 +30,13 @@ type testServer struct {
 
 func newTestServer(t testing.TB) *testServer {
 	t.Helper()
+	return newTestServerWith(t, models.Options{})
+}
+
+func newTestServerWith(t testing.TB, opts models.Options) *testServer {
+	t.Helper()
 	db := t.TempDir() + "/latchkey.db"
-	st := modelstest.Open(t, db)
+	st := modelstest.OpenWith(t, db, opts)
 	f := modelstest.NewFixture(t, st)
 	srv := httptest.NewUnstartedServer(nil)
 	srv.Config.Handler = web.New(web.Config{Issuer: "http://" + srv.Listener.Addr().String(), TTLs: models.DefaultTTLs}, st, nil)

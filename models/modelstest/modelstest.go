@@ -8,7 +8,9 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/latchkey/latchkey/models"
 )
@@ -112,4 +114,60 @@ func IssuePassword(t testing.TB, st *models.Store, c *models.Client, u *models.U
 		t.Fatalf("issue: %v", err)
 	}
 	return iss
+}
+
+// Clock is a test clock that moves only when told to. It is safe for
+// concurrent use.
+type Clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+// NewClock returns a clock reading start.
+func NewClock(start time.Time) *Clock { return &Clock{now: start} }
+
+// Now returns the clock's reading.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Set moves the clock to t.
+func (c *Clock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = t
+}
+
+// NewStoreWithClock is NewStore with the store's clock set to now, so that a
+// test can make things old: set the clock in the past, issue, move it on.
+func NewStoreWithClock(t testing.TB, now func() time.Time) *models.Store {
+	t.Helper()
+	models.UseFastPasswordHashForTests()
+	st, err := models.Open(filepath.Join(t.TempDir(), "latchkey.db"), models.Options{Now: now})
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if _, err := st.Migrate(context.Background()); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	return st
+}
+
+// OpenWith returns a migrated store on dsn with opts, closed when the test
+// ends.
+func OpenWith(t testing.TB, dsn string, opts models.Options) *models.Store {
+	t.Helper()
+	models.UseFastPasswordHashForTests()
+	st, err := models.Open(dsn, opts)
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if _, err := st.Migrate(context.Background()); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	return st
 }
