@@ -6,11 +6,17 @@ package modelstest
 
 import (
 	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/latchkey/latchkey/models"
 )
@@ -170,4 +176,47 @@ func OpenWith(t testing.TB, dsn string, opts models.Options) *models.Store {
 		t.Fatalf("migrate: %v", err)
 	}
 	return st
+}
+
+// NewPostgresStore returns a migrated store on a fresh PostgreSQL database
+// created for this test (and dropped after it), on the server named by
+// LATCHKEY_TEST_POSTGRES. It skips the test when that is unset, or fails it
+// when LATCHKEY_REQUIRE_POSTGRES=1.
+func NewPostgresStore(t testing.TB) (*models.Store, string) {
+	t.Helper()
+	base := PostgresDSN(t)
+	admin, err := sql.Open("pgx", base)
+	if err != nil {
+		t.Fatalf("postgres: %v", err)
+	}
+	t.Cleanup(func() { admin.Close() })
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	name := "lk_test_" + hex.EncodeToString(b)
+	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
+		t.Fatalf("postgres: create database: %v", err)
+	}
+	t.Cleanup(func() { _, _ = admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)") })
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatalf("postgres: %v", err)
+	}
+	u.Path = "/" + name
+	return Open(t, u.String()), u.String()
+}
+
+// Backend is a way to get a fresh store, for tests that run on both
+// databases.
+type Backend struct {
+	Name string
+	New  func(t testing.TB) *models.Store
+}
+
+// Backends returns SQLite and PostgreSQL; the PostgreSQL one skips (or
+// fails, in CI) when no server is configured.
+func Backends() []Backend {
+	return []Backend{
+		{"sqlite", NewStore},
+		{"postgres", func(t testing.TB) *models.Store { st, _ := NewPostgresStore(t); return st }},
+	}
 }
