@@ -163,7 +163,7 @@ func (s *Store) CreateClient(ctx context.Context, n NewClient) (*CreatedClient, 
 		GrantTypes:     strings.Join(grants, " "),
 		RedirectURIs:   strings.Join(n.RedirectURIs, " "),
 		Scope:          scope.String(),
-		AllowedOrigins: strings.TrimRight(strings.Join(n.AllowedOrigins, " "), "/"),
+		AllowedOrigins: strings.Join(trimSlashes(n.AllowedOrigins), " "),
 		Introspect:     n.Introspect,
 		CreatedAt:      s.Now(),
 	}
@@ -252,4 +252,14 @@ func (s *Store) OriginAllowed(ctx context.Context, origin string) (bool, error) 
 		}
 	}
 	return false, nil
+}
+
+// trimSlashes drops each origin's trailing slash: browsers send Origin
+// without one.
+func trimSlashes(origins []string) []string {
+	out := make([]string, len(origins))
+	for i, o := range origins {
+		out[i] = strings.TrimRight(o, "/")
+	}
+	return out
 }

@@ -79,7 +79,7 @@ CREATE TABLE tokens (
 	revoked_at {{ts}}
 );
 CREATE UNIQUE INDEX tokens_hash ON tokens (hash);
-CREATE INDEX tokens_grant ON tokens (grant_id);
+CREATE INDEX tokens_grant ON tokens (grant_id, revoked_at);
 CREATE INDEX tokens_client ON tokens (client_id, id);
 CREATE INDEX tokens_user ON tokens (user_id, id);
 CREATE INDEX tokens_expires ON tokens (expires_at);
@@ -141,6 +141,15 @@ CREATE TABLE setup_tokens (
 	used_at {{ts}}
 );
 CREATE UNIQUE INDEX setup_tokens_hash ON setup_tokens (hash);
+`},
+	// Dashboard lists walk an index in id order and stop after a page; the
+	// overview counts live rows over partial indexes.
+	{2, "dashboard list indexes", `
+CREATE INDEX tokens_type ON tokens (type, id);
+CREATE INDEX tokens_revoked_id ON tokens (id) WHERE revoked_at IS NOT NULL;
+CREATE INDEX tokens_live ON tokens (expires_at, type) WHERE revoked_at IS NULL AND rotated_at IS NULL;
+CREATE INDEX tokens_created ON tokens (created_at);
+CREATE INDEX grants_live ON grants (expires_at) WHERE revoked_at IS NULL;
 `},
 }
 

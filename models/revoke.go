@@ -32,7 +32,8 @@ type RevokeRequest struct {
 	Remote    string
 	RequestID string
 
-	at time.Time // the demo seeds history; zero means now
+	at     time.Time // the demo seeds history; zero means now
+	target *Token    // the token Revoke found, for revokeTx
 }
 
 // RevokeResult reports what a revocation did.
@@ -57,21 +58,36 @@ func UnknownTokenRevocations() int64 { return unknownTokens.Load() }
 // another client's token gets ErrNotTokenOwner, and the attempt is audited.
 // A nil error means the revocation is committed to disk.
 func (s *Store) Revoke(ctx context.Context, req RevokeRequest) (RevokeResult, error) {
+	if req.Token != "" {
+		// The token lookup and the ownership check are reads: they run on
+		// the caller's goroutine against the read pool, so the single writer
+		// only does the writes. A token's grant and client never change, and
+		// the writes below re-check everything that can.
+		var t Token
+		res := s.r.WithContext(ctx).Select("id", "grant_id", "client_id", "user_id").
+			Where("hash = ?", HashSecret(req.Token)).Limit(1).Find(&t)
+		if res.Error != nil {
+			return RevokeResult{}, unavailable("revoke", res.Error)
+		}
+		if res.RowsAffected == 0 {
+			unknownTokens.Add(1)
+			return RevokeResult{}, nil
+		}
+		req.target = &t
+	}
 	var res RevokeResult
-	var refusal error
 	err := s.write(ctx, func(tx *gorm.DB) error {
 		var err error
 		res, err = s.revokeTx(tx, req, req.at)
-		if errors.Is(err, ErrNotTokenOwner) {
-			refusal = err // the audit event must commit
-			return nil
-		}
 		return err
 	})
 	if err != nil {
 		return RevokeResult{}, wrapWrite("revoke", err)
 	}
-	return res, refusal
+	if req.target != nil && req.AsClient != nil && req.target.ClientID != req.AsClient.ID {
+		return RevokeResult{}, ErrNotTokenOwner // the attempt is audited
+	}
+	return res, nil
 }
 
 // revokeTx does a revocation inside tx; refresh-reuse and code-reuse
@@ -82,19 +98,14 @@ func (s *Store) revokeTx(tx *gorm.DB, req RevokeRequest, now time.Time) (RevokeR
 	}
 	ev := AuditEvent{
 		CreatedAt: now, ActorType: req.Actor.Type, Actor: req.Actor.Name, Action: req.Action,
-		Reason: truncate(req.Reason, 500), RemoteAddr: req.Remote, RequestID: truncate(req.RequestID, 100),
+		Reason: truncate(req.Reason, 500), RemoteAddr: truncate(req.Remote, 100), RequestID: truncate(req.RequestID, 100),
 	}
 	if ev.ActorType == "" {
 		ev.ActorType, ev.Actor = ActorSystem, "system"
 	}
-	// grants selects the grants to revoke, as a subquery.
-	var grants *gorm.DB
-	active := "revoked_at IS NULL AND expires_at > ?"
-	switch {
-	case req.Token != "":
+	if req.Token != "" && req.target == nil {
 		var t Token
-		res := tx.Select("id", "grant_id", "client_id", "user_id", "type").
-			Where("hash = ?", HashSecret(req.Token)).Limit(1).Find(&t)
+		res := tx.Select("id", "grant_id", "client_id", "user_id").Where("hash = ?", HashSecret(req.Token)).Limit(1).Find(&t)
 		if res.Error != nil {
 			return RevokeResult{}, res.Error
 		}
@@ -102,21 +113,30 @@ func (s *Store) revokeTx(tx *gorm.DB, req RevokeRequest, now time.Time) (RevokeR
 			unknownTokens.Add(1)
 			return RevokeResult{}, nil
 		}
+		req.target = &t
+	}
+	switch {
+	case req.target != nil:
+		t := req.target
 		ev.GrantID, ev.UserID, ev.ClientID = &t.GrantID, t.UserID, &t.ClientID
 		if req.AsClient != nil && t.ClientID != req.AsClient.ID {
 			ev.Action = ActionRevokeRefused
 			if ev.Reason == "" {
 				ev.Reason = "token was issued to another client"
 			}
-			if err := tx.Create(&ev).Error; err != nil {
-				return RevokeResult{}, err
-			}
-			return RevokeResult{}, ErrNotTokenOwner
+			return RevokeResult{}, s.insertAudit(tx, &ev)
 		}
 		if ev.Action == "" {
 			ev.Action = ActionRevokeToken
 		}
-		grants = tx.Table("grants").Select("id").Where("id = ? AND "+active, t.GrantID, now)
+		res, err := s.revokeGrantTx(tx, t.GrantID, now)
+		if err != nil || res.Grants == 0 {
+			// An expired or already revoked token: nothing happened, so no
+			// event (RFC 7009 §2.2 still answers 200).
+			return res, err
+		}
+		ev.Grants, ev.Tokens = res.Grants, res.Tokens
+		return res, s.insertAudit(tx, &ev)
 	case req.GrantID != 0:
 		var g Grant
 		res := tx.Select("id", "client_id", "user_id").Where("id = ?", req.GrantID).Limit(1).Find(&g)
@@ -130,49 +150,74 @@ func (s *Store) revokeTx(tx *gorm.DB, req RevokeRequest, now time.Time) (RevokeR
 		if ev.Action == "" {
 			ev.Action = ActionRevokeGrant
 		}
-		grants = tx.Table("grants").Select("id").Where("id = ? AND "+active, g.ID, now)
-	case req.UserID != 0:
-		ev.UserID, ev.ClientID = &req.UserID, nonZero(req.ClientID)
-		if ev.Action == "" {
-			ev.Action = ActionRevokeUserGrants
+		out, err := s.revokeGrantTx(tx, g.ID, now)
+		if err != nil {
+			return RevokeResult{}, err
 		}
-		grants = tx.Table("grants").Select("id").Where("user_id = ? AND "+active, req.UserID, now)
-		if req.ClientID != 0 {
-			grants = grants.Where("client_id = ?", req.ClientID)
+		ev.Grants, ev.Tokens = out.Grants, out.Tokens
+		return out, s.insertAudit(tx, &ev)
+	case req.UserID != 0 || req.ClientID != 0:
+		// Many grants: select them with a subquery, so that revoking a
+		// client with a hundred thousand grants is two statements.
+		active := "revoked_at IS NULL AND expires_at > ?"
+		var grants *gorm.DB
+		if req.UserID != 0 {
+			ev.UserID, ev.ClientID = &req.UserID, nonZero(req.ClientID)
+			if ev.Action == "" {
+				ev.Action = ActionRevokeUserGrants
+			}
+			grants = tx.Table("grants").Select("id").Where("user_id = ? AND "+active, req.UserID, now)
+			if req.ClientID != 0 {
+				grants = grants.Where("client_id = ?", req.ClientID)
+			}
+		} else {
+			ev.ClientID = &req.ClientID
+			if ev.Action == "" {
+				ev.Action = ActionRevokeClient
+			}
+			grants = tx.Table("grants").Select("id").Where("client_id = ? AND "+active, req.ClientID, now)
 		}
-	case req.ClientID != 0:
-		ev.ClientID = &req.ClientID
-		if ev.Action == "" {
-			ev.Action = ActionRevokeClient
+		// Tokens first: the subquery reads grants.revoked_at, which the
+		// next statement sets.
+		toks := tx.Exec("UPDATE tokens SET revoked_at = ? WHERE grant_id IN (?) AND revoked_at IS NULL AND rotated_at IS NULL AND expires_at > ?",
+			now, grants, now)
+		if toks.Error != nil {
+			return RevokeResult{}, toks.Error
 		}
-		grants = tx.Table("grants").Select("id").Where("client_id = ? AND "+active, req.ClientID, now)
-	default:
-		return RevokeResult{}, fmt.Errorf("%w: nothing selected to revoke", ErrInvalid)
+		gr := tx.Exec("UPDATE grants SET revoked_at = ? WHERE id IN (?)", now, grants)
+		if gr.Error != nil {
+			return RevokeResult{}, gr.Error
+		}
+		out := RevokeResult{Grants: int(gr.RowsAffected), Tokens: int(toks.RowsAffected)}
+		ev.Grants, ev.Tokens = out.Grants, out.Tokens
+		return out, s.insertAudit(tx, &ev)
 	}
+	return RevokeResult{}, fmt.Errorf("%w: nothing selected to revoke", ErrInvalid)
+}
 
-	// Tokens first: the subquery reads grants.revoked_at, which the next
-	// statement sets. Tokens already expired or rotated away stay as they
-	// are (they are dead already); the count is of live tokens revoked.
-	toks := tx.Exec("UPDATE tokens SET revoked_at = ? WHERE grant_id IN (?) AND revoked_at IS NULL AND rotated_at IS NULL AND expires_at > ?",
-		now, grants, now)
-	if toks.Error != nil {
-		return RevokeResult{}, toks.Error
-	}
-	gr := tx.Exec("UPDATE grants SET revoked_at = ? WHERE id IN (?)", now, grants)
-	if gr.Error != nil {
-		return RevokeResult{}, gr.Error
-	}
-	res := RevokeResult{Grants: int(gr.RowsAffected), Tokens: int(toks.RowsAffected)}
-	if req.Token != "" && res.Grants == 0 {
-		// An expired or already revoked token: nothing happened, so no
-		// event (RFC 7009 §2.2 still answers 200).
-		return res, nil
-	}
-	ev.Grants, ev.Tokens = res.Grants, res.Tokens
-	if err := tx.Create(&ev).Error; err != nil {
+// revokeGrantTx revokes one grant and its live tokens (RFC 7009 §2.1's
+// cascade). Tokens already expired or rotated away stay as they are — they
+// are dead already — so the count is of live tokens revoked. A grant that
+// is already revoked or expired revokes nothing.
+func (s *Store) revokeGrantTx(tx *gorm.DB, grantID int64, now time.Time) (RevokeResult, error) {
+	g, err := s.exec(tx, "UPDATE grants SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL AND expires_at > ?", now, grantID, now)
+	if err != nil || g == 0 {
 		return RevokeResult{}, err
 	}
-	return res, nil
+	n, err := s.exec(tx, "UPDATE tokens SET revoked_at = ? WHERE grant_id = ? AND revoked_at IS NULL AND rotated_at IS NULL AND expires_at > ?", now, grantID, now)
+	if err != nil {
+		return RevokeResult{}, err
+	}
+	return RevokeResult{Grants: int(g), Tokens: int(n)}, nil
+}
+
+// insertAudit writes one audit event.
+func (s *Store) insertAudit(tx *gorm.DB, ev *AuditEvent) error {
+	_, err := s.exec(tx, `INSERT INTO audit_events (created_at, actor_type, actor, action, grant_id, user_id, client_id,
+		grants, tokens, reason, remote_addr, request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		ev.CreatedAt, string(ev.ActorType), ev.Actor, string(ev.Action), ev.GrantID, ev.UserID, ev.ClientID,
+		ev.Grants, ev.Tokens, ev.Reason, ev.RemoteAddr, ev.RequestID)
+	return err
 }
 
 func truncate(s string, n int) string {

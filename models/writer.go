@@ -3,7 +3,10 @@ package models
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"gorm.io/gorm"
@@ -31,6 +34,15 @@ type batcher struct {
 	quit   chan struct{}
 	closed sync.Once
 	wg     sync.WaitGroup
+
+	batches   atomic.Int64 // commits
+	committed atomic.Int64 // operations committed
+}
+
+// BatchStats reports how many commits the writer made and how many
+// operations they carried: the group-commit ratio.
+func (s *Store) BatchStats() (commits, ops int64) {
+	return s.batch.batches.Load(), s.batch.committed.Load()
 }
 
 func newBatcher(s *Store) *batcher {
@@ -97,63 +109,70 @@ func (b *batcher) loop() {
 	}
 }
 
-// run executes a batch in one transaction.
+// run executes a batch in one transaction, optimistically: operations
+// rarely fail, so they run back to back with no savepoint between them. If
+// one fails, the whole transaction is rolled back and every operation of
+// the batch runs again in a transaction of its own, so each caller gets
+// exactly its own result. Operations must therefore be safe to run twice:
+// each sets its outputs afresh on every run.
 func (b *batcher) run(batch []*writeOp) {
-	results := make([]error, len(batch))
+	live := batch[:0:0]
+	for _, op := range batch {
+		if err := op.ctx.Err(); err != nil {
+			op.done <- err
+			continue
+		}
+		live = append(live, op)
+	}
+	if len(live) == 0 {
+		return
+	}
+	if len(live) > 1 {
+		if b.runTogether(live) {
+			return
+		}
+	}
+	for _, op := range live {
+		b.runTogether([]*writeOp{op})
+	}
+}
+
+// runTogether runs ops in one transaction and answers them all, unless one
+// of several fails: then it rolls back, answers nobody and reports false.
+func (b *batcher) runTogether(ops []*writeOp) bool {
 	tx := b.s.w.Session(&gorm.Session{NewDB: true, Context: context.Background()}).Begin()
 	if tx.Error != nil {
-		for _, op := range batch {
-			op.done <- tx.Error
+		for _, op := range ops {
+			op.done <- fmt.Errorf("%w: begin: %w", ErrUnavailable, tx.Error)
 		}
-		return
+		return true
 	}
-	for i, op := range batch {
-		if err := op.ctx.Err(); err != nil {
-			results[i] = err
-			continue
-		}
-		if len(batch) == 1 {
-			results[i] = safeRun(op.fn, tx)
-			continue
-		}
-		if err := tx.SavePoint("op").Error; err != nil {
-			results[i] = err
-			continue
-		}
+	for _, op := range ops {
 		if err := safeRun(op.fn, tx); err != nil {
-			results[i] = err
-			if rerr := tx.RollbackTo("op").Error; rerr != nil {
-				// The transaction is broken: fail the whole batch.
-				tx.Rollback()
-				for _, op := range batch {
-					op.done <- rerr
-				}
-				return
+			tx.Rollback()
+			if len(ops) > 1 {
+				return false
 			}
-			continue
+			op.done <- err
+			return true
 		}
-		if err := tx.Exec("RELEASE SAVEPOINT op").Error; err != nil {
-			results[i] = err
-		}
-	}
-	if len(batch) == 1 && results[0] != nil {
-		tx.Rollback()
-		batch[0].done <- results[0]
-		return
 	}
 	start := time.Now()
 	if err := tx.Commit().Error; err != nil {
-		for _, op := range batch {
+		for _, op := range ops {
 			op.done <- fmt.Errorf("%w: commit: %w", ErrUnavailable, err)
 		}
-		return
+		return true
 	}
+	b.batches.Add(1)
+	b.committed.Add(int64(len(ops)))
 	if d := time.Since(start); d > time.Second {
-		b.s.log.Warn("slow commit", "duration", d, "batch", len(batch))
+		b.s.log.Warn("slow commit", "duration", d, "batch", len(ops))
 	}
-	for i, op := range batch {
-		op.done <- results[i]
+	for _, op := range ops {
+		op.done <- nil
 	}
+	return true
 }
 
 // safeRun turns a panic inside an operation into an error, so that one bad
@@ -165,4 +184,34 @@ func safeRun(fn func(tx *gorm.DB) error, tx *gorm.DB) (err error) {
 		}
 	}()
 	return fn(tx)
+}
+
+// exec runs one statement on tx's connection, bypassing gorm's callback
+// chain: the hot paths (revocation, issuance) run a few fixed statements,
+// and gorm's per-call overhead was most of their cost. Statements are
+// prepared once per connection by gorm's statement cache.
+func (s *Store) exec(tx *gorm.DB, query string, args ...any) (int64, error) {
+	res, err := tx.Statement.ConnPool.ExecContext(context.Background(), s.rebind(query), args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// rebind turns ? placeholders into PostgreSQL's $1, $2, …
+func (s *Store) rebind(q string) string {
+	if s.dialect != DialectPostgres {
+		return q
+	}
+	var b strings.Builder
+	n := 0
+	for i := 0; i < len(q); i++ {
+		if q[i] == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(q[i])
+	}
+	return b.String()
 }
