@@ -1,0 +1,223 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/latchkey/latchkey/models"
+	"github.com/latchkey/latchkey/web"
+	"github.com/spf13/cobra"
+)
+
+// shutdownTimeout is how long requests in flight get to finish after
+// SIGINT or SIGTERM.
+const shutdownTimeout = 15 * time.Second
+
+type serveOptions struct {
+	addr       string
+	issuer     string
+	accessTTL  time.Duration
+	refreshTTL time.Duration
+	demo       bool
+}
+
+func (a *app) serveCommand() *cobra.Command {
+	var o serveOptions
+	cmd := &cobra.Command{
+		Use:   "serve [--addr 127.0.0.1:8000] [--issuer URL] [--access-token-ttl 1h] [--refresh-token-ttl 720h] [--demo]",
+		Short: "Run the authorization server",
+		Long: `Run the authorization server until SIGINT or SIGTERM.
+
+Every flag may also come from the environment: LATCHKEY_ADDR, LATCHKEY_ISSUER,
+LATCHKEY_ACCESS_TOKEN_TTL, LATCHKEY_REFRESH_TOKEN_TTL, LATCHKEY_DEMO; a flag on
+the command line wins. The issuer defaults to http:// and the listening address.
+Authorization codes live 60 seconds.
+
+--demo fills an empty database with demo users, clients and a few thousand
+tokens, and prints the demo logins. Every demo user's password is
+"` + models.DemoPassword + `": never use --demo where real users can reach it.
+
+On a database without an admin, serve prints a one-time setup URL for
+creating the first one. Logs are JSON on stderr.`,
+		Args: noArgs,
+		PreRunE: func(cmd *cobra.Command, _ []string) error {
+			return a.flagsFromEnv(cmd.Flags(), [][2]string{
+				{"addr", "LATCHKEY_ADDR"},
+				{"issuer", "LATCHKEY_ISSUER"},
+				{"access-token-ttl", "LATCHKEY_ACCESS_TOKEN_TTL"},
+				{"refresh-token-ttl", "LATCHKEY_REFRESH_TOKEN_TTL"},
+				{"demo", "LATCHKEY_DEMO"},
+			})
+		},
+		RunE: action(func(cmd *cobra.Command, _ []string) error {
+			if o.accessTTL <= 0 || o.refreshTTL <= 0 {
+				return usagef("--access-token-ttl and --refresh-token-ttl must be positive")
+			}
+			if o.issuer != "" {
+				iss, err := parseIssuer(o.issuer)
+				if err != nil {
+					return err
+				}
+				o.issuer = iss
+			}
+			return a.serve(cmd.Context(), o)
+		}),
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.addr, "addr", "127.0.0.1:8000", "host:port to listen on (env LATCHKEY_ADDR)")
+	f.StringVar(&o.issuer, "issuer", "", "public base URL (RFC 8414 issuer); default http://ADDR (env LATCHKEY_ISSUER)")
+	f.DurationVar(&o.accessTTL, "access-token-ttl", models.DefaultTTLs.Access, "access token lifetime (env LATCHKEY_ACCESS_TOKEN_TTL)")
+	f.DurationVar(&o.refreshTTL, "refresh-token-ttl", models.DefaultTTLs.Refresh, "refresh token lifetime (env LATCHKEY_REFRESH_TOKEN_TTL)")
+	f.BoolVar(&o.demo, "demo", false, "seed an empty database with demo data (env LATCHKEY_DEMO)")
+	return cmd
+}
+
+// parseIssuer checks --issuer: an absolute http(s) URL without query or
+// fragment (RFC 8414 §2), returned without a trailing slash so that paths
+// can be appended.
+func parseIssuer(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return "", usagef("--issuer must be an http or https URL without query or fragment, like https://auth.example.com")
+	}
+	return strings.TrimRight(raw, "/"), nil
+}
+
+// defaultIssuer is http:// and the address listened on. A wildcard host
+// becomes localhost, and port 0 the port the system chose.
+func defaultIssuer(addr string, ln net.Addr) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "http://" + addr
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "localhost"
+	}
+	if port == "0" {
+		if tcp, ok := ln.(*net.TCPAddr); ok {
+			port = fmt.Sprint(tcp.Port)
+		}
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+func (a *app) serve(ctx context.Context, o serveOptions) error {
+	log := slog.New(slog.NewJSONHandler(a.stderr, nil))
+	st, applied, err := a.openStore(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if applied > 0 {
+		log.Info("migrated", "applied", applied)
+	}
+
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	if o.issuer == "" {
+		o.issuer = defaultIssuer(o.addr, ln.Addr())
+	}
+
+	if o.demo {
+		if err := a.seedDemo(ctx, st, o.issuer, log); err != nil {
+			return err
+		}
+	}
+	hasAdmin, err := st.HasAdmin(ctx)
+	if err != nil {
+		return err
+	}
+	var setupURL string
+	if !hasAdmin {
+		raw, err := st.CreateSetupToken(ctx)
+		if err != nil {
+			return err
+		}
+		setupURL = o.issuer + "/setup?token=" + raw
+	}
+
+	cfg := web.Config{
+		Issuer: o.issuer,
+		TTLs:   models.TTLs{Access: o.accessTTL, Refresh: o.refreshTTL, Code: models.DefaultTTLs.Code},
+	}
+	srv := &http.Server{
+		Handler:           web.New(cfg, st, log),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+
+	log.Info("listening", "addr", ln.Addr().String(), "issuer", o.issuer,
+		"access_token_ttl", o.accessTTL.String(), "refresh_token_ttl", o.refreshTTL.String())
+	fmt.Fprintf(a.stdout, "Latchkey listening on http://%s\n", ln.Addr())
+	if setupURL != "" {
+		// The one place a one-time secret is printed: stdout, for the
+		// operator, never the log.
+		fmt.Fprintf(a.stdout, "No admin yet. Create the first one at: %s\n", setupURL)
+	}
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "timeout", shutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shut down: %w", err)
+	}
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// seedDemo fills an empty database with the demo data and prints the demo
+// logins; on a database that has data already it says so and changes
+// nothing.
+func (a *app) seedDemo(ctx context.Context, st *models.Store, issuer string, log *slog.Logger) error {
+	start := time.Now()
+	res, err := st.SeedDemo(ctx)
+	if errors.Is(err, models.ErrAlreadyExists) {
+		fmt.Fprintf(a.stdout, "Demo: the database already has users or clients, so nothing was seeded; demo logins, if --demo seeded it, are unchanged: admin / %s\n",
+			models.DemoPassword)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	log.Info("seeded demo data", "duration", time.Since(start).Round(time.Millisecond).String(),
+		"grants", res.Grants, "tokens", res.Tokens, "revoked_grants", res.RevokedGrants, "audit_events", res.AuditEvents)
+	w := a.stdout
+	fmt.Fprintf(w, "Demo data: %s, %s, %s and %s over the last 30 days (%s revoked).\n",
+		plural(len(res.Users), "user"), plural(len(res.Clients), "client"), plural(res.Grants, "grant"),
+		plural(res.Tokens, "token"), plural(res.RevokedGrants, "grant"))
+	fmt.Fprintf(w, "Demo admin: log in at %s/login as admin, password %s\n", issuer, models.DemoPassword)
+	fmt.Fprintf(w, "Other demo users, same password: %s\n", strings.Join(res.Users[1:], ", "))
+	fmt.Fprintln(w, "Demo clients (secrets are shown only this once):")
+	for _, c := range res.Clients {
+		secret := "(public client: no secret)"
+		if c.Secret != "" {
+			secret = "client_secret=" + c.Secret
+		}
+		fmt.Fprintf(w, "  %-16s client_id=%s %s\n", c.Name, c.ClientID, secret)
+	}
+	return nil
+}

@@ -1,0 +1,146 @@
+package models
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// StaffAction says who does a dashboard action, and why, for the audit
+// event it writes.
+type StaffAction struct {
+	Actor     Actor
+	Reason    string
+	Remote    string
+	RequestID string
+}
+
+// event returns the audit event of a staff action at now.
+func (a StaffAction) event(action Action, now time.Time) AuditEvent {
+	ev := AuditEvent{CreatedAt: now, ActorType: a.Actor.Type, Actor: a.Actor.Name, Action: action,
+		Reason: truncate(a.Reason, 500), RemoteAddr: a.Remote, RequestID: truncate(a.RequestID, 100)}
+	if ev.ActorType == "" {
+		ev.ActorType, ev.Actor = ActorSystem, "system"
+	}
+	return ev
+}
+
+// ClientRow is a client as the dashboard lists it. It has no secret hash.
+type ClientRow struct {
+	ID         int64
+	ClientID   string
+	Name       string
+	Type       ClientType
+	SecretHint string
+	GrantTypes string
+	Scope      string
+	Introspect bool
+	DisabledAt *time.Time
+	CreatedAt  time.Time
+}
+
+// ListClients lists clients, newest first, with keyset pagination on the
+// primary key.
+func (s *Store) ListClients(ctx context.Context, cur Cursor, limit int) (Page[ClientRow], error) {
+	limit = clampLimit(limit)
+	q := s.r.WithContext(ctx).Model(&Client{}).
+		Select("id", "client_id", "name", "type", "secret_hint", "grant_types", "scope", "introspect", "disabled_at", "created_at")
+	if cur.Before > 0 {
+		q = q.Where("id < ?", cur.Before)
+	}
+	var rows []ClientRow
+	if err := q.Order("id DESC").Limit(limit + 1).Scan(&rows).Error; err != nil {
+		return Page[ClientRow]{}, unavailable("list clients", err)
+	}
+	return pageOf(rows, limit, func(r ClientRow) int64 { return r.ID }), nil
+}
+
+// CreateClientAs registers a client, as CreateClient does, for a staff
+// member, and records a client.create audit event. The secret exists only
+// in the result.
+func (s *Store) CreateClientAs(ctx context.Context, n NewClient, a StaffAction) (*CreatedClient, error) {
+	cc, err := s.CreateClient(ctx, n)
+	if err != nil {
+		return nil, err
+	}
+	// CreateClient commits on its own; the event follows in a second
+	// write. Should that one fail, the client exists unaudited and the
+	// caller reports the error.
+	ev := a.event(ActionClientCreate, s.Now())
+	ev.ClientID = &cc.Client.ID
+	if err := s.write(ctx, func(tx *gorm.DB) error { return tx.Create(&ev).Error }); err != nil {
+		return nil, wrapWrite("audit client create", err)
+	}
+	return cc, nil
+}
+
+// RotateClientSecret gives a confidential client a new secret and records a
+// client.rotate_secret audit event, in one transaction. The old secret stops
+// working at once; tokens already issued stay valid (revoke them apart if
+// the secret leaked). The new secret exists only in the result. A public
+// client has no secret: ErrInvalid.
+func (s *Store) RotateClientSecret(ctx context.Context, id int64, a StaffAction) (string, error) {
+	secret := NewSecret(PrefixClientSecret)
+	err := s.write(ctx, func(tx *gorm.DB) error {
+		var c Client
+		res := tx.Select("id", "type").Where("id = ?", id).Limit(1).Find(&c)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return fmt.Errorf("%w: client %d", ErrNotFound, id)
+		}
+		if c.Type != ClientConfidential {
+			return fmt.Errorf("%w: a public client has no secret to rotate", ErrInvalid)
+		}
+		if err := tx.Exec("UPDATE clients SET secret_hash = ?, secret_hint = ? WHERE id = ?",
+			HashSecret(secret), SecretHint(secret), id).Error; err != nil {
+			return err
+		}
+		ev := a.event(ActionClientRotate, s.Now())
+		ev.ClientID = &id
+		return tx.Create(&ev).Error
+	})
+	if err != nil {
+		return "", wrapWrite("rotate client secret", err)
+	}
+	return secret, nil
+}
+
+// DisableClient stops a client for good: it can no longer authenticate or
+// obtain tokens, and every token it holds is revoked through the
+// revocation core, in the same transaction, with one client.disable audit
+// event that counts them. Disabling only the login would leave its bearer
+// tokens working at every resource server until they expire. Disabling a
+// disabled client is ErrInvalid.
+func (s *Store) DisableClient(ctx context.Context, id int64, a StaffAction) (RevokeResult, error) {
+	var res RevokeResult
+	err := s.write(ctx, func(tx *gorm.DB) error {
+		now := s.Now()
+		upd := tx.Exec("UPDATE clients SET disabled_at = ? WHERE id = ? AND disabled_at IS NULL", now, id)
+		if upd.Error != nil {
+			return upd.Error
+		}
+		if upd.RowsAffected == 0 {
+			var n int64
+			if err := tx.Raw("SELECT COUNT(*) FROM clients WHERE id = ?", id).Scan(&n).Error; err != nil {
+				return err
+			}
+			if n == 0 {
+				return fmt.Errorf("%w: client %d", ErrNotFound, id)
+			}
+			return fmt.Errorf("%w: the client is already disabled", ErrInvalid)
+		}
+		var err error
+		res, err = s.revokeTx(tx, RevokeRequest{ClientID: id, Actor: a.Actor, Action: ActionClientDisable,
+			Reason: strings.TrimSpace(a.Reason), Remote: a.Remote, RequestID: a.RequestID}, now)
+		return err
+	})
+	if err != nil {
+		return RevokeResult{}, wrapWrite("disable client", err)
+	}
+	return res, nil
+}
