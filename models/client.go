@@ -2,6 +2,7 @@ package models
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"net/url"
@@ -182,15 +183,21 @@ func (s *Store) CreateClient(ctx context.Context, n NewClient) (*CreatedClient, 
 // ClientByClientID returns the client with that public identifier.
 func (s *Store) ClientByClientID(ctx context.Context, clientID string) (*Client, error) {
 	var c Client
-	res := s.r.WithContext(ctx).Select(clientColumns).Where("client_id = ?", clientID).Limit(1).Find(&c)
-	if res.Error != nil {
-		return nil, unavailable("client by client_id", res.Error)
-	}
-	if res.RowsAffected == 0 {
+	err := s.r.Statement.ConnPool.QueryRowContext(ctx, s.rebind(qClientByClientID), clientID).Scan(
+		&c.ID, &c.ClientID, &c.Name, &c.Type, &c.SecretHash, &c.SecretHint, &c.GrantTypes, &c.RedirectURIs,
+		&c.Scope, &c.AllowedOrigins, &c.Introspect, &c.DisabledAt, &c.CreatedAt)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
 		return nil, fmt.Errorf("%w: client", ErrNotFound)
+	case err != nil:
+		return nil, unavailable("client by client_id", err)
 	}
 	return &c, nil
 }
+
+// qClientByClientID is the client lookup every authenticated request does.
+const qClientByClientID = `SELECT id, client_id, name, type, secret_hash, secret_hint, grant_types, redirect_uris, scope,
+	allowed_origins, introspect, disabled_at, created_at FROM clients WHERE client_id = ?`
 
 // ClientByID returns the client with that row id.
 func (s *Store) ClientByID(ctx context.Context, id int64) (*Client, error) {

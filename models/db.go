@@ -2,6 +2,7 @@ package models
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mattn/go-sqlite3"
 	"gorm.io/driver/postgres"
 	"gorm.io/driver/sqlite"
 	"gorm.io/gorm"
@@ -54,6 +56,7 @@ type Store struct {
 	now     func() time.Time
 	batch   *batcher
 	lastUse *lastUseThrottle
+	stmts   *stmtCache
 }
 
 // Open connects to dsn — a SQLite file path (optionally "file:" URI) or a
@@ -111,7 +114,12 @@ func Open(dsn string, opts Options) (*Store, error) {
 		q.Set("_busy_timeout", strconv.FormatInt(busy.Milliseconds(), 10))
 		q.Set("_txlock", "immediate")
 		q.Set("_cache_size", "-32000")
-		s.w, err = gorm.Open(sqlite.Open("file:"+path+"?"+q.Encode()), cfg)
+		// The writer runs its hot statements through its own statement
+		// cache (see exec); gorm's would re-prepare them in every
+		// transaction.
+		wcfg := *cfg
+		wcfg.PrepareStmt = false
+		s.w, err = gorm.Open(sqlite.New(sqlite.Config{DriverName: sqliteDriver, DSN: "file:" + path + "?" + q.Encode()}), &wcfg)
 		if err != nil {
 			return nil, fmt.Errorf("models: open %s: %w", path, err)
 		}
@@ -126,12 +134,14 @@ func Open(dsn string, opts Options) (*Store, error) {
 		if err := wdb.Ping(); err != nil {
 			return nil, fmt.Errorf("models: open %s: %w", path, err)
 		}
+		// Tables may not exist yet (Migrate runs later); prepare the hot
+		// statements lazily on first Migrate instead.
 		rq := url.Values{}
 		rq.Set("_foreign_keys", "on")
 		rq.Set("_busy_timeout", "5000")
 		rq.Set("_query_only", "1")
 		rq.Set("_cache_size", "-32000")
-		s.r, err = gorm.Open(sqlite.Open("file:"+path+"?"+rq.Encode()), cfg)
+		s.r, err = gorm.Open(sqlite.New(sqlite.Config{DriverName: sqliteDriver, DSN: "file:" + path + "?" + rq.Encode()}), cfg)
 		if err != nil {
 			return nil, fmt.Errorf("models: open %s: %w", path, err)
 		}
@@ -144,7 +154,21 @@ func Open(dsn string, opts Options) (*Store, error) {
 		rdb.SetMaxIdleConns(n)
 	}
 	s.batch = newBatcher(s)
+	s.lastUse.start(s)
 	return s, nil
+}
+
+// sqliteDriver is mattn's driver with a connect hook that memory-maps the
+// database file: reads then cost a memcpy, not a pread system call each.
+const sqliteDriver = "latchkey_sqlite3"
+
+func init() {
+	sql.Register(sqliteDriver, &sqlite3.SQLiteDriver{
+		ConnectHook: func(c *sqlite3.SQLiteConn) error {
+			_, err := c.Exec("PRAGMA mmap_size = 1073741824", nil)
+			return err
+		},
+	})
 }
 
 // redactErr keeps a postgres password out of error messages.
@@ -168,7 +192,9 @@ func (s *Store) Now() time.Time { return s.now().UTC().Truncate(time.Microsecond
 
 // Close stops the write batcher and closes the connections.
 func (s *Store) Close() error {
+	s.lastUse.stop()
 	s.batch.close()
+	s.stmts.close()
 	var errs []error
 	for _, g := range []*gorm.DB{s.w, s.r} {
 		if db, err := g.DB(); err == nil {

@@ -205,7 +205,25 @@ func (s *Store) Migrate(ctx context.Context) (int, error) {
 			applied++
 		}
 	}
+	if err := s.prepareHot(); err != nil {
+		return applied, fmt.Errorf("models: prepare statements: %w", err)
+	}
 	return applied, nil
+}
+
+// prepareHot prepares the writer's hot statements once the schema exists.
+// It must run before the first write goes through the batcher, which is
+// the case: every command migrates first.
+func (s *Store) prepareHot() error {
+	if s.dialect != DialectSQLite || s.stmts != nil {
+		return nil
+	}
+	db, err := s.w.DB()
+	if err != nil {
+		return err
+	}
+	s.stmts, err = newStmtCache(db, hotStatements)
+	return err
 }
 
 // SchemaVersion returns the newest applied migration, 0 for an empty database.

@@ -200,11 +200,11 @@ func (s *Store) revokeTx(tx *gorm.DB, req RevokeRequest, now time.Time) (RevokeR
 // are dead already — so the count is of live tokens revoked. A grant that
 // is already revoked or expired revokes nothing.
 func (s *Store) revokeGrantTx(tx *gorm.DB, grantID int64, now time.Time) (RevokeResult, error) {
-	g, err := s.exec(tx, "UPDATE grants SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL AND expires_at > ?", now, grantID, now)
+	g, err := s.exec(tx, qRevokeGrant, now, grantID, now)
 	if err != nil || g == 0 {
 		return RevokeResult{}, err
 	}
-	n, err := s.exec(tx, "UPDATE tokens SET revoked_at = ? WHERE grant_id = ? AND revoked_at IS NULL AND rotated_at IS NULL AND expires_at > ?", now, grantID, now)
+	n, err := s.exec(tx, qRevokeGrantTokens, now, grantID, now)
 	if err != nil {
 		return RevokeResult{}, err
 	}
@@ -213,8 +213,7 @@ func (s *Store) revokeGrantTx(tx *gorm.DB, grantID int64, now time.Time) (Revoke
 
 // insertAudit writes one audit event.
 func (s *Store) insertAudit(tx *gorm.DB, ev *AuditEvent) error {
-	_, err := s.exec(tx, `INSERT INTO audit_events (created_at, actor_type, actor, action, grant_id, user_id, client_id,
-		grants, tokens, reason, remote_addr, request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := s.exec(tx, qInsertAudit,
 		ev.CreatedAt, string(ev.ActorType), ev.Actor, string(ev.Action), ev.GrantID, ev.UserID, ev.ClientID,
 		ev.Grants, ev.Tokens, ev.Reason, ev.RemoteAddr, ev.RequestID)
 	return err

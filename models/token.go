@@ -2,6 +2,7 @@ package models
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -152,9 +153,11 @@ func (s *Store) issueGrantTx(tx *gorm.DB, sg StartGrant) (*Issued, error) {
 	if sg.WithRefresh {
 		g.ExpiresAt = now.Add(max(ttl.Access, ttl.Refresh))
 	}
-	if err := tx.Create(g).Error; err != nil {
+	id, err := s.insertID(tx, qInsertGrant, g.ClientID, g.UserID, string(g.GrantType), g.Scope, g.CreatedAt, g.ExpiresAt)
+	if err != nil {
 		return nil, err
 	}
+	g.ID = id
 	return s.issueTokensTx(tx, g, sg.Scope, nil, sg.WithRefresh, ttl, now)
 }
 
@@ -175,21 +178,16 @@ func (t TTLs) withDefaults() TTLs {
 // grant g.
 func (s *Store) issueTokensTx(tx *gorm.DB, g *Grant, scope string, parent *int64, withRefresh bool, ttl TTLs, now time.Time) (*Issued, error) {
 	out := &Issued{GrantID: g.ID, AccessToken: NewSecret(PrefixAccessToken), ExpiresIn: ttl.Access, Scope: scope}
-	toks := []*Token{{
-		Hash: HashSecret(out.AccessToken), Type: TokenTypeAccess, Hint: SecretHint(out.AccessToken),
-		GrantID: g.ID, ClientID: g.ClientID, UserID: g.UserID, Scope: scope,
-		CreatedAt: now, ExpiresAt: now.Add(ttl.Access),
-	}}
+	if _, err := s.exec(tx, qInsertToken, HashSecret(out.AccessToken), string(TokenTypeAccess), SecretHint(out.AccessToken),
+		g.ID, g.ClientID, g.UserID, scope, nil, now, now.Add(ttl.Access)); err != nil {
+		return nil, err
+	}
 	if withRefresh {
 		out.RefreshToken = NewSecret(PrefixRefreshToken)
-		toks = append(toks, &Token{
-			Hash: HashSecret(out.RefreshToken), Type: TokenTypeRefresh, Hint: SecretHint(out.RefreshToken),
-			GrantID: g.ID, ClientID: g.ClientID, UserID: g.UserID, Scope: scope, ParentID: parent,
-			CreatedAt: now, ExpiresAt: now.Add(ttl.Refresh),
-		})
-	}
-	if err := tx.Create(toks).Error; err != nil {
-		return nil, err
+		if _, err := s.exec(tx, qInsertToken, HashSecret(out.RefreshToken), string(TokenTypeRefresh), SecretHint(out.RefreshToken),
+			g.ID, g.ClientID, g.UserID, scope, parent, now, now.Add(ttl.Refresh)); err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }
@@ -219,28 +217,33 @@ type AccessInfo struct {
 // revoked, rotated — is ErrNotFound: a resource server must not learn which.
 // One indexed read; no write (see TouchGrant).
 func (s *Store) ActiveToken(ctx context.Context, raw string) (*AccessInfo, error) {
-	var row struct {
-		Token
-		ClientPublicID string
-		Username       *string
+	var info AccessInfo
+	var username *string
+	t := &info.Token
+	err := s.r.Statement.ConnPool.QueryRowContext(ctx, s.rebind(qActiveToken), HashSecret(raw)).Scan(
+		&t.ID, &t.Type, &t.Hint, &t.GrantID, &t.ClientID, &t.UserID, &t.Scope, &t.ParentID, &t.CreatedAt, &t.ExpiresAt,
+		&t.RotatedAt, &t.RevokedAt, &info.ClientID, &username)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, fmt.Errorf("%w: token", ErrNotFound)
+	case err != nil:
+		return nil, unavailable("active token", err)
 	}
-	res := s.r.WithContext(ctx).Table("tokens AS t").
-		Select("t.id, t.hash, t.type, t.hint, t.grant_id, t.client_id, t.user_id, t.scope, t.parent_id, t.created_at, t.expires_at, t.rotated_at, t.revoked_at, c.client_id AS client_public_id, u.username AS username").
-		Joins("JOIN clients c ON c.id = t.client_id").
-		Joins("LEFT JOIN users u ON u.id = t.user_id").
-		Where("t.hash = ?", HashSecret(raw)).Limit(1).Scan(&row)
-	if res.Error != nil {
-		return nil, unavailable("active token", res.Error)
-	}
-	if res.RowsAffected == 0 || !row.Token.Active(s.Now()) {
+	if !t.Active(s.Now()) {
 		return nil, fmt.Errorf("%w: token", ErrNotFound)
 	}
-	info := &AccessInfo{Token: row.Token, ClientID: row.ClientPublicID}
-	if row.Username != nil {
-		info.Username = *row.Username
+	if username != nil {
+		info.Username = *username
 	}
-	return info, nil
+	return &info, nil
 }
+
+// qActiveToken reads a token with its client's public id and its user's
+// name in one indexed lookup. A disabled client's tokens are not active.
+const qActiveToken = `SELECT t.id, t.type, t.hint, t.grant_id, t.client_id, t.user_id, t.scope, t.parent_id, t.created_at,
+	t.expires_at, t.rotated_at, t.revoked_at, c.client_id, u.username
+	FROM tokens t JOIN clients c ON c.id = t.client_id LEFT JOIN users u ON u.id = t.user_id
+	WHERE t.hash = ? AND c.disabled_at IS NULL`
 
 // GrantByID returns one grant.
 func (s *Store) GrantByID(ctx context.Context, id int64) (*Grant, error) {

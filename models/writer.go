@@ -2,6 +2,7 @@ package models
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strconv"
 	"strings"
@@ -188,14 +189,63 @@ func safeRun(fn func(tx *gorm.DB) error, tx *gorm.DB) (err error) {
 
 // exec runs one statement on tx's connection, bypassing gorm's callback
 // chain: the hot paths (revocation, issuance) run a few fixed statements,
-// and gorm's per-call overhead was most of their cost. Statements are
-// prepared once per connection by gorm's statement cache.
+// and gorm's per-call overhead was most of their cost. On SQLite each
+// statement is prepared once on the writer connection and reused in every
+// transaction.
 func (s *Store) exec(tx *gorm.DB, query string, args ...any) (int64, error) {
-	res, err := tx.Statement.ConnPool.ExecContext(context.Background(), s.rebind(query), args...)
+	ctx := context.Background()
+	var res sql.Result
+	var err error
+	if st := s.stmts.get(query); st != nil {
+		if sqlTx, ok := tx.Statement.ConnPool.(*sql.Tx); ok {
+			res, err = sqlTx.StmtContext(ctx, st).ExecContext(ctx, args...)
+		}
+	}
+	if res == nil && err == nil {
+		res, err = tx.Statement.ConnPool.ExecContext(ctx, s.rebind(query), args...)
+	}
 	if err != nil {
 		return 0, err
 	}
 	return res.RowsAffected()
+}
+
+// stmtCache holds the hot statements, prepared on the SQLite writer
+// connection when the store opens. It is filled before the writer starts
+// and read-only afterwards: preparing later would need the one writer
+// connection, which a running batch holds.
+type stmtCache struct {
+	m map[string]*sql.Stmt
+}
+
+func newStmtCache(db *sql.DB, queries []string) (*stmtCache, error) {
+	c := &stmtCache{m: map[string]*sql.Stmt{}}
+	for _, q := range queries {
+		st, err := db.Prepare(q)
+		if err != nil {
+			c.close()
+			return nil, err
+		}
+		c.m[q] = st
+	}
+	return c, nil
+}
+
+func (c *stmtCache) get(q string) *sql.Stmt {
+	if c == nil {
+		return nil
+	}
+	return c.m[q]
+}
+
+func (c *stmtCache) close() {
+	if c == nil {
+		return
+	}
+	for _, st := range c.m {
+		st.Close()
+	}
+	c.m = map[string]*sql.Stmt{}
 }
 
 // rebind turns ? placeholders into PostgreSQL's $1, $2, …
@@ -214,4 +264,41 @@ func (s *Store) rebind(q string) string {
 		b.WriteByte(q[i])
 	}
 	return b.String()
+}
+
+// The hot statements: issuance and revocation. They are prepared once on
+// the SQLite writer connection (see stmtCache).
+const (
+	qInsertGrant = "INSERT INTO grants (client_id, user_id, grant_type, scope, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)"
+	qInsertToken = "INSERT INTO tokens (hash, type, hint, grant_id, client_id, user_id, scope, parent_id, created_at, expires_at) " +
+		"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	qRevokeGrant       = "UPDATE grants SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL AND expires_at > ?"
+	qRevokeGrantTokens = "UPDATE tokens SET revoked_at = ? WHERE grant_id = ? AND revoked_at IS NULL AND rotated_at IS NULL AND expires_at > ?"
+	qInsertAudit       = "INSERT INTO audit_events (created_at, actor_type, actor, action, grant_id, user_id, client_id, " +
+		"grants, tokens, reason, remote_addr, request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+var hotStatements = []string{qInsertGrant, qInsertToken, qRevokeGrant, qRevokeGrantTokens, qInsertAudit}
+
+// insertID runs an INSERT and returns the new row's id.
+func (s *Store) insertID(tx *gorm.DB, query string, args ...any) (int64, error) {
+	if s.dialect == DialectPostgres {
+		var id int64
+		err := tx.Statement.ConnPool.QueryRowContext(context.Background(), s.rebind(query)+" RETURNING id", args...).Scan(&id)
+		return id, err
+	}
+	ctx := context.Background()
+	var res sql.Result
+	var err error
+	st := s.stmts.get(query)
+	sqlTx, ok := tx.Statement.ConnPool.(*sql.Tx)
+	if st != nil && ok {
+		res, err = sqlTx.StmtContext(ctx, st).ExecContext(ctx, args...)
+	} else {
+		res, err = tx.Statement.ConnPool.ExecContext(ctx, query, args...)
+	}
+	if err != nil {
+		return 0, err
+	}
+	return res.LastInsertId()
 }

@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -68,6 +69,41 @@ func BenchmarkRevokeParallel(b *testing.B) {
 				b.Error(err)
 				return
 			}
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				b.Errorf("status %d", resp.StatusCode)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkIntrospectParallel introspects live tokens over real HTTP from
+// 64 concurrent clients.
+func BenchmarkIntrospectParallel(b *testing.B) {
+	ts := newTestServer(b)
+	iss, err := ts.st.BulkIssue(context.Background(), ts.f.Confidential, ts.f.Alice.ID, 5000)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tr := ts.Client().Transport.(*http.Transport)
+	tr.MaxIdleConnsPerHost = 128
+	authz := basicAuth(ts.f.Confidential.ClientID, ts.f.Secret)
+	var next atomic.Int64
+	b.SetParallelism(32)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := next.Add(1) % int64(len(iss))
+			req, _ := http.NewRequest("POST", ts.URL+"/o/introspect/", strings.NewReader("token="+iss[i].AccessToken))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("Authorization", authz)
+			resp, err := ts.Client().Do(req)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
 			if resp.StatusCode != 200 {
 				b.Errorf("status %d", resp.StatusCode)

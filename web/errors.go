@@ -26,6 +26,11 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 			return
 		}
 		oe := toOAuthError(err)
+		if allow, ok := oauthAllow[strings.TrimSuffix(c.Request().URL.Path, "/")]; ok && oe.Status == http.StatusNotFound {
+			// A method no router table knows (say "BREW"): still a 405.
+			c.Response().Header().Set(echo.HeaderAllow, allow)
+			oe = handlers.ErrMethodNotAllowed.WithDescription("use " + allow)
+		}
 		rid := c.Response().Header().Get(echo.HeaderXRequestID)
 		if oe.Status >= 500 {
 			log.Error("request failed", "status", oe.Status, "path", c.Request().URL.Path, "request_id", rid, "err", err)
@@ -73,6 +78,9 @@ func csrfOf(c echo.Context) string {
 	s, _ := c.Get(handlers.CSRFContextKey).(string)
 	return s
 }
+
+// oauthAllow is what each machine endpoint accepts, for 405 answers.
+var oauthAllow = map[string]string{"/o/token": "POST", "/o/revoke_token": "POST, OPTIONS", "/o/introspect": "POST"}
 
 // machinePath reports whether a path answers JSON errors.
 func machinePath(p string) bool {

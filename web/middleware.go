@@ -65,6 +65,17 @@ func hstsAge(cfg Config) int {
 // field or, from htmx, in X-CSRF-Token. A missing or wrong token is 403.
 func csrf(cfg Config) echo.MiddlewareFunc {
 	return middleware.CSRFWithConfig(middleware.CSRFConfig{
+		// The browser group's catch-all route also sees requests with
+		// methods no route takes (e.g. "BREW /o/token/"); those are answered
+		// 404/405 by the router, not refused as forgeries.
+		Skipper: func(c echo.Context) bool {
+			switch c.Request().Method {
+			case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodPost, http.MethodPut,
+				http.MethodPatch, http.MethodDelete:
+				return false
+			}
+			return true
+		},
 		TokenLookup:    "form:csrf,header:X-CSRF-Token",
 		ContextKey:     handlers.CSRFContextKey,
 		CookieName:     "latchkey_csrf",

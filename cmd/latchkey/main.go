@@ -87,6 +87,7 @@ Exit status: 0 on success, 2 on a usage error, 1 otherwise.`,
 		a.revokeCommand(),
 		a.tokensCommand(),
 		a.migrateCommand(),
+		a.benchCommand(),
 	)
 	return root
 }
