@@ -268,4 +268,3 @@ func (a *app) report(name string, o benchOptions, r benchResult) {
 		name, o.clients, r.elapsed.Round(time.Millisecond), r.ok, r.failed, r.rate(),
 		r.quantile(0.50).Round(10*time.Microsecond), r.quantile(0.99).Round(10*time.Microsecond))
 }
-
