@@ -218,7 +218,7 @@ func (s *Store) ClientByID(ctx context.Context, id int64) (*Client, error) {
 // secret from a public client all give ErrBadLogin: the caller answers
 // invalid_client without saying which.
 func (s *Store) AuthenticateClient(ctx context.Context, clientID, secret string, secretGiven bool) (*Client, error) {
-	c, err := s.ClientByClientID(ctx, clientID)
+	c, err := s.cachedClientByClientID(ctx, clientID)
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
 			// Burn a hash comparison anyway so the timing does not tell
