@@ -14,20 +14,23 @@ func (s *Store) BulkIssue(ctx context.Context, client *Client, userID int64, n i
 	out := make([]*Issued, 0, n)
 	for len(out) < n {
 		chunk := min(1000, n-len(out))
+		var got []*Issued
 		err := s.write(ctx, func(tx *gorm.DB) error {
+			got = make([]*Issued, 0, chunk) // afresh on every run: the writer may run this twice
 			for range chunk {
 				iss, err := s.issueGrantTx(tx, StartGrant{Client: client, UserID: userID, GrantType: GrantPassword,
 					Scope: client.Scope, WithRefresh: true})
 				if err != nil {
 					return err
 				}
-				out = append(out, iss)
+				got = append(got, iss)
 			}
 			return nil
 		})
 		if err != nil {
 			return nil, wrapWrite("bulk issue", err)
 		}
+		out = append(out, got...)
 	}
 	return out, nil
 }

@@ -85,6 +85,7 @@ func (s *Store) ExchangeCode(ctx context.Context, x ExchangeCode) (*Issued, erro
 	var out *Issued
 	var refusal error
 	err := s.write(ctx, func(tx *gorm.DB) error {
+		out, refusal = nil, nil // afresh on every run: the writer may run this twice
 		now := s.Now()
 		var c Code
 		res := tx.Select("id", "hash", "client_id", "user_id", "redirect_uri", "redirect_uri_given", "scope",
@@ -158,6 +159,7 @@ func (s *Store) Refresh(ctx context.Context, r RefreshGrant) (*Issued, error) {
 	var out *Issued
 	var refusal error
 	err := s.write(ctx, func(tx *gorm.DB) error {
+		out, refusal = nil, nil // afresh on every run: the writer may run this twice
 		now := s.Now()
 		var t Token
 		res := tx.Select(tokenColumns).Where("hash = ?", HashSecret(r.RefreshToken)).Limit(1).Find(&t)

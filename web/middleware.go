@@ -69,6 +69,11 @@ func csrf(cfg Config) echo.MiddlewareFunc {
 		// methods no route takes (e.g. "BREW /o/token/"); those are answered
 		// 404/405 by the router, not refused as forgeries.
 		Skipper: func(c echo.Context) bool {
+			if machinePath(c.Request().URL.Path) {
+				// The catch-all route also sees typos of API paths
+				// ("/o/revoke_tokens/"): those are 404s, not forgeries.
+				return true
+			}
 			switch c.Request().Method {
 			case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodPost, http.MethodPut,
 				http.MethodPatch, http.MethodDelete:
