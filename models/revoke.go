@@ -211,6 +211,12 @@ func (s *Store) revokeGrantTx(tx *gorm.DB, grantID int64, now time.Time) (Revoke
 	return RevokeResult{Grants: int(g), Tokens: int(n)}, nil
 }
 
+// The revocation statements, prepared once on the writer (hotStatements).
+const (
+	qRevokeGrant       = "UPDATE grants SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL AND expires_at > ?"
+	qRevokeGrantTokens = "UPDATE tokens SET revoked_at = ? WHERE grant_id = ? AND revoked_at IS NULL AND rotated_at IS NULL AND expires_at > ?"
+)
+
 // insertAudit writes one audit event.
 func (s *Store) insertAudit(tx *gorm.DB, ev *AuditEvent) error {
 	_, err := s.exec(tx, qInsertAudit,

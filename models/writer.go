@@ -272,9 +272,7 @@ const (
 	qInsertGrant = "INSERT INTO grants (client_id, user_id, grant_type, scope, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)"
 	qInsertToken = "INSERT INTO tokens (hash, type, hint, grant_id, client_id, user_id, scope, parent_id, created_at, expires_at) " +
 		"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-	qRevokeGrant       = "UPDATE grants SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL AND expires_at > ?"
-	qRevokeGrantTokens = "UPDATE tokens SET revoked_at = ? WHERE grant_id = ? AND revoked_at IS NULL AND rotated_at IS NULL AND expires_at > ?"
-	qInsertAudit       = "INSERT INTO audit_events (created_at, actor_type, actor, action, grant_id, user_id, client_id, " +
+	qInsertAudit = "INSERT INTO audit_events (created_at, actor_type, actor, action, grant_id, user_id, client_id, " +
 		"grants, tokens, reason, remote_addr, request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
