@@ -34,3 +34,10 @@ func (s *Store) RawForTest(ctx context.Context, q string) ([]string, error) {
 	}
 	return out, rows.Err()
 }
+
+// WriterPragmaForTest reads a PRAGMA on the writer connection.
+func (s *Store) WriterPragmaForTest(name string) (string, error) {
+	var v string
+	err := s.w.Raw("PRAGMA " + name).Row().Scan(&v)
+	return v, err
+}
