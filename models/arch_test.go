@@ -17,9 +17,9 @@ func TestOnlyTheCoreRevokes(t *testing.T) {
 	t.Parallel()
 	writes := []*regexp.Regexp{
 		regexp.MustCompile(`(?i)\bSET\b[^"` + "`" + `]*\brevoked_at\s*=`), // SQL: UPDATE … SET revoked_at = ?
-		regexp.MustCompile(`Update\(\s*"revoked_at"`),                      // gorm: Update("revoked_at", …)
-		regexp.MustCompile(`"revoked_at"\s*:`),                             // gorm: Updates(map{"revoked_at": …})
-		regexp.MustCompile(`\.RevokedAt\s*=[^=]`),                          // x.RevokedAt = now; Save(x)
+		regexp.MustCompile(`Update\(\s*"revoked_at"`),                     // gorm: Update("revoked_at", …)
+		regexp.MustCompile(`"revoked_at"\s*:`),                            // gorm: Updates(map{"revoked_at": …})
+		regexp.MustCompile(`\.RevokedAt\s*=[^=]`),                         // x.RevokedAt = now; Save(x)
 	}
 	allowed := map[string]bool{"models/revoke.go": true, "models/migrations.go": true}
 	root := ".."

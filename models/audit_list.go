@@ -125,73 +125,115 @@ type DayCount struct {
 // OverviewDays is how many days the chart spans.
 const OverviewDays = 30
 
-// Overview counts what the overview page shows. Active tokens and grants
-// are counted over partial indexes of the live rows; tokens issued per day
-// over an index on created_at; tokens revoked per day from the audit trail,
-// which keeps every revocation even after a purge.
+// Overview counts what the overview page shows. Its independent counts
+// run at once on the read pool. Active tokens and grants are counted over
+// partial indexes of the live rows; tokens revoked per day come from the
+// audit trail, which keeps every revocation even after a purge.
+//
+// Tokens issued per day are counted from token ids: ids are handed out in
+// issue order, so the tokens issued in a day are the ids between the first
+// token of that day and the first of the next — 31 index seeks instead of
+// a scan of a month of tokens. Purged tokens still count (they were
+// issued); on PostgreSQL a rolled-back insert leaves a gap that counts one.
 func (s *Store) Overview(ctx context.Context) (*Overview, error) {
 	now := s.Now()
 	db := s.r.WithContext(ctx)
 	o := &Overview{}
-	var live []struct {
-		Type TokenType
-		N    int64
-	}
-	if err := db.Raw(`SELECT type, COUNT(*) AS n FROM tokens WHERE revoked_at IS NULL AND rotated_at IS NULL AND expires_at > ? GROUP BY type`, now).
-		Scan(&live).Error; err != nil {
-		return nil, unavailable("overview tokens", err)
-	}
-	for _, l := range live {
-		switch l.Type {
-		case TokenTypeAccess:
-			o.ActiveAccess = l.N
-		case TokenTypeRefresh:
-			o.ActiveRefresh = l.N
-		}
-	}
-	var counts struct{ Grants, Clients, Users int64 }
-	if err := db.Raw(`SELECT (SELECT COUNT(*) FROM grants WHERE revoked_at IS NULL AND expires_at > ?) AS grants,
- (SELECT COUNT(*) FROM clients) AS clients, (SELECT COUNT(*) FROM users) AS users`, now).Scan(&counts).Error; err != nil {
-		return nil, unavailable("overview counts", err)
-	}
-	o.ActiveGrants, o.Clients, o.Users = counts.Grants, counts.Clients, counts.Users
-	var rev struct{ N, Tokens int64 }
-	if err := db.Raw(`SELECT COUNT(*) AS n, COALESCE(SUM(tokens), 0) AS tokens FROM audit_events WHERE created_at >= ? AND action IN ? AND grants > 0`,
-		now.Add(-24*time.Hour), revocationActions).Scan(&rev).Error; err != nil {
-		return nil, unavailable("overview revocations", err)
-	}
-	o.Revocations, o.RevokedTokens = rev.N, rev.Tokens
-
 	today := now.Truncate(24 * time.Hour)
 	start := today.AddDate(0, 0, -(OverviewDays - 1))
+	for i := range OverviewDays {
+		o.Days = append(o.Days, DayCount{Day: start.AddDate(0, 0, i)})
+	}
+	live := func(t TokenType, dst *int64) func() error {
+		// Without statistics SQLite may prefer tokens_revoked for "revoked_at
+		// IS NULL", which matches nearly every row.
+		from := "tokens"
+		if s.dialect == DialectSQLite {
+			from = "tokens INDEXED BY tokens_live_type"
+		}
+		return func() error {
+			return db.Raw(`SELECT COUNT(*) FROM `+from+` WHERE type = ? AND revoked_at IS NULL AND rotated_at IS NULL AND expires_at > ?`, t, now).Scan(dst).Error
+		}
+	}
 	day := "substr(created_at, 1, 10)"
 	if s.dialect == DialectPostgres {
 		day = "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
 	}
-	var issued, revoked []struct {
+	var revoked []struct {
 		Day string
 		N   int64
 	}
-	if err := db.Raw("SELECT "+day+" AS day, COUNT(*) AS n FROM tokens WHERE created_at >= ? GROUP BY 1", start).
-		Scan(&issued).Error; err != nil {
-		return nil, unavailable("overview issued", err)
+	firsts := make([]*int64, OverviewDays+1)
+	var maxID *int64
+	jobs := []func() error{
+		live(TokenTypeAccess, &o.ActiveAccess),
+		live(TokenTypeRefresh, &o.ActiveRefresh),
+		func() error {
+			return db.Raw(`SELECT COUNT(*) FROM grants WHERE revoked_at IS NULL AND expires_at > ?`, now).Scan(&o.ActiveGrants).Error
+		},
+		func() error {
+			var c struct{ Clients, Users int64 }
+			err := db.Raw(`SELECT (SELECT COUNT(*) FROM clients) AS clients, (SELECT COUNT(*) FROM users) AS users`).Scan(&c).Error
+			o.Clients, o.Users = c.Clients, c.Users
+			return err
+		},
+		func() error {
+			var rev struct{ N, Tokens int64 }
+			err := db.Raw(`SELECT COUNT(*) AS n, COALESCE(SUM(tokens), 0) AS tokens FROM audit_events WHERE created_at >= ? AND action IN ? AND grants > 0`,
+				now.Add(-24*time.Hour), revocationActions).Scan(&rev).Error
+			o.Revocations, o.RevokedTokens = rev.N, rev.Tokens
+			return err
+		},
+		func() error {
+			return db.Raw("SELECT "+day+" AS day, COALESCE(SUM(tokens), 0) AS n FROM audit_events WHERE created_at >= ? AND action IN ? GROUP BY 1",
+				start, revocationActions).Scan(&revoked).Error
+		},
+		func() error {
+			if err := db.Raw("SELECT MAX(id) FROM tokens").Scan(&maxID).Error; err != nil {
+				return err
+			}
+			for i := range firsts {
+				var ids []int64
+				if err := db.Raw("SELECT id FROM tokens WHERE created_at >= ? ORDER BY created_at LIMIT 1", start.AddDate(0, 0, i)).
+					Scan(&ids).Error; err != nil {
+					return err
+				}
+				if len(ids) > 0 {
+					firsts[i] = &ids[0]
+				}
+			}
+			return nil
+		},
 	}
-	if err := db.Raw("SELECT "+day+" AS day, COALESCE(SUM(tokens), 0) AS n FROM audit_events WHERE created_at >= ? AND action IN ? GROUP BY 1",
-		start, revocationActions).Scan(&revoked).Error; err != nil {
-		return nil, unavailable("overview revoked", err)
+	errs := make(chan error, len(jobs))
+	for _, job := range jobs {
+		go func() { errs <- job() }()
 	}
-	byDay := make(map[string]*DayCount, OverviewDays)
-	for i := range OverviewDays {
-		d := start.AddDate(0, 0, i)
-		o.Days = append(o.Days, DayCount{Day: d})
+	var firstErr error
+	for range jobs {
+		if err := <-errs; err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	if firstErr != nil {
+		return nil, unavailable("overview", firstErr)
+	}
+	end := int64(1)
+	if maxID != nil {
+		end = *maxID + 1
+	}
+	first := func(i int) int64 {
+		if firsts[i] == nil {
+			return end
+		}
+		return *firsts[i]
 	}
 	for i := range o.Days {
-		byDay[o.Days[i].Day.Format(time.DateOnly)] = &o.Days[i]
+		o.Days[i].Issued = max(0, first(i+1)-first(i))
 	}
-	for _, r := range issued {
-		if d := byDay[r.Day]; d != nil {
-			d.Issued = r.N
-		}
+	byDay := make(map[string]*DayCount, OverviewDays)
+	for i := range o.Days {
+		byDay[o.Days[i].Day.Format(time.DateOnly)] = &o.Days[i]
 	}
 	for _, r := range revoked {
 		if d := byDay[r.Day]; d != nil {

@@ -104,6 +104,7 @@ func (s *Store) RotateClientSecret(ctx context.Context, id int64, a StaffAction)
 		ev.ClientID = &id
 		return tx.Create(&ev).Error
 	})
+	s.forgetClients() // the old secret must stop working at once
 	if err != nil {
 		return "", wrapWrite("rotate client secret", err)
 	}
@@ -139,6 +140,7 @@ func (s *Store) DisableClient(ctx context.Context, id int64, a StaffAction) (Rev
 			Reason: strings.TrimSpace(a.Reason), Remote: a.Remote, RequestID: a.RequestID}, now)
 		return err
 	})
+	s.forgetClients() // a disabled client must be refused at once
 	if err != nil {
 		return RevokeResult{}, wrapWrite("disable client", err)
 	}

@@ -151,6 +151,13 @@ CREATE INDEX tokens_live ON tokens (expires_at, type) WHERE revoked_at IS NULL A
 CREATE INDEX tokens_created ON tokens (created_at);
 CREATE INDEX grants_live ON grants (expires_at) WHERE revoked_at IS NULL;
 `},
+	// A user's grants page through (user_id, id), as tokens do; live
+	// tokens are counted per type over (type, expires_at).
+	{3, "grants by user, live tokens by type", `
+CREATE INDEX grants_user ON grants (user_id, id);
+DROP INDEX tokens_live;
+CREATE INDEX tokens_live_type ON tokens (type, expires_at) WHERE revoked_at IS NULL AND rotated_at IS NULL;
+`},
 }
 
 func (s *Store) expand(sql string) string {

@@ -156,3 +156,15 @@ func (s *Store) FindTokenRow(ctx context.Context, hash []byte) (*TokenRow, error
 	}
 	return &rows[0], nil
 }
+
+// TokenRowByID returns one token as the dashboard lists it.
+func (s *Store) TokenRowByID(ctx context.Context, id int64) (*TokenRow, error) {
+	var rows []TokenRow
+	if err := s.r.WithContext(ctx).Raw(tokenRowSelect+" AND t.id = ? LIMIT 1", id).Scan(&rows).Error; err != nil {
+		return nil, unavailable("token by id", err)
+	}
+	if len(rows) == 0 {
+		return nil, fmt.Errorf("%w: token %d", ErrNotFound, id)
+	}
+	return &rows[0], nil
+}

@@ -1,0 +1,192 @@
+package handlers
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+	"github.com/latchkey/latchkey/models"
+	"github.com/latchkey/latchkey/views/admin"
+	"github.com/latchkey/latchkey/views/components"
+)
+
+// ShowClients lists the registered clients.
+func (h *Handler) ShowClients(c echo.Context) error {
+	return h.renderClients(c, http.StatusOK, admin.ClientsPageProps{Form: admin.NewClientForm{
+		Type: "confidential", Grants: map[string]bool{"authorization_code": true, "refresh_token": true}}})
+}
+
+func (h *Handler) renderClients(c echo.Context, status int, p admin.ClientsPageProps) error {
+	p.Shell = shell(c, "Clients", "clients")
+	list, err := h.store.ListClients(c.Request().Context(), cursor(c), pageSize)
+	if err != nil {
+		return err
+	}
+	p.Rows, p.Pager = list.Rows, pager(c, list.HasNext, list.Next)
+	return render(c, status, admin.ClientsPage(p))
+}
+
+// CreateClient registers a client from the dashboard and shows its secret,
+// this once.
+func (h *Handler) CreateClient(c echo.Context) error {
+	form, err := c.FormParams()
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, "The form could not be read.")
+	}
+	f := admin.NewClientForm{Name: strings.TrimSpace(form.Get("name")), Type: form.Get("type"), Grants: map[string]bool{},
+		RedirectURIs: form.Get("redirect_uris"), Scope: strings.TrimSpace(form.Get("scope")), Introspect: form.Get("introspect") != ""}
+	n := models.NewClient{Name: f.Name, Type: models.ClientType(f.Type), RedirectURIs: strings.Fields(f.RedirectURIs),
+		Scope: f.Scope, Introspect: f.Introspect}
+	for _, g := range form["grant"] {
+		f.Grants[g] = true
+		n.GrantTypes = append(n.GrantTypes, models.GrantType(g))
+	}
+	cc, err := h.store.CreateClientAs(c.Request().Context(), n, staffAction(c))
+	if errors.Is(err, models.ErrInvalid) {
+		return h.renderClients(c, http.StatusUnprocessableEntity, admin.ClientsPageProps{Form: f, CreateError: userMessage(err)})
+	}
+	if err != nil {
+		return err
+	}
+	lines := []string{"The client is registered."}
+	if cc.Secret == "" {
+		lines = append(lines, "It is public: it has no secret and must use PKCE.")
+	}
+	return render(c, http.StatusOK, admin.SecretPage(admin.SecretPageProps{Page: page(c, "Client registered", "clients"),
+		Title: "Client " + cc.Client.Name + " registered", Lines: lines, ClientID: cc.Client.ClientID, Secret: cc.Secret,
+		Back: "/admin/clients/" + strconv.FormatInt(cc.Client.ID, 10)}))
+}
+
+// ShowClient is one client's page: its settings and active grants.
+func (h *Handler) ShowClient(c echo.Context) error {
+	id, err := idParam(c)
+	if err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	cl, err := h.store.ClientByID(ctx, id)
+	if err != nil {
+		return notFound(err, "client")
+	}
+	grants, err := h.store.ActiveGrantsByClient(ctx, id, cursor(c), pageSize)
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, admin.ClientPage(admin.ClientPageProps{Shell: shell(c, "Client "+cl.Name, "clients"),
+		Client: cl, Grants: grants.Rows, Pager: pager(c, grants.HasNext, grants.Next)}))
+}
+
+func (h *Handler) clientParam(c echo.Context) (*models.Client, error) {
+	id, err := idParam(c)
+	if err != nil {
+		return nil, err
+	}
+	cl, err := h.store.ClientByID(c.Request().Context(), id)
+	if err != nil {
+		return nil, notFound(err, "client")
+	}
+	return cl, nil
+}
+
+// ShowRevokeClientTokens asks before revoking every token of a client.
+func (h *Handler) ShowRevokeClientTokens(c echo.Context) error {
+	cl, err := h.clientParam(c)
+	if err != nil {
+		return err
+	}
+	preview, err := h.store.RevokePreview(c.Request().Context(), models.RevokeRequest{ClientID: cl.ID})
+	if err != nil {
+		return err
+	}
+	return confirm(c, "Revoke client tokens", components.ConfirmProps{
+		Title: "Revoke all of " + cl.Name + "'s tokens?", Lines: []string{willRevoke(preview), "The client itself stays registered and can obtain new tokens."},
+		Action: c.Request().URL.Path, ReturnTo: returnTo(c, "/admin/clients/"+c.Param("id")), Region: region(c),
+		Reason: true, Submit: "Revoke all", Danger: true,
+	})
+}
+
+// RevokeClientTokens revokes every grant of a client through the
+// revocation core.
+func (h *Handler) RevokeClientTokens(c echo.Context) error {
+	cl, err := h.clientParam(c)
+	if err != nil {
+		return err
+	}
+	return h.revokeAndReturn(c, models.RevokeRequest{ClientID: cl.ID, Actor: models.Staff(UserFrom(c)), Reason: reason(c),
+		Remote: remote(c), RequestID: requestID(c)}, "/admin/clients/"+c.Param("id"))
+}
+
+// ShowRotateSecret asks before giving a client a new secret.
+func (h *Handler) ShowRotateSecret(c echo.Context) error {
+	cl, err := h.clientParam(c)
+	if err != nil {
+		return err
+	}
+	if cl.Type != models.ClientConfidential {
+		return echo.NewHTTPError(http.StatusNotFound, "A public client has no secret.")
+	}
+	return confirm(c, "Rotate secret", components.ConfirmProps{
+		Title: "Rotate " + cl.Name + "'s secret?",
+		Lines: []string{"The current secret stops working at once: the client must be given the new one, which is shown once.",
+			"Tokens already issued stay valid; revoke them too if the old secret leaked."},
+		Action: c.Request().URL.Path, ReturnTo: returnTo(c, "/admin/clients/"+c.Param("id")),
+		Reason: true, Submit: "Rotate secret", Danger: true,
+	})
+}
+
+// RotateSecret gives a client a new secret and shows it, this once.
+func (h *Handler) RotateSecret(c echo.Context) error {
+	cl, err := h.clientParam(c)
+	if err != nil {
+		return err
+	}
+	secret, err := h.store.RotateClientSecret(c.Request().Context(), cl.ID, staffAction(c))
+	if errors.Is(err, models.ErrInvalid) {
+		return echo.NewHTTPError(http.StatusConflict, userMessage(err))
+	}
+	if err != nil {
+		return notFound(err, "client")
+	}
+	return render(c, http.StatusOK, admin.SecretPage(admin.SecretPageProps{Page: page(c, "New secret", "clients"),
+		Title: "New secret for " + cl.Name, Lines: []string{"The old secret no longer works."}, ClientID: cl.ClientID,
+		Secret: secret, Back: "/admin/clients/" + strconv.FormatInt(cl.ID, 10)}))
+}
+
+// ShowDisableClient asks before disabling a client.
+func (h *Handler) ShowDisableClient(c echo.Context) error {
+	cl, err := h.clientParam(c)
+	if err != nil {
+		return err
+	}
+	preview, err := h.store.RevokePreview(c.Request().Context(), models.RevokeRequest{ClientID: cl.ID})
+	if err != nil {
+		return err
+	}
+	return confirm(c, "Disable client", components.ConfirmProps{
+		Title:  "Disable " + cl.Name + "?",
+		Lines:  []string{"The client can no longer authenticate or obtain tokens.", willRevoke(preview)},
+		Action: c.Request().URL.Path, ReturnTo: returnTo(c, "/admin/clients/"+c.Param("id")),
+		Reason: true, Submit: "Disable", Danger: true,
+	})
+}
+
+// DisableClient disables a client and revokes its tokens, through the
+// revocation core, in one transaction.
+func (h *Handler) DisableClient(c echo.Context) error {
+	cl, err := h.clientParam(c)
+	if err != nil {
+		return err
+	}
+	res, err := h.store.DisableClient(c.Request().Context(), cl.ID, staffAction(c))
+	if errors.Is(err, models.ErrInvalid) {
+		return echo.NewHTTPError(http.StatusConflict, userMessage(err))
+	}
+	if err != nil {
+		return notFound(err, "client")
+	}
+	setFlash(c, fmt.Sprintf("Disabled %s. %s", cl.Name, revokedMessage(res)))
+	return c.Redirect(http.StatusSeeOther, returnTo(c, "/admin/clients/"+c.Param("id")))
+}

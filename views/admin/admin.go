@@ -1,0 +1,89 @@
+// Package admin holds the dashboard's pages (/admin/…). Handlers fill the
+// props structs; the templates only lay them out.
+package admin
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/latchkey/latchkey/models"
+	"github.com/latchkey/latchkey/views/components"
+	"github.com/latchkey/latchkey/views/layout"
+)
+
+// Shell is what every dashboard page carries besides its content.
+type Shell struct {
+	Page layout.Page
+	// Flash announces the outcome of the last action, once.
+	Flash string
+	// CanAct is true for admins: auditors see no action buttons (and the
+	// server refuses their POSTs anyway).
+	CanAct bool
+	// Self is this page's URL, where an action returns to.
+	Self string
+}
+
+// The ids of the page regions that actions update in place.
+const (
+	RegionTokens       = "tokens-list"
+	RegionUserGrants   = "user-grants"
+	RegionClientGrants = "client-grants"
+	RegionClient       = "client-page"
+)
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func num(n int) string { return strconv.Itoa(n) }
+
+func ptrID(p *int64) string {
+	if p == nil {
+		return ""
+	}
+	return itoa(*p)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "—"
+	}
+	return s
+}
+
+func plural(n int64, one, many string) string { return components.Plural(n, one, many) }
+
+// grantGroup is the rows of one client on a page of grants.
+type grantGroup struct {
+	ClientID   int64
+	ClientName string
+	Rows       []models.GrantRow
+}
+
+// groupByClient keeps the page's order of first appearance.
+func groupByClient(rows []models.GrantRow) []grantGroup {
+	var out []grantGroup
+	idx := map[int64]int{}
+	for _, r := range rows {
+		i, ok := idx[r.ClientID]
+		if !ok {
+			i = len(out)
+			idx[r.ClientID] = i
+			out = append(out, grantGroup{ClientID: r.ClientID, ClientName: r.ClientName})
+		}
+		out[i].Rows = append(out[i].Rows, r)
+	}
+	return out
+}
+
+func actionLabel(a models.Action) string { return string(a) }
+
+func grantTypes(s string) string { return strings.ReplaceAll(s, " ", ", ") }
+
+func dateOnly(t time.Time) string { return t.UTC().Format("Jan 2") }
+
+func typeShort(t models.TokenType) string {
+	if t == models.TokenTypeRefresh {
+		return "refresh"
+	}
+	return "access"
+}
