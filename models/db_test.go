@@ -11,6 +11,7 @@ import (
 // plus foreign keys and a busy timeout.
 func TestSQLiteDurability(t *testing.T) {
 	t.Parallel()
+	modelstest.SkipOnPostgres(t)
 	st := modelstest.NewStore(t)
 	for pragma, want := range map[string]string{"journal_mode": "wal", "synchronous": "2", "foreign_keys": "1", "busy_timeout": "5000"} {
 		got, err := st.WriterPragmaForTest(pragma)

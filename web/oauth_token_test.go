@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey/models"
+	"github.com/latchkey/latchkey/models/modelstest"
 	"golang.org/x/oauth2"
 )
 
@@ -267,6 +268,7 @@ func TestRefreshScope(t *testing.T) {
 
 func TestNoSecretInDatabaseFile(t *testing.T) {
 	t.Parallel()
+	modelstest.SkipOnPostgres(t)
 	ts := newTestServer(t)
 	cc := ts.clientCredentials(t)
 	pw := ts.passwordToken(t, "alice")

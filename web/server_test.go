@@ -36,7 +36,12 @@ func newTestServer(t testing.TB) *testServer {
 func newTestServerWith(t testing.TB, opts models.Options) *testServer {
 	t.Helper()
 	db := t.TempDir() + "/latchkey.db"
-	st := modelstest.OpenWith(t, db, opts)
+	var st *models.Store
+	if modelstest.OnPostgres() {
+		st, db = modelstest.NewPostgresStore(t)
+	} else {
+		st = modelstest.OpenWith(t, db, opts)
+	}
 	f := modelstest.NewFixture(t, st)
 	srv := httptest.NewUnstartedServer(nil)
 	srv.Config.Handler = web.New(web.Config{Issuer: "http://" + srv.Listener.Addr().String(), TTLs: models.DefaultTTLs}, st, nil)

@@ -9,6 +9,7 @@ import (
 	_ "github.com/mattn/go-sqlite3"
 
 	"github.com/latchkey/latchkey/models"
+	"github.com/latchkey/latchkey/models/modelstest"
 )
 
 // TestDatabaseUnwritable makes the database refuse writes mid-run — another
@@ -17,6 +18,7 @@ import (
 // with Retry-After, never 200, and that it works again afterwards.
 func TestDatabaseUnwritable(t *testing.T) {
 	t.Parallel()
+	modelstest.SkipOnPostgres(t)
 	ts := newTestServerWith(t, models.Options{BusyTimeout: 200 * time.Millisecond})
 	tok := ts.passwordToken(t, "alice")
 	form := url.Values{"token": {tok.AccessToken}, "client_id": {ts.f.Confidential.ClientID}, "client_secret": {ts.f.Secret}}

@@ -26,7 +26,24 @@ import (
 // use NewPostgresStore instead.
 func NewStore(t testing.TB) *models.Store {
 	t.Helper()
+	if OnPostgres() {
+		st, _ := NewPostgresStore(t)
+		return st
+	}
 	return Open(t, filepath.Join(t.TempDir(), "latchkey.db"))
+}
+
+// OnPostgres reports whether LATCHKEY_TEST_BACKEND=postgres asks for the
+// whole suite to run on PostgreSQL (CI runs models and web twice: once on
+// SQLite, once so). Tests of SQLite's own behaviour skip there.
+func OnPostgres() bool { return os.Getenv("LATCHKEY_TEST_BACKEND") == "postgres" }
+
+// SkipOnPostgres skips a test that is about SQLite itself.
+func SkipOnPostgres(t testing.TB) {
+	t.Helper()
+	if OnPostgres() {
+		t.Skip("tests SQLite itself; skipped when LATCHKEY_TEST_BACKEND=postgres")
+	}
 }
 
 // Open returns a migrated store on dsn, closed when the test ends.
