@@ -23,12 +23,14 @@ func parseOAuthForm(c echo.Context) (url.Values, error) {
 	if r.URL.RawQuery != "" {
 		return nil, ErrInvalidRequest.WithDescription("parameters must be sent in the request body, not the query string")
 	}
-	mt, params, err := mime.ParseMediaType(r.Header.Get(echo.HeaderContentType))
-	if err != nil || mt != "application/x-www-form-urlencoded" {
-		return nil, ErrInvalidRequest.WithDescription("Content-Type must be application/x-www-form-urlencoded")
-	}
-	if cs, ok := params["charset"]; ok && cs != "" && !equalFold(cs, "utf-8") {
-		return nil, ErrInvalidRequest.WithDescription("the body must be UTF-8")
+	if ct := r.Header.Get(echo.HeaderContentType); ct != "application/x-www-form-urlencoded" { // the common case, without parsing
+		mt, params, err := mime.ParseMediaType(ct)
+		if err != nil || mt != "application/x-www-form-urlencoded" {
+			return nil, ErrInvalidRequest.WithDescription("Content-Type must be application/x-www-form-urlencoded")
+		}
+		if cs, ok := params["charset"]; ok && cs != "" && !equalFold(cs, "utf-8") {
+			return nil, ErrInvalidRequest.WithDescription("the body must be UTF-8")
+		}
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 	if err != nil {

@@ -183,7 +183,7 @@ func (s *Store) CreateClient(ctx context.Context, n NewClient) (*CreatedClient, 
 // ClientByClientID returns the client with that public identifier.
 func (s *Store) ClientByClientID(ctx context.Context, clientID string) (*Client, error) {
 	var c Client
-	err := s.r.Statement.ConnPool.QueryRowContext(ctx, s.rebind(qClientByClientID), clientID).Scan(
+	err := s.r.Statement.ConnPool.QueryRowContext(context.WithoutCancel(ctx), s.rebind(qClientByClientID), clientID).Scan(
 		&c.ID, &c.ClientID, &c.Name, &c.Type, &c.SecretHash, &c.SecretHint, &c.GrantTypes, &c.RedirectURIs,
 		&c.Scope, &c.AllowedOrigins, &c.Introspect, &c.DisabledAt, &c.CreatedAt)
 	switch {

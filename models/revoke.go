@@ -2,6 +2,7 @@ package models
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -64,14 +65,14 @@ func (s *Store) Revoke(ctx context.Context, req RevokeRequest) (RevokeResult, er
 		// only does the writes. A token's grant and client never change, and
 		// the writes below re-check everything that can.
 		var t Token
-		res := s.r.WithContext(ctx).Select("id", "grant_id", "client_id", "user_id").
-			Where("hash = ?", HashSecret(req.Token)).Limit(1).Find(&t)
-		if res.Error != nil {
-			return RevokeResult{}, unavailable("revoke", res.Error)
-		}
-		if res.RowsAffected == 0 {
+		err := s.r.Statement.ConnPool.QueryRowContext(context.WithoutCancel(ctx), s.rebind(qTokenOwner), HashSecret(req.Token)).
+			Scan(&t.ID, &t.GrantID, &t.ClientID, &t.UserID)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
 			unknownTokens.Add(1)
 			return RevokeResult{}, nil
+		case err != nil:
+			return RevokeResult{}, unavailable("revoke", err)
 		}
 		req.target = &t
 	}
@@ -210,6 +211,9 @@ func (s *Store) revokeGrantTx(tx *gorm.DB, grantID int64, now time.Time) (Revoke
 	}
 	return RevokeResult{Grants: int(g), Tokens: int(n)}, nil
 }
+
+// qTokenOwner finds a token's grant and owner for Revoke.
+const qTokenOwner = "SELECT id, grant_id, client_id, user_id FROM tokens WHERE hash = ?"
 
 // The revocation statements, prepared once on the writer (hotStatements).
 const (
