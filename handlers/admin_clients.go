@@ -190,3 +190,49 @@ func (h *Handler) DisableClient(c echo.Context) error {
 	setFlash(c, fmt.Sprintf("Disabled %s. %s", cl.Name, revokedMessage(res)))
 	return c.Redirect(http.StatusSeeOther, returnTo(c, "/admin/clients/"+c.Param("id")))
 }
+
+// ShowEditClient is the form that changes a client's settings.
+func (h *Handler) ShowEditClient(c echo.Context) error {
+	cl, err := h.clientParam(c)
+	if err != nil {
+		return err
+	}
+	f := admin.EditClientForm{Name: cl.Name, Grants: map[string]bool{}, RedirectURIs: strings.Join(cl.RedirectURIList(), "\n"),
+		Scope: cl.Scope, AllowedOrigins: strings.Join(cl.OriginList(), "\n"), Introspect: cl.Introspect}
+	for _, g := range strings.Fields(cl.GrantTypes) {
+		f.Grants[g] = true
+	}
+	return render(c, http.StatusOK, admin.EditClientPage(admin.EditClientPageProps{
+		Shell: shell(c, "Edit "+cl.Name, "clients"), Client: cl, Form: f}))
+}
+
+// UpdateClient saves a client's settings; a refused change shows the form
+// again with what to fix (422).
+func (h *Handler) UpdateClient(c echo.Context) error {
+	cl, err := h.clientParam(c)
+	if err != nil {
+		return err
+	}
+	form, err := c.FormParams()
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, "The form could not be read.")
+	}
+	f := admin.EditClientForm{Name: strings.TrimSpace(form.Get("name")), Grants: map[string]bool{}, RedirectURIs: form.Get("redirect_uris"),
+		Scope: strings.TrimSpace(form.Get("scope")), AllowedOrigins: form.Get("allowed_origins"), Introspect: form.Get("introspect") != ""}
+	u := models.ClientUpdate{Name: f.Name, RedirectURIs: strings.Fields(f.RedirectURIs), Scope: f.Scope,
+		AllowedOrigins: strings.Fields(f.AllowedOrigins), Introspect: f.Introspect}
+	for _, g := range form["grant"] {
+		f.Grants[g] = true
+		u.GrantTypes = append(u.GrantTypes, models.GrantType(g))
+	}
+	updated, err := h.store.UpdateClient(c.Request().Context(), cl.ID, u, staffAction(c))
+	if errors.Is(err, models.ErrInvalid) {
+		return render(c, http.StatusUnprocessableEntity, admin.EditClientPage(admin.EditClientPageProps{
+			Shell: shell(c, "Edit "+cl.Name, "clients"), Client: cl, Form: f, Error: userMessage(err)}))
+	}
+	if err != nil {
+		return notFound(err, "client")
+	}
+	setFlash(c, "Saved "+updated.Name+". Tokens already issued keep their scope until they expire or are revoked.")
+	return c.Redirect(http.StatusSeeOther, "/admin/clients/"+strconv.FormatInt(cl.ID, 10))
+}

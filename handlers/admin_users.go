@@ -145,3 +145,120 @@ func (h *Handler) userRevokeRequest(c echo.Context) (models.RevokeRequest, strin
 	}
 	return req, title, nil
 }
+
+func (h *Handler) userParam(c echo.Context) (*models.User, error) {
+	id, err := idParam(c)
+	if err != nil {
+		return nil, err
+	}
+	u, err := h.store.UserByID(c.Request().Context(), id)
+	if err != nil {
+		return nil, notFound(err, "user")
+	}
+	return u, nil
+}
+
+// ShowEditUser is the form that changes a user's role or password.
+func (h *Handler) ShowEditUser(c echo.Context) error {
+	u, err := h.userParam(c)
+	if err != nil {
+		return err
+	}
+	return render(c, http.StatusOK, admin.EditUserPage(admin.EditUserPageProps{
+		Shell: shell(c, "Edit "+u.Username, "users"), User: u, Role: string(u.Role)}))
+}
+
+// UpdateUser saves a user's role and, when one is given, a new password; a
+// refused change (an unknown role, a bad password, demoting the last admin)
+// shows the form again with what to fix (422).
+func (h *Handler) UpdateUser(c echo.Context) error {
+	u, err := h.userParam(c)
+	if err != nil {
+		return err
+	}
+	role := c.FormValue("role")
+	updated, err := h.store.UpdateUser(c.Request().Context(), u.ID,
+		models.UserUpdate{Role: models.Role(role), Password: c.FormValue("password")}, staffAction(c))
+	if errors.Is(err, models.ErrInvalid) || errors.Is(err, models.ErrPasswordTooShort) || errors.Is(err, models.ErrPasswordTooLong) {
+		return render(c, http.StatusUnprocessableEntity, admin.EditUserPage(admin.EditUserPageProps{
+			Shell: shell(c, "Edit "+u.Username, "users"), User: u, Role: role, Error: userMessage(err)}))
+	}
+	if err != nil {
+		return notFound(err, "user")
+	}
+	setFlash(c, "Saved "+updated.Username+" (role "+string(updated.Role)+").")
+	if self := UserFrom(c); self != nil && self.ID == u.ID {
+		// A new password ended this session, and a new role may close the
+		// dashboard: let the home page send the staff member on.
+		return c.Redirect(http.StatusSeeOther, "/")
+	}
+	return c.Redirect(http.StatusSeeOther, "/admin/users/"+strconv.FormatInt(u.ID, 10))
+}
+
+// ShowDisableUser asks before disabling a user, saying how much it revokes.
+func (h *Handler) ShowDisableUser(c echo.Context) error {
+	u, err := h.userParam(c)
+	if err != nil {
+		return err
+	}
+	preview, err := h.store.RevokePreview(c.Request().Context(), models.RevokeRequest{UserID: u.ID})
+	if err != nil {
+		return err
+	}
+	return confirm(c, "Disable user", components.ConfirmProps{
+		Title: "Disable " + u.Username + "?",
+		Lines: []string{u.Username + " can no longer log in, and is logged out of every browser session at once.", willRevoke(preview),
+			"Enabling the user again later does not bring these tokens back."},
+		Action: c.Request().URL.Path, ReturnTo: returnTo(c, "/admin/users/"+c.Param("id")),
+		Reason: true, Submit: "Disable", Danger: true,
+	})
+}
+
+// DisableUser disables a user, ends their sessions and revokes their
+// grants through the revocation core, in one transaction.
+func (h *Handler) DisableUser(c echo.Context) error {
+	u, err := h.userParam(c)
+	if err != nil {
+		return err
+	}
+	res, err := h.store.DisableUser(c.Request().Context(), u.ID, staffAction(c))
+	if errors.Is(err, models.ErrInvalid) {
+		return echo.NewHTTPError(http.StatusConflict, userMessage(err))
+	}
+	if err != nil {
+		return notFound(err, "user")
+	}
+	setFlash(c, "Disabled "+u.Username+". "+revokedMessage(res))
+	return c.Redirect(http.StatusSeeOther, returnTo(c, "/admin/users/"+c.Param("id")))
+}
+
+// ShowEnableUser asks before letting a disabled user log in again.
+func (h *Handler) ShowEnableUser(c echo.Context) error {
+	u, err := h.userParam(c)
+	if err != nil {
+		return err
+	}
+	return confirm(c, "Enable user", components.ConfirmProps{
+		Title:  "Enable " + u.Username + "?",
+		Lines:  []string{u.Username + " can log in again. Tokens revoked when the user was disabled stay revoked."},
+		Action: c.Request().URL.Path, ReturnTo: returnTo(c, "/admin/users/"+c.Param("id")),
+		Reason: true, Submit: "Enable",
+	})
+}
+
+// EnableUser lets a disabled user log in again.
+func (h *Handler) EnableUser(c echo.Context) error {
+	u, err := h.userParam(c)
+	if err != nil {
+		return err
+	}
+	err = h.store.EnableUser(c.Request().Context(), u.ID, staffAction(c))
+	if errors.Is(err, models.ErrInvalid) {
+		return echo.NewHTTPError(http.StatusConflict, userMessage(err))
+	}
+	if err != nil {
+		return notFound(err, "user")
+	}
+	setFlash(c, "Enabled "+u.Username+".")
+	return c.Redirect(http.StatusSeeOther, returnTo(c, "/admin/users/"+c.Param("id")))
+}

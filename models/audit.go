@@ -50,6 +50,10 @@ const (
 	ActionClientRotate     Action = "client.rotate_secret"
 	ActionClientDisable    Action = "client.disable"
 	ActionUserCreate       Action = "user.create"
+	ActionClientUpdate     Action = "client.update"
+	ActionUserUpdate       Action = "user.update"
+	ActionUserDisable      Action = "user.disable"
+	ActionUserEnable       Action = "user.enable"
 )
 
 // AuditEvent is one line of the audit trail. It never holds a token or a

@@ -149,6 +149,15 @@ func (s *Store) issueGrantTx(tx *gorm.DB, sg StartGrant) (*Issued, error) {
 	if sg.UserID != 0 {
 		uid := sg.UserID
 		g.UserID = &uid
+		// Checked inside the write, which DisableUser's is serialized with:
+		// a user disabled after their login was checked gets no grant.
+		var active int64
+		if err := tx.Raw("SELECT COUNT(*) FROM users WHERE id = ? AND disabled_at IS NULL", uid).Scan(&active).Error; err != nil {
+			return nil, err
+		}
+		if active == 0 {
+			return nil, fmt.Errorf("%w: the user is disabled", ErrInvalidGrant)
+		}
 	}
 	if sg.WithRefresh {
 		g.ExpiresAt = now.Add(max(ttl.Access, ttl.Refresh))
