@@ -6,6 +6,8 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 )
@@ -49,6 +51,9 @@ func parseOAuthForm(c echo.Context) (url.Values, error) {
 	}
 	if name, dup := duplicated(form); dup {
 		return nil, ErrInvalidRequest.WithDescription("parameter " + safeName(name) + " is given more than once")
+	}
+	if name, bad := badText(form); bad {
+		return nil, ErrInvalidRequest.WithDescription("parameter " + safeName(name) + " is not valid UTF-8 text")
 	}
 	return form, nil
 }
@@ -95,4 +100,26 @@ func equalFold(a, b string) bool {
 		}
 	}
 	return true
+}
+
+// badText reports a parameter whose name or value is not valid UTF-8 or
+// holds a NUL: no identifier, token or secret Latchkey issues looks like
+// that, and the databases refuse to compare such text.
+func badText(form url.Values) (string, bool) {
+	for k, vs := range form {
+		if !TextOK(k) {
+			return k, true
+		}
+		for _, v := range vs {
+			if !TextOK(v) {
+				return k, true
+			}
+		}
+	}
+	return "", false
+}
+
+// TextOK reports whether s is valid UTF-8 without NUL.
+func TextOK(s string) bool {
+	return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0
 }

@@ -174,7 +174,7 @@ func (s *Store) CreateClient(ctx context.Context, n NewClient) (*CreatedClient, 
 		c.SecretHash = HashSecret(out.Secret)
 		c.SecretHint = SecretHint(out.Secret)
 	}
-	if err := s.write(ctx, func(tx *gorm.DB) error { return tx.Create(c).Error }); err != nil {
+	if err := s.write(ctx, func(tx *gorm.DB) error { return create(tx, c) }); err != nil {
 		return nil, wrapWrite("create client", err)
 	}
 	return out, nil
@@ -182,6 +182,9 @@ func (s *Store) CreateClient(ctx context.Context, n NewClient) (*CreatedClient, 
 
 // ClientByClientID returns the client with that public identifier.
 func (s *Store) ClientByClientID(ctx context.Context, clientID string) (*Client, error) {
+	if !storable(clientID) {
+		return nil, fmt.Errorf("%w: client", ErrNotFound)
+	}
 	var c Client
 	err := s.r.Statement.ConnPool.QueryRowContext(context.WithoutCancel(ctx), s.rebind(qClientByClientID), clientID).Scan(
 		&c.ID, &c.ClientID, &c.Name, &c.Type, &c.SecretHash, &c.SecretHint, &c.GrantTypes, &c.RedirectURIs,

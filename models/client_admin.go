@@ -22,7 +22,7 @@ type StaffAction struct {
 // event returns the audit event of a staff action at now.
 func (a StaffAction) event(action Action, now time.Time) AuditEvent {
 	ev := AuditEvent{CreatedAt: now, ActorType: a.Actor.Type, Actor: a.Actor.Name, Action: action,
-		Reason: truncate(a.Reason, 500), RemoteAddr: a.Remote, RequestID: truncate(a.RequestID, 100)}
+		Reason: truncate(a.Reason, 500), RemoteAddr: truncate(a.Remote, 100), RequestID: truncate(a.RequestID, 100)}
 	if ev.ActorType == "" {
 		ev.ActorType, ev.Actor = ActorSystem, "system"
 	}
@@ -72,7 +72,7 @@ func (s *Store) CreateClientAs(ctx context.Context, n NewClient, a StaffAction) 
 	// caller reports the error.
 	ev := a.event(ActionClientCreate, s.Now())
 	ev.ClientID = &cc.Client.ID
-	if err := s.write(ctx, func(tx *gorm.DB) error { return tx.Create(&ev).Error }); err != nil {
+	if err := s.write(ctx, func(tx *gorm.DB) error { return create(tx, &ev) }); err != nil {
 		return nil, wrapWrite("audit client create", err)
 	}
 	return cc, nil
@@ -103,7 +103,7 @@ func (s *Store) RotateClientSecret(ctx context.Context, id int64, a StaffAction)
 		}
 		ev := a.event(ActionClientRotate, s.Now())
 		ev.ClientID = &id
-		return tx.Create(&ev).Error
+		return create(tx, &ev)
 	})
 	s.forgetClients() // the old secret must stop working at once
 	if err != nil {
@@ -208,7 +208,7 @@ func (s *Store) UpdateClient(ctx context.Context, id int64, u ClientUpdate, a St
 		ev := a.event(ActionClientUpdate, s.Now())
 		ev.ClientID = &id
 		ev.Reason = truncate(describeChanges(changed, a.Reason), 500)
-		if err := tx.Create(&ev).Error; err != nil {
+		if err := create(tx, &ev); err != nil {
 			return err
 		}
 		out = &next

@@ -21,8 +21,9 @@ type cachedClient struct {
 }
 
 type clientCache struct {
-	mu sync.RWMutex
-	m  map[string]cachedClient
+	mu  sync.RWMutex
+	m   map[string]cachedClient
+	gen uint64 // bumped by every forget: a row read before it is not cached
 }
 
 // cachedClientByClientID is ClientByClientID through the cache.
@@ -30,6 +31,7 @@ func (s *Store) cachedClientByClientID(ctx context.Context, clientID string) (*C
 	now := time.Now()
 	s.clients.mu.RLock()
 	e, ok := s.clients.m[clientID]
+	gen := s.clients.gen
 	s.clients.mu.RUnlock()
 	if ok && now.Sub(e.at) < clientCacheTTL {
 		c := e.c
@@ -40,10 +42,12 @@ func (s *Store) cachedClientByClientID(ctx context.Context, clientID string) (*C
 		return nil, err
 	}
 	s.clients.mu.Lock()
-	if s.clients.m == nil || len(s.clients.m) > 10_000 {
-		s.clients.m = map[string]cachedClient{}
+	if s.clients.gen == gen { // no change committed while we read
+		if s.clients.m == nil || len(s.clients.m) > 10_000 {
+			s.clients.m = map[string]cachedClient{}
+		}
+		s.clients.m[clientID] = cachedClient{c: *c, at: now}
 	}
-	s.clients.m[clientID] = cachedClient{c: *c, at: now}
 	s.clients.mu.Unlock()
 	return c, nil
 }
@@ -52,6 +56,7 @@ func (s *Store) cachedClientByClientID(ctx context.Context, clientID string) (*C
 func (s *Store) forgetClient(clientID string) {
 	s.clients.mu.Lock()
 	delete(s.clients.m, clientID)
+	s.clients.gen++
 	s.clients.mu.Unlock()
 }
 
@@ -59,5 +64,6 @@ func (s *Store) forgetClient(clientID string) {
 func (s *Store) forgetClients() {
 	s.clients.mu.Lock()
 	s.clients.m = nil
+	s.clients.gen++
 	s.clients.mu.Unlock()
 }

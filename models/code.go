@@ -53,7 +53,7 @@ func (s *Store) CreateCode(ctx context.Context, n NewCode) (string, error) {
 		RedirectURIGiven: n.RedirectURIGiven, Scope: n.Scope, CodeChallenge: n.CodeChallenge,
 		CreatedAt: now, ExpiresAt: now.Add(ttl),
 	}
-	if err := s.write(ctx, func(tx *gorm.DB) error { return tx.Create(c).Error }); err != nil {
+	if err := s.write(ctx, func(tx *gorm.DB) error { return create(tx, c) }); err != nil {
 		return "", wrapWrite("create code", err)
 	}
 	return raw, nil
@@ -129,7 +129,17 @@ func (s *Store) ExchangeCode(ctx context.Context, x ExchangeCode) (*Issued, erro
 		if err != nil {
 			return err
 		}
-		return tx.Exec("UPDATE codes SET used_at = ?, grant_id = ? WHERE id = ? AND used_at IS NULL", now, out.GrantID, c.ID).Error
+		// The conditional update is what makes a code single-use when two
+		// exchanges race (PostgreSQL runs them concurrently): the loser
+		// updates nothing, and its error rolls back the grant it issued.
+		upd := tx.Exec("UPDATE codes SET used_at = ?, grant_id = ? WHERE id = ? AND used_at IS NULL", now, out.GrantID, c.ID)
+		if upd.Error != nil {
+			return upd.Error
+		}
+		if upd.RowsAffected != 1 {
+			return fmt.Errorf("%w: code was already used", ErrInvalidGrant)
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, wrapWrite("exchange code", err)
@@ -193,7 +203,10 @@ func (s *Store) Refresh(ctx context.Context, r RefreshGrant) (*Issued, error) {
 			Where("id = ?", t.GrantID).Take(&g).Error; err != nil {
 			return err
 		}
-		scope, err := ResolveScope(r.Scope, g.Scope)
+		// Against the presented token's scope, not the grant's first one:
+		// SPEC (and DOT) let a refresh narrow the scope, never widen it
+		// back.
+		scope, err := ResolveScope(r.Scope, t.Scope)
 		if err != nil {
 			refusal = err
 			return nil

@@ -155,6 +155,12 @@ func (s *Store) revokeTx(tx *gorm.DB, req RevokeRequest, now time.Time) (RevokeR
 		if err != nil {
 			return RevokeResult{}, err
 		}
+		if out.Grants == 0 && (ev.Action == ActionRefreshReuse || ev.Action == ActionCodeReuse) {
+			// A replay against a grant already revoked: the first event
+			// said it all, and a replayer must not be able to fill the
+			// audit trail.
+			return out, nil
+		}
 		ev.Grants, ev.Tokens = out.Grants, out.Tokens
 		return out, s.insertAudit(tx, &ev)
 	case req.UserID != 0 || req.ClientID != 0:

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // Scope is a set of scope tokens (RFC 6749 §3.3), kept sorted and unique.
@@ -61,4 +62,11 @@ func ResolveScope(requested, allowed string) (string, error) {
 		return "", fmt.Errorf("%w: requested scope exceeds what is allowed", ErrInvalidScope)
 	}
 	return req.String(), nil
+}
+
+// storable reports whether s can be stored and compared as text by both
+// databases: valid UTF-8 without NUL. PostgreSQL rejects anything else with
+// an error, which must not turn a client's typo into a 503.
+func storable(s string) bool {
+	return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0
 }

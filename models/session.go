@@ -26,7 +26,7 @@ func (s *Store) CreateSession(ctx context.Context, u *User) (string, error) {
 	raw := NewSecret(PrefixSession)
 	now := s.Now()
 	sess := &Session{Hash: HashSecret(raw), UserID: u.ID, CreatedAt: now, ExpiresAt: now.Add(SessionTTL)}
-	if err := s.write(ctx, func(tx *gorm.DB) error { return tx.Create(sess).Error }); err != nil {
+	if err := s.write(ctx, func(tx *gorm.DB) error { return create(tx, sess) }); err != nil {
 		return "", wrapWrite("create session", err)
 	}
 	return raw, nil
@@ -71,7 +71,7 @@ func (s *Store) CreateSetupToken(ctx context.Context) (string, error) {
 	raw := NewSecret(PrefixSetup)
 	now := s.Now()
 	st := &SetupToken{Hash: HashSecret(raw), CreatedAt: now, ExpiresAt: now.Add(24 * time.Hour)}
-	if err := s.write(ctx, func(tx *gorm.DB) error { return tx.Create(st).Error }); err != nil {
+	if err := s.write(ctx, func(tx *gorm.DB) error { return create(tx, st) }); err != nil {
 		return "", wrapWrite("create setup token", err)
 	}
 	return raw, nil
@@ -120,7 +120,7 @@ func (s *Store) CompleteSetup(ctx context.Context, raw, username, password strin
 		if n > 0 {
 			return fmt.Errorf("%w: user %q", ErrAlreadyExists, username)
 		}
-		return tx.Create(u).Error
+		return create(tx, u)
 	})
 	if err != nil {
 		return nil, wrapWrite("complete setup", err)

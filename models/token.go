@@ -149,13 +149,20 @@ func (s *Store) issueGrantTx(tx *gorm.DB, sg StartGrant) (*Issued, error) {
 	if sg.UserID != 0 {
 		uid := sg.UserID
 		g.UserID = &uid
-		// Checked inside the write, which DisableUser's is serialized with:
-		// a user disabled after their login was checked gets no grant.
-		var active int64
-		if err := tx.Raw("SELECT COUNT(*) FROM users WHERE id = ? AND disabled_at IS NULL", uid).Scan(&active).Error; err != nil {
+		// Checked inside the write: a user disabled after their login was
+		// checked gets no grant.
+		// On PostgreSQL the shared row lock makes a concurrent DisableUser
+		// (an UPDATE of that row) wait for this grant, or this grant wait
+		// for it.
+		q := "SELECT id FROM users WHERE id = ? AND disabled_at IS NULL"
+		if s.dialect == DialectPostgres {
+			q += " FOR SHARE"
+		}
+		var active []int64
+		if err := tx.Raw(q, uid).Scan(&active).Error; err != nil {
 			return nil, err
 		}
-		if active == 0 {
+		if len(active) == 0 {
 			return nil, fmt.Errorf("%w: the user is disabled", ErrInvalidGrant)
 		}
 	}
@@ -254,7 +261,7 @@ func (s *Store) ActiveToken(ctx context.Context, raw string) (*AccessInfo, error
 const qActiveToken = `SELECT t.id, t.type, t.hint, t.grant_id, t.client_id, t.user_id, t.scope, t.parent_id, t.created_at,
 	t.expires_at, t.rotated_at, t.revoked_at, c.client_id, u.username
 	FROM tokens t JOIN clients c ON c.id = t.client_id LEFT JOIN users u ON u.id = t.user_id
-	WHERE t.hash = ? AND c.disabled_at IS NULL`
+	WHERE t.hash = ? AND c.disabled_at IS NULL AND (t.user_id IS NULL OR u.disabled_at IS NULL)`
 
 // GrantByID returns one grant.
 func (s *Store) GrantByID(ctx context.Context, id int64) (*Grant, error) {

@@ -74,7 +74,7 @@ func (s *Store) CreateUser(ctx context.Context, username string, role Role, pass
 		if n > 0 {
 			return fmt.Errorf("%w: user %q", ErrAlreadyExists, username)
 		}
-		return tx.Create(u).Error
+		return create(tx, u)
 	})
 	if err != nil {
 		return nil, wrapWrite("create user", err)
@@ -85,6 +85,10 @@ func (s *Store) CreateUser(ctx context.Context, username string, role Role, pass
 // Authenticate checks a username and password. A disabled or unknown user
 // and a wrong password all give ErrBadLogin, in about the same time.
 func (s *Store) Authenticate(ctx context.Context, username, password string) (*User, error) {
+	if !storable(username) {
+		passwordMatches("", password) // same time as any unknown user
+		return nil, ErrBadLogin
+	}
 	var u User
 	err := s.r.WithContext(ctx).Select("id", "username", "password_hash", "role", "disabled_at", "created_at").
 		Where("username = ?", username).Limit(1).Find(&u).Error
@@ -113,6 +117,9 @@ func (s *Store) UserByID(ctx context.Context, id int64) (*User, error) {
 
 // UserByUsername returns one user.
 func (s *Store) UserByUsername(ctx context.Context, username string) (*User, error) {
+	if !storable(username) {
+		return nil, fmt.Errorf("%w: user", ErrNotFound)
+	}
 	var u User
 	res := s.r.WithContext(ctx).Select("id", "username", "password_hash", "role", "disabled_at", "created_at").
 		Where("username = ?", username).Limit(1).Find(&u)

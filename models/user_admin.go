@@ -57,7 +57,7 @@ func (s *Store) CreateUserAs(ctx context.Context, username string, role Role, pa
 	}
 	ev := a.event(ActionUserCreate, s.Now())
 	ev.UserID = &u.ID
-	if err := s.write(ctx, func(tx *gorm.DB) error { return tx.Create(&ev).Error }); err != nil {
+	if err := s.write(ctx, func(tx *gorm.DB) error { return create(tx, &ev) }); err != nil {
 		return nil, wrapWrite("audit user create", fmt.Errorf("user %d: %w", u.ID, err))
 	}
 	return u, nil
@@ -126,7 +126,7 @@ func (s *Store) UpdateUser(ctx context.Context, id int64, u UserUpdate, a StaffA
 		ev := a.event(ActionUserUpdate, s.Now())
 		ev.UserID = &id
 		ev.Reason = truncate(strings.Join(changed, "; ")+reasonSuffix(a.Reason), 500)
-		if err := tx.Create(&ev).Error; err != nil {
+		if err := create(tx, &ev); err != nil {
 			return err
 		}
 		out = &next
@@ -201,7 +201,7 @@ func (s *Store) EnableUser(ctx context.Context, id int64, a StaffAction) error {
 		ev := a.event(ActionUserEnable, s.Now())
 		ev.UserID = &id
 		ev.Reason = truncate(strings.TrimSpace(a.Reason), 500)
-		return tx.Create(&ev).Error
+		return create(tx, &ev)
 	})
 	if err != nil {
 		return wrapWrite("enable user", err)

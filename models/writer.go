@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -299,4 +300,15 @@ func (s *Store) insertID(tx *gorm.DB, query string, args ...any) (int64, error) 
 		return 0, err
 	}
 	return res.LastInsertId()
+}
+
+// create inserts a row inside a write. The writer may run a closure twice
+// (see run); the row must not carry the id a rolled-back first run gave it.
+func create(tx *gorm.DB, row any) error {
+	if v := reflect.ValueOf(row); v.Kind() == reflect.Pointer {
+		if id := v.Elem().FieldByName("ID"); id.IsValid() && id.CanSet() && id.Kind() == reflect.Int64 {
+			id.SetInt(0)
+		}
+	}
+	return tx.Create(row).Error
 }

@@ -129,7 +129,9 @@ func writeOAuthError(c echo.Context, oe *handlers.OAuthError) {
 	hdr := c.Response().Header()
 	hdr.Set(echo.HeaderCacheControl, "no-store")
 	hdr.Set("Pragma", "no-cache")
-	if oe.Status == http.StatusUnauthorized {
+	if oe.Status == http.StatusUnauthorized || oe.Bearer {
+		// RFC 6750 §3: a protected resource answers every request without
+		// a usable token with the challenge, 400s included.
 		hdr.Set(echo.HeaderWWWAuthenticate, challenge(oe))
 	}
 	if oe.Code == "" {

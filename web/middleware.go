@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -44,6 +45,7 @@ func useMiddleware(e *echo.Echo, cfg Config, log *slog.Logger) {
 		},
 	}))
 	e.Use(middleware.BodyLimit(bodyLimit))
+	e.Use(textGuard)
 	e.Use(middleware.SecureWithConfig(middleware.SecureConfig{
 		XSSProtection:         "0",
 		ContentTypeNosniff:    "nosniff",
@@ -92,4 +94,40 @@ func csrf(cfg Config) echo.MiddlewareFunc {
 			return echo.NewHTTPError(http.StatusForbidden, "The form has expired or did not come from this site. Go back, reload the page and try again.").SetInternal(errors.Unwrap(err))
 		},
 	})
+}
+
+// textGuard refuses query parameters — and, on browser forms, form fields —
+// that are not valid UTF-8 or hold a NUL, with a 400: nothing Latchkey
+// stores looks like that, and PostgreSQL would answer such a comparison
+// with an error (a 503) rather than "not found".
+func textGuard(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		if q, err := url.ParseQuery(r.URL.RawQuery); err == nil {
+			if !valuesOK(q) {
+				return echo.NewHTTPError(http.StatusBadRequest, "A query parameter is not valid UTF-8 text.")
+			}
+		}
+		if !machinePath(r.URL.Path) && r.Method == http.MethodPost &&
+			strings.HasPrefix(r.Header.Get(echo.HeaderContentType), echo.MIMEApplicationForm) {
+			if form, err := c.FormParams(); err == nil && !valuesOK(form) {
+				return echo.NewHTTPError(http.StatusBadRequest, "A form field is not valid UTF-8 text.")
+			}
+		}
+		return next(c)
+	}
+}
+
+func valuesOK(v url.Values) bool {
+	for k, vs := range v {
+		if !handlers.TextOK(k) {
+			return false
+		}
+		for _, x := range vs {
+			if !handlers.TextOK(x) {
+				return false
+			}
+		}
+	}
+	return true
 }

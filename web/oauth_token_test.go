@@ -239,6 +239,8 @@ func TestRefreshRotation(t *testing.T) {
 	}
 	_, err = refresh(second.RefreshToken)
 	assertRetrieveError(t, err, "invalid_grant")
+	_, err = refresh(first.RefreshToken) // replayed again: no second event
+	assertRetrieveError(t, err, "invalid_grant")
 	if status, _, _ := ts.me(t, other.AccessToken); status != 200 {
 		t.Errorf("another grant of the same user and client was touched: %d", status)
 	}
@@ -263,6 +265,11 @@ func TestRefreshScope(t *testing.T) {
 	resp, body = narrow("read", tok.RefreshToken)
 	if resp.StatusCode != 200 || body["scope"] != "read" {
 		t.Fatalf("narrowing: %d %v", resp.StatusCode, body)
+	}
+	// Once narrowed, a refresh cannot widen the scope back.
+	resp, body = narrow("read write", body["refresh_token"].(string))
+	if resp.StatusCode != 400 || body["error"] != "invalid_scope" {
+		t.Fatalf("widening back after narrowing: %d %v", resp.StatusCode, body)
 	}
 }
 

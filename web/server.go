@@ -18,6 +18,17 @@ func New(cfg Config, st *models.Store, log *slog.Logger) *echo.Echo {
 	e.HideBanner = true
 	e.HidePort = true
 	e.Logger.SetOutput(discard{})
+	// The audit trail records the client's address and the request ID, so
+	// neither may come from a header anyone can send: the address is the
+	// TCP peer (a deployment behind a proxy configures that proxy to
+	// connect from a trusted address), and the ID is always our own.
+	e.IPExtractor = echo.ExtractIPDirect()
+	e.Pre(func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			c.Request().Header.Del(echo.HeaderXRequestID)
+			return next(c)
+		}
+	})
 	h := handlers.New(handlers.Config{Issuer: cfg.Issuer, TTLs: cfg.TTLs}, st, log)
 	e.HTTPErrorHandler = errorHandler(log)
 	useMiddleware(e, cfg, log)
