@@ -90,7 +90,7 @@ func AuthorizedTokensPage(p AuthorizedTokensProps) templ.Component {
 					return templ_7745c5c3_Err
 				}
 			} else {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 5, "<p>These applications can act for you until you revoke their access. Revoking signs the application out everywhere.</p><div class=\"table-scroll\"><table class=\"compact\" data-testid=\"apps-table\"><thead><tr><th scope=\"col\">Application</th><th scope=\"col\" class=\"hide-sm\">Permissions</th><th scope=\"col\">Authorized</th><th scope=\"col\">Last used</th><th scope=\"col\"><span class=\"visually-hidden\">Actions</span></th></tr></thead> <tbody>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 5, "<p>These applications can act for you until you revoke their access. Revoking signs the application out everywhere.</p><div class=\"table-scroll\"><table class=\"compact\" data-testid=\"apps-table\"><thead><tr><th scope=\"col\">Application</th><th scope=\"col\" class=\"hide-sm\">Permissions</th><th scope=\"col\" class=\"hide-sm\">Authorized</th><th scope=\"col\">Last used</th><th scope=\"col\"><span class=\"visually-hidden\">Actions</span></th></tr></thead> <tbody>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
@@ -144,7 +144,7 @@ func AuthorizedTokensPage(p AuthorizedTokensProps) templ.Component {
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 11, "</td><td>")
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 11, "</td><td class=\"hide-sm\">")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
