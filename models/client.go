@@ -146,6 +146,12 @@ type CreatedClient struct {
 
 // CreateClient registers a client; a confidential one gets a fresh secret.
 func (s *Store) CreateClient(ctx context.Context, n NewClient) (*CreatedClient, error) {
+	return s.createClient(ctx, n, nil)
+}
+
+// createClient registers a client and, when ev is set, writes ev (naming
+// the new client) in the same transaction.
+func (s *Store) createClient(ctx context.Context, n NewClient, ev *AuditEvent) (*CreatedClient, error) {
 	if n.Scope == "" {
 		n.Scope = DefaultScope
 	}
@@ -174,7 +180,15 @@ func (s *Store) CreateClient(ctx context.Context, n NewClient) (*CreatedClient, 
 		c.SecretHash = HashSecret(out.Secret)
 		c.SecretHint = SecretHint(out.Secret)
 	}
-	if err := s.write(ctx, func(tx *gorm.DB) error { return create(tx, c) }); err != nil {
+	err := s.write(ctx, func(tx *gorm.DB) error {
+		if err := create(tx, c); err != nil || ev == nil {
+			return err
+		}
+		e := *ev
+		e.ClientID = &c.ID
+		return create(tx, &e)
+	})
+	if err != nil {
 		return nil, wrapWrite("create client", err)
 	}
 	return out, nil

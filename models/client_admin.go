@@ -63,19 +63,8 @@ func (s *Store) ListClients(ctx context.Context, cur Cursor, limit int) (Page[Cl
 // member, and records a client.create audit event. The secret exists only
 // in the result.
 func (s *Store) CreateClientAs(ctx context.Context, n NewClient, a StaffAction) (*CreatedClient, error) {
-	cc, err := s.CreateClient(ctx, n)
-	if err != nil {
-		return nil, err
-	}
-	// CreateClient commits on its own; the event follows in a second
-	// write. Should that one fail, the client exists unaudited and the
-	// caller reports the error.
 	ev := a.event(ActionClientCreate, s.Now())
-	ev.ClientID = &cc.Client.ID
-	if err := s.write(ctx, func(tx *gorm.DB) error { return create(tx, &ev) }); err != nil {
-		return nil, wrapWrite("audit client create", err)
-	}
-	return cc, nil
+	return s.createClient(ctx, n, &ev) // the client and its event commit together
 }
 
 // RotateClientSecret gives a confidential client a new secret and records a

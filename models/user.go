@@ -55,6 +55,12 @@ var usernameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@+-]{0,149}$`)
 
 // CreateUser stores a new user with a bcrypt-hashed password.
 func (s *Store) CreateUser(ctx context.Context, username string, role Role, password string) (*User, error) {
+	return s.createUser(ctx, username, role, password, nil)
+}
+
+// createUser stores a new user and, when ev is set, writes ev (naming the
+// new user) in the same transaction.
+func (s *Store) createUser(ctx context.Context, username string, role Role, password string, ev *AuditEvent) (*User, error) {
 	if !usernameRE.MatchString(username) {
 		return nil, fmt.Errorf("%w: username must be 1-150 letters, digits or . _ @ + -", ErrInvalid)
 	}
@@ -74,7 +80,12 @@ func (s *Store) CreateUser(ctx context.Context, username string, role Role, pass
 		if n > 0 {
 			return fmt.Errorf("%w: user %q", ErrAlreadyExists, username)
 		}
-		return create(tx, u)
+		if err := create(tx, u); err != nil || ev == nil {
+			return err
+		}
+		e := *ev
+		e.UserID = &u.ID
+		return create(tx, &e)
 	})
 	if err != nil {
 		return nil, wrapWrite("create user", err)

@@ -51,16 +51,8 @@ func (s *Store) ListUsers(ctx context.Context, f UserFilter, cur Cursor, limit i
 // CreateUserAs creates a user, as CreateUser does, for a staff member, and
 // records a user.create audit event (never the password).
 func (s *Store) CreateUserAs(ctx context.Context, username string, role Role, password string, a StaffAction) (*User, error) {
-	u, err := s.CreateUser(ctx, username, role, password)
-	if err != nil {
-		return nil, err
-	}
 	ev := a.event(ActionUserCreate, s.Now())
-	ev.UserID = &u.ID
-	if err := s.write(ctx, func(tx *gorm.DB) error { return create(tx, &ev) }); err != nil {
-		return nil, wrapWrite("audit user create", fmt.Errorf("user %d: %w", u.ID, err))
-	}
-	return u, nil
+	return s.createUser(ctx, username, role, password, &ev) // the user and its event commit together
 }
 
 // UserUpdate is what an administrator may change about a user: the role,
