@@ -1,6 +1,8 @@
 package web
 
 import (
+	"net"
+
 	"github.com/latchkey/latchkey/models"
 )
 
@@ -11,4 +13,9 @@ type Config struct {
 	Issuer string
 	// TTLs are the lifetimes of access tokens, refresh tokens and codes.
 	TTLs models.TTLs
+	// TrustedProxies are the networks of load balancers whose
+	// X-Forwarded-For is believed for the client address (audit trail,
+	// access log). Empty: the TCP peer is the client, and the header is
+	// ignored, since any client can send it.
+	TrustedProxies []*net.IPNet
 }

@@ -20,9 +20,16 @@ func New(cfg Config, st *models.Store, log *slog.Logger) *echo.Echo {
 	e.Logger.SetOutput(discard{})
 	// The audit trail records the client's address and the request ID, so
 	// neither may come from a header anyone can send: the address is the
-	// TCP peer (a deployment behind a proxy configures that proxy to
-	// connect from a trusted address), and the ID is always our own.
+	// TCP peer, or X-Forwarded-For as told by a proxy whose network
+	// is named in Config.TrustedProxies), and the ID is always our own.
 	e.IPExtractor = echo.ExtractIPDirect()
+	if len(cfg.TrustedProxies) > 0 {
+		trust := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+		for _, n := range cfg.TrustedProxies {
+			trust = append(trust, echo.TrustIPRange(n))
+		}
+		e.IPExtractor = echo.ExtractIPFromXFFHeader(trust...)
+	}
 	e.Pre(func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			c.Request().Header.Del(echo.HeaderXRequestID)

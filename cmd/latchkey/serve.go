@@ -26,6 +26,7 @@ type serveOptions struct {
 	accessTTL  time.Duration
 	refreshTTL time.Duration
 	demo       bool
+	proxies    []string
 }
 
 func (a *app) serveCommand() *cobra.Command {
@@ -54,6 +55,7 @@ creating the first one. Logs are JSON on stderr.`,
 				{"access-token-ttl", "LATCHKEY_ACCESS_TOKEN_TTL"},
 				{"refresh-token-ttl", "LATCHKEY_REFRESH_TOKEN_TTL"},
 				{"demo", "LATCHKEY_DEMO"},
+				{"trusted-proxy", "LATCHKEY_TRUSTED_PROXIES"},
 			})
 		},
 		RunE: action(func(cmd *cobra.Command, _ []string) error {
@@ -67,6 +69,9 @@ creating the first one. Logs are JSON on stderr.`,
 				}
 				o.issuer = iss
 			}
+			if _, err := parseProxies(o.proxies); err != nil {
+				return err
+			}
 			return a.serve(cmd.Context(), o)
 		}),
 	}
@@ -76,6 +81,7 @@ creating the first one. Logs are JSON on stderr.`,
 	f.DurationVar(&o.accessTTL, "access-token-ttl", models.DefaultTTLs.Access, "access token lifetime (env LATCHKEY_ACCESS_TOKEN_TTL)")
 	f.DurationVar(&o.refreshTTL, "refresh-token-ttl", models.DefaultTTLs.Refresh, "refresh token lifetime (env LATCHKEY_REFRESH_TOKEN_TTL)")
 	f.BoolVar(&o.demo, "demo", false, "seed an empty database with demo data (env LATCHKEY_DEMO)")
+	f.StringSliceVar(&o.proxies, "trusted-proxy", nil, "network (CIDR or IP) of a load balancer whose X-Forwarded-For is believed; repeatable (env LATCHKEY_TRUSTED_PROXIES, comma-separated)")
 	return cmd
 }
 
@@ -146,9 +152,14 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 		setupURL = o.issuer + "/setup?token=" + raw
 	}
 
+	proxies, err := parseProxies(o.proxies)
+	if err != nil {
+		return err
+	}
 	cfg := web.Config{
-		Issuer: o.issuer,
-		TTLs:   models.TTLs{Access: o.accessTTL, Refresh: o.refreshTTL, Code: models.DefaultTTLs.Code},
+		TrustedProxies: proxies,
+		Issuer:         o.issuer,
+		TTLs:           models.TTLs{Access: o.accessTTL, Refresh: o.refreshTTL, Code: models.DefaultTTLs.Code},
 	}
 	srv := &http.Server{
 		Handler:           web.New(cfg, st, log),
@@ -220,4 +231,29 @@ func (a *app) seedDemo(ctx context.Context, st *models.Store, issuer string, log
 		fmt.Fprintf(w, "  %-16s client_id=%s %s\n", c.Name, c.ClientID, secret)
 	}
 	return nil
+}
+
+// parseProxies reads --trusted-proxy values: CIDRs, or single addresses.
+func parseProxies(vals []string) ([]*net.IPNet, error) {
+	var out []*net.IPNet
+	for _, v := range vals {
+		v = strings.TrimSpace(v)
+		if !strings.Contains(v, "/") {
+			ip := net.ParseIP(v)
+			if ip == nil {
+				return nil, usagef("--trusted-proxy %q is not an IP address or CIDR", v)
+			}
+			bits := 128
+			if ip.To4() != nil {
+				bits = 32
+			}
+			v = fmt.Sprintf("%s/%d", v, bits)
+		}
+		_, n, err := net.ParseCIDR(v)
+		if err != nil {
+			return nil, usagef("--trusted-proxy %q is not an IP address or CIDR", v)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
