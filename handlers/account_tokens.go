@@ -62,7 +62,7 @@ func (h *Handler) ShowDeleteAuthorizedToken(c echo.Context) error {
 		Lines: []string{cl.Name + " will be signed out: " + components.Plural(int64(preview.Tokens), "token", "tokens") +
 			" stop working at once. To use it again you will have to authorize it again."},
 		Action: accountPath + c.Param("id") + "/delete/", ReturnTo: accountPath, Region: regionAccount(c),
-		Submit: "Revoke access", Danger: true, CSRF: csrfToken(c),
+		Submit: "Revoke access", Danger: true, CSRF: CSRFToken(c),
 	}
 	if isHTMX(c) {
 		return render(c, http.StatusOK, components.ConfirmForm(cp))

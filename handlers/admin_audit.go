@@ -73,19 +73,8 @@ func (h *Handler) auditFilter(ctx context.Context, form admin.AuditFilterForm) (
 	if f.Action, err = models.ParseAction(form.Action); err != nil {
 		return f, err
 	}
-	if form.User != "" {
-		u, err := h.store.UserByUsername(ctx, strings.TrimSpace(form.User))
-		if err != nil {
-			return f, err
-		}
-		f.UserID = u.ID
-	}
-	if form.Client != "" {
-		cl, err := h.store.ClientByClientID(ctx, strings.TrimSpace(form.Client))
-		if err != nil {
-			return f, err
-		}
-		f.ClientID = cl.ID
+	if f.UserID, f.ClientID, err = h.filterIDs(ctx, form.User, form.Client); err != nil {
+		return f, err
 	}
 	if form.From != "" {
 		if f.From, err = time.Parse(time.DateOnly, form.From); err != nil {

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -150,7 +151,7 @@ func willRevoke(res models.RevokeResult) string {
 
 // confirm renders a confirmation: the fragment for htmx, a page without.
 func confirm(c echo.Context, title string, cp components.ConfirmProps) error {
-	cp.CSRF = csrfToken(c)
+	cp.CSRF = CSRFToken(c)
 	if isHTMX(c) {
 		return render(c, http.StatusOK, components.ConfirmForm(cp))
 	}
@@ -170,3 +171,23 @@ func (h *Handler) revokeAndReturn(c echo.Context, req models.RevokeRequest, fall
 }
 
 func urlEscape(s string) string { return url.QueryEscape(s) }
+
+// filterIDs resolves the username and client_id typed in a filter form to
+// row ids (zero when left empty).
+func (h *Handler) filterIDs(ctx context.Context, username, clientID string) (userID, clientRowID int64, err error) {
+	if username = strings.TrimSpace(username); username != "" {
+		u, err := h.store.UserByUsername(ctx, username)
+		if err != nil {
+			return 0, 0, err
+		}
+		userID = u.ID
+	}
+	if clientID = strings.TrimSpace(clientID); clientID != "" {
+		cl, err := h.store.ClientByClientID(ctx, clientID)
+		if err != nil {
+			return 0, 0, err
+		}
+		clientRowID = cl.ID
+	}
+	return userID, clientRowID, nil
+}

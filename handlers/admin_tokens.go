@@ -57,19 +57,8 @@ func (h *Handler) tokenFilter(ctx context.Context, form admin.TokenFilterForm) (
 	if f.Status, err = models.ParseTokenStatus(form.Status); err != nil {
 		return f, err
 	}
-	if form.User != "" {
-		u, err := h.store.UserByUsername(ctx, strings.TrimSpace(form.User))
-		if err != nil {
-			return f, err
-		}
-		f.UserID = u.ID
-	}
-	if form.Client != "" {
-		cl, err := h.store.ClientByClientID(ctx, strings.TrimSpace(form.Client))
-		if err != nil {
-			return f, err
-		}
-		f.ClientID = cl.ID
+	if f.UserID, f.ClientID, err = h.filterIDs(ctx, form.User, form.Client); err != nil {
+		return f, err
 	}
 	if form.Grant != "" {
 		if f.GrantID, err = strconv.ParseInt(form.Grant, 10, 64); err != nil || f.GrantID <= 0 {

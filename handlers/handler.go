@@ -3,7 +3,6 @@ package handlers
 import (
 	"context"
 	"log/slog"
-	"net/http"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -74,6 +73,3 @@ func MethodNotAllowed(allow string) echo.HandlerFunc {
 		return ErrMethodNotAllowed.WithDescription("use " + allow)
 	}
 }
-
-// statusText is kept for error pages.
-func statusText(code int) string { return http.StatusText(code) }

@@ -74,8 +74,6 @@ type AuditEvent struct {
 	RequestID  string
 }
 
-func ptr[T any](v T) *T { return &v }
-
 func nonZero(v int64) *int64 {
 	if v == 0 {
 		return nil

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"gorm.io/gorm"
@@ -43,14 +42,6 @@ type RevokeResult struct {
 	Tokens int
 }
 
-// unknownTokens counts revocation requests for tokens Latchkey never issued
-// (or already purged): they write no audit event, so they are counted here.
-var unknownTokens atomic.Int64
-
-// UnknownTokenRevocations returns how many revocation requests named an
-// unknown token since the process started.
-func UnknownTokenRevocations() int64 { return unknownTokens.Load() }
-
 // Revoke is the only code that sets revoked_at. It finds the target, revokes
 // its whole grant(s) in one transaction — every access and refresh token in
 // the chain (RFC 7009 §2.1) — writes one audit event and reports what it
@@ -69,7 +60,7 @@ func (s *Store) Revoke(ctx context.Context, req RevokeRequest) (RevokeResult, er
 			Scan(&t.ID, &t.GrantID, &t.ClientID, &t.UserID)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
-			unknownTokens.Add(1)
+			s.unknownTokens.Add(1)
 			return RevokeResult{}, nil
 		case err != nil:
 			return RevokeResult{}, unavailable("revoke", err)
@@ -111,7 +102,7 @@ func (s *Store) revokeTx(tx *gorm.DB, req RevokeRequest, now time.Time) (RevokeR
 			return RevokeResult{}, res.Error
 		}
 		if res.RowsAffected == 0 {
-			unknownTokens.Add(1)
+			s.unknownTokens.Add(1)
 			return RevokeResult{}, nil
 		}
 		req.target = &t

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"testing"
 
@@ -46,12 +45,7 @@ func TestTrustedProxy(t *testing.T) {
 	st := modelstest.NewStore(t)
 	f := modelstest.NewFixture(t, st)
 	_, loopback, _ := net.ParseCIDR("127.0.0.0/8")
-	srv := httptest.NewUnstartedServer(nil)
-	srv.Config.Handler = web.New(web.Config{Issuer: "http://" + srv.Listener.Addr().String(), TTLs: models.DefaultTTLs,
-		TrustedProxies: []*net.IPNet{loopback}}, st, nil)
-	srv.Start()
-	t.Cleanup(srv.Close)
-	ts := &testServer{Server: srv, st: st, f: f}
+	ts := startServer(t, st, f, web.Config{TrustedProxies: []*net.IPNet{loopback}}, nil)
 	tok := ts.passwordToken(t, "alice")
 	resp, _ := postForm(t, ts, "/o/revoke_token/", url.Values{"token": {tok.AccessToken},
 		"client_id": {f.Confidential.ClientID}, "client_secret": {f.Secret}},

@@ -3,7 +3,6 @@ package web_test
 import (
 	"context"
 	"errors"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -107,11 +106,7 @@ func TestBrowserJourneys(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		srv := httptest.NewUnstartedServer(nil)
-		srv.Config.Handler = web.New(web.Config{Issuer: "http://" + srv.Listener.Addr().String(), TTLs: models.DefaultTTLs}, st, nil)
-		srv.Start()
-		t.Cleanup(srv.Close)
-		j.ts = &testServer{Server: srv, st: st}
+		j.ts = startServer(t, st, nil, web.Config{}, nil)
 		j.loginWith(demo.Users[0], models.DemoPassword)
 		if got := j.text(tid("stat-users")); got != strconv.Itoa(len(demo.Users)) {
 			t.Errorf("users on the overview: got %s, want %d", got, len(demo.Users))

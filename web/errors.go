@@ -63,7 +63,7 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 		if oe.Status >= 500 && oe.Status != 503 {
 			msg = "An internal error occurred. Request ID: " + rid
 		}
-		page := layout.Page{Title: title, User: handlers.UserFrom(c), CSRF: csrfOf(c)}
+		page := layout.Page{Title: title, User: handlers.UserFrom(c), CSRF: handlers.CSRFToken(c)}
 		var buf strings.Builder
 		if rerr := errpages.ErrorPage(errpages.ErrorProps{Page: page, Status: oe.Status, Title: title, Message: msg}).Render(c.Request().Context(), &buf); rerr != nil {
 			_ = c.String(oe.Status, title)
@@ -72,11 +72,6 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 		hdr.Set(echo.HeaderCacheControl, "no-store")
 		_ = c.HTML(oe.Status, buf.String())
 	}
-}
-
-func csrfOf(c echo.Context) string {
-	s, _ := c.Get(handlers.CSRFContextKey).(string)
-	return s
 }
 
 // oauthAllow is what each machine endpoint accepts, for 405 answers.

@@ -7,14 +7,12 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"strings"
 	"sync"
 	"testing"
 
-	"github.com/latchkey/latchkey/models"
 	"github.com/latchkey/latchkey/models/modelstest"
 	"github.com/latchkey/latchkey/web"
 	"golang.org/x/oauth2"
@@ -111,12 +109,7 @@ func TestNoSecretInLogs(t *testing.T) {
 	var logs syncBuffer
 	st := modelstest.NewStore(t)
 	f := modelstest.NewFixture(t, st)
-	srv := httptest.NewUnstartedServer(nil)
-	srv.Config.Handler = web.New(web.Config{Issuer: "http://" + srv.Listener.Addr().String(), TTLs: models.DefaultTTLs}, st,
-		slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
-	srv.Start()
-	t.Cleanup(srv.Close)
-	ts := &testServer{Server: srv, st: st, f: f}
+	ts := startServer(t, st, f, web.Config{}, slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 
 	tok := ts.passwordToken(t, "alice")
 	ts.me(t, tok.AccessToken)
@@ -151,5 +144,31 @@ func TestNoSecretInLogs(t *testing.T) {
 		if strings.Contains(out, secret) {
 			t.Errorf("the log holds the %s", name)
 		}
+	}
+}
+
+// TestMetricsCountUnknownTokens: a revocation of an unknown token writes no
+// audit event (RFC 7009 §2.2 answers 200), and is counted at /metrics.
+func TestMetricsCountUnknownTokens(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	for range 2 {
+		resp, _ := postForm(t, ts, "/o/revoke_token/", url.Values{"token": {"lk_at_unknown"},
+			"client_id": {ts.f.Confidential.ClientID}, "client_secret": {ts.f.Secret}}, nil)
+		if resp.StatusCode != 200 {
+			t.Fatalf("revoke: %d", resp.StatusCode)
+		}
+	}
+	resp, err := ts.Client().Get(ts.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), "\nlatchkey_revocations_unknown_token_total 2\n") {
+		t.Errorf("/metrics:\n%s", body)
+	}
+	if c := ts.counts(t); c.AuditEvents != 0 {
+		t.Errorf("unknown tokens wrote %d audit events", c.AuditEvents)
 	}
 }

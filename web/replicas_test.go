@@ -2,7 +2,6 @@ package web_test
 
 import (
 	"context"
-	"net/http/httptest"
 	"net/url"
 	"testing"
 	"time"
@@ -22,14 +21,7 @@ func TestReplicasOnPostgres(t *testing.T) {
 	st1, dsn := modelstest.NewPostgresStore(t)
 	st2 := modelstest.Open(t, dsn)
 	f := modelstest.NewFixture(t, st1)
-	replica := func(st *models.Store) *testServer {
-		srv := httptest.NewUnstartedServer(nil)
-		srv.Config.Handler = web.New(web.Config{Issuer: "http://" + srv.Listener.Addr().String(), TTLs: models.DefaultTTLs}, st, nil)
-		srv.Start()
-		t.Cleanup(srv.Close)
-		return &testServer{Server: srv, st: st, f: f}
-	}
-	a, b := replica(st1), replica(st2)
+	a, b := startServer(t, st1, f, web.Config{}, nil), startServer(t, st2, f, web.Config{}, nil)
 
 	cfg := oauth2.Config{ClientID: f.Confidential.ClientID, ClientSecret: f.Secret, Endpoint: a.endpoint()}
 	tok, err := cfg.PasswordCredentialsToken(a.ctx(), "alice", modelstest.Password)

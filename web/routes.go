@@ -19,6 +19,7 @@ func routes(e *echo.Echo, h *handlers.Handler, csrf echo.MiddlewareFunc) {
 	e.GET("/api/me", h.ShowMe)
 	e.GET("/healthz", h.ShowHealth)
 	e.GET("/readyz", h.ShowReady)
+	e.GET("/metrics", h.ShowMetrics)
 	e.Any("/static/*", echo.WrapHandler(static.Handler()))
 
 	// Browser pages: session and CSRF.

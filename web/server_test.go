@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -42,12 +43,24 @@ func newTestServerWith(t testing.TB, opts models.Options) *testServer {
 	} else {
 		st = modelstest.OpenWith(t, db, opts)
 	}
-	f := modelstest.NewFixture(t, st)
+	ts := startServer(t, st, modelstest.NewFixture(t, st), web.Config{}, nil)
+	ts.db = db
+	return ts
+}
+
+// startServer serves st over real HTTP with cfg (the issuer is the
+// server's own URL; TTLs default to SPEC's) and log.
+func startServer(t testing.TB, st *models.Store, f *modelstest.Fixture, cfg web.Config, log *slog.Logger) *testServer {
+	t.Helper()
 	srv := httptest.NewUnstartedServer(nil)
-	srv.Config.Handler = web.New(web.Config{Issuer: "http://" + srv.Listener.Addr().String(), TTLs: models.DefaultTTLs}, st, nil)
+	cfg.Issuer = "http://" + srv.Listener.Addr().String()
+	if cfg.TTLs == (models.TTLs{}) {
+		cfg.TTLs = models.DefaultTTLs
+	}
+	srv.Config.Handler = web.New(cfg, st, log)
 	srv.Start()
 	t.Cleanup(srv.Close)
-	return &testServer{Server: srv, st: st, f: f, db: db}
+	return &testServer{Server: srv, st: st, f: f}
 }
 
 // ctx returns a context that makes x/oauth2 use the test server's client.

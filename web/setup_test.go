@@ -3,12 +3,10 @@ package web_test
 import (
 	"context"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 
-	"github.com/latchkey/latchkey/models"
 	"github.com/latchkey/latchkey/models/modelstest"
 	"github.com/latchkey/latchkey/web"
 )
@@ -18,11 +16,7 @@ import (
 func TestFirstAdminSetup(t *testing.T) {
 	t.Parallel()
 	st := modelstest.NewStore(t)
-	srv := httptest.NewUnstartedServer(nil)
-	srv.Config.Handler = web.New(web.Config{Issuer: "http://" + srv.Listener.Addr().String(), TTLs: models.DefaultTTLs}, st, nil)
-	srv.Start()
-	t.Cleanup(srv.Close)
-	ts := &testServer{Server: srv, st: st}
+	ts := startServer(t, st, nil, web.Config{}, nil)
 	raw, err := st.CreateSetupToken(context.Background())
 	if err != nil {
 		t.Fatal(err)

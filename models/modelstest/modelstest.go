@@ -49,16 +49,7 @@ func SkipOnPostgres(t testing.TB) {
 // Open returns a migrated store on dsn, closed when the test ends.
 func Open(t testing.TB, dsn string) *models.Store {
 	t.Helper()
-	models.UseFastPasswordHashForTests()
-	st, err := models.Open(dsn, models.Options{})
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if _, err := st.Migrate(context.Background()); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
-	return st
+	return OpenWith(t, dsn, models.Options{})
 }
 
 // PostgresDSN returns the test PostgreSQL URL, skipping the test when there
@@ -167,16 +158,7 @@ func (c *Clock) Set(t time.Time) {
 // test can make things old: set the clock in the past, issue, move it on.
 func NewStoreWithClock(t testing.TB, now func() time.Time) *models.Store {
 	t.Helper()
-	models.UseFastPasswordHashForTests()
-	st, err := models.Open(filepath.Join(t.TempDir(), "latchkey.db"), models.Options{Now: now})
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if _, err := st.Migrate(context.Background()); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
-	return st
+	return OpenWith(t, filepath.Join(t.TempDir(), "latchkey.db"), models.Options{Now: now})
 }
 
 // OpenWith returns a migrated store on dsn with opts, closed when the test
