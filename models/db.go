@@ -58,8 +58,9 @@ type Store struct {
 	stmts   *stmtCache
 	clients clientCache
 	// unknownTokens counts revocation requests for tokens Latchkey never
-	// issued (or already purged): SPEC has them write no audit event, so
-	// they are counted here and exposed at /metrics.
+	// issued (or already purged): they write no audit event (anyone could
+	// flood the trail with them), so they are counted here and exposed at
+	// /metrics.
 	unknownTokens atomic.Int64
 }
 
@@ -119,7 +120,7 @@ func Open(dsn string, opts Options) (*Store, error) {
 			return nil, fmt.Errorf("models: open %s: %w", path, err)
 		}
 		// synchronous=FULL in WAL mode: a commit is fsynced before it returns,
-		// so an answered revocation survives a crash (SPEC rule 9).
+		// so an answered revocation survives a crash.
 		// _txlock=immediate takes the write lock at BEGIN, so a transaction
 		// never fails half-way with SQLITE_BUSY on lock upgrade.
 		q := url.Values{}

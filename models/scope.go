@@ -43,8 +43,9 @@ func (sc Scope) Within(allowed Scope) bool {
 	return true
 }
 
-// ResolveScope applies SPEC's rule: no scope asked means everything allowed;
-// asking for anything beyond allowed is invalid_scope.
+// ResolveScope decides the scope of a grant or refresh: no scope asked means
+// everything allowed; asking for anything beyond allowed is invalid_scope
+// (RFC 6749 §3.3, §5.2).
 func ResolveScope(requested, allowed string) (string, error) {
 	al, _ := ParseScope(allowed)
 	if strings.TrimSpace(requested) == "" {

@@ -44,7 +44,8 @@ func newClientID() string {
 
 // HashSecret returns the SHA-256 of a token or server-generated secret: the
 // only form in which one is stored. A 256-bit random secret cannot be
-// guessed, so it needs no slow, salted hash (SPEC "Storage and secrets").
+// guessed, so it needs no slow, salted hash (a human's password does: see
+// hashPassword).
 func HashSecret(secret string) []byte {
 	h := sha256.Sum256([]byte(secret))
 	return h[:]

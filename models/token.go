@@ -94,8 +94,8 @@ type TTLs struct {
 	Code    time.Duration
 }
 
-// DefaultTTLs are SPEC's defaults: 1 h access tokens, 30 d refresh tokens,
-// 60 s codes.
+// DefaultTTLs are the lifetimes serve uses unless told otherwise: 1 h access
+// tokens, 30 d refresh tokens, 60 s codes.
 var DefaultTTLs = TTLs{Access: time.Hour, Refresh: 720 * time.Hour, Code: 60 * time.Second}
 
 // Issued is what the token endpoint returns. The raw tokens exist only here.
