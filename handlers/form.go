@@ -12,8 +12,8 @@ import (
 	"github.com/labstack/echo/v4"
 )
 
-// maxBody is SPEC's request body limit; middleware enforces it too, this
-// guards the read itself.
+// maxBody caps a request body; middleware enforces it too, this guards the
+// read itself.
 const maxBody = 64 << 10
 
 // parseOAuthForm reads a POST body as RFC 6749 requires of the token,

@@ -20,7 +20,7 @@ import (
 // FuzzParseClientCredentials fuzzes the Authorization header (absent, once
 // or twice) and the body of a token, revocation or introspection request
 // through parseOAuthForm and parseClientCredentials (RFC 6749 §2.3.1, §3.2;
-// SPEC revocation rules 1 and 2). Every refusal is an *OAuthError with the
+// RFC 7009 §2.1). Every refusal is an *OAuthError with the
 // right code and status; every acceptance names a client in exactly one
 // place.
 func FuzzParseClientCredentials(f *testing.F) {

@@ -9,7 +9,7 @@ import (
 
 // ShowMetrics is GET /metrics, in Prometheus' text format: the counters
 // that have no audit event behind them, such as revocation requests for
-// unknown tokens (SPEC: "counted in metrics instead").
+// unknown tokens, which write no audit event and are counted here instead.
 func (h *Handler) ShowMetrics(c echo.Context) error {
 	st := h.store.Stats()
 	var b strings.Builder

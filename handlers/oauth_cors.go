@@ -8,8 +8,8 @@ import (
 	"github.com/latchkey/latchkey/models"
 )
 
-// PreflightRevoke answers a CORS preflight for /o/revoke_token/ (SPEC rule
-// 10). A preflight carries no credentials, so it is allowed when any client
+// PreflightRevoke answers a CORS preflight for /o/revoke_token/, so that a
+// browser-based client can revoke its tokens on logout. A preflight carries no credentials, so it is allowed when any client
 // lists the origin; the real request is then checked against its own
 // client's list.
 func (h *Handler) PreflightRevoke(c echo.Context) error {

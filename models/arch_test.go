@@ -9,8 +9,8 @@ import (
 	"testing"
 )
 
-// TestOnlyTheCoreRevokes enforces SPEC's rule that one revocation core does
-// every revocation: no non-test Go file outside models/revoke.go and the
+// TestOnlyTheCoreRevokes enforces that one revocation core does every
+// revocation (so each is audited and cascades the same way): no non-test Go file outside models/revoke.go and the
 // migrations may write revoked_at — not in SQL, not through gorm, not by
 // assigning the field. A new door into revocation must call Store.Revoke.
 func TestOnlyTheCoreRevokes(t *testing.T) {

@@ -204,8 +204,8 @@ func (s *Store) Refresh(ctx context.Context, r RefreshGrant) (*Issued, error) {
 			return err
 		}
 		// Against the presented token's scope, not the grant's first one:
-		// SPEC (and DOT) let a refresh narrow the scope, never widen it
-		// back.
+		// a refresh may narrow the scope, never widen it back (RFC 6749
+		// §6; django-oauth-toolkit does the same).
 		scope, err := ResolveScope(r.Scope, t.Scope)
 		if err != nil {
 			refusal = err

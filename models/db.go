@@ -5,8 +5,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/url"
+	"os"
 	"runtime"
 	"strconv"
 	"strings"
@@ -28,10 +30,6 @@ const (
 	DialectSQLite   Dialect = "sqlite"
 	DialectPostgres Dialect = "postgres"
 )
-
-// ErrUnavailable wraps every failure to reach or write the database, so that
-// callers can answer 503 rather than guess.
-var ErrUnavailable = errors.New("models: database unavailable")
 
 // Options tune a Store. The zero value is the production default.
 type Options struct {
@@ -60,8 +58,9 @@ type Store struct {
 	stmts   *stmtCache
 	clients clientCache
 	// unknownTokens counts revocation requests for tokens Latchkey never
-	// issued (or already purged): SPEC has them write no audit event, so
-	// they are counted here and exposed at /metrics.
+	// issued (or already purged): they write no audit event (anyone could
+	// flood the trail with them), so they are counted here and exposed at
+	// /metrics.
 	unknownTokens atomic.Int64
 }
 
@@ -117,8 +116,11 @@ func Open(dsn string, opts Options) (*Store, error) {
 		if path == "" || path == ":memory:" {
 			return nil, errors.New("models: a SQLite database must be a file")
 		}
+		if err := privateFiles(path, opts.Logger); err != nil {
+			return nil, fmt.Errorf("models: open %s: %w", path, err)
+		}
 		// synchronous=FULL in WAL mode: a commit is fsynced before it returns,
-		// so an answered revocation survives a crash (SPEC rule 9).
+		// so an answered revocation survives a crash.
 		// _txlock=immediate takes the write lock at BEGIN, so a transaction
 		// never fails half-way with SQLITE_BUSY on lock upgrade.
 		q := url.Values{}
@@ -176,6 +178,40 @@ func Open(dsn string, opts Options) (*Store, error) {
 	return s, nil
 }
 
+// privateFiles keeps the SQLite files, which hold password hashes, readable
+// by their owner only. A new database file is created empty with mode 0600
+// before SQLite opens it: SQLite then creates the -wal and -shm files with
+// the database file's own permissions, so they are 0600 too, whatever the
+// umask. An existing file (or -wal, -shm) that group or others can read is
+// changed to 0600, with a warning; when that is not allowed (another user
+// owns it), only the warning is logged and the server still starts.
+func privateFiles(path string, log *slog.Logger) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	switch {
+	case err == nil:
+		if err := f.Close(); err != nil {
+			return err
+		}
+		return os.Chmod(path, 0o600) // in case the umask took bits away
+	case !errors.Is(err, fs.ErrExist):
+		return err
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(p)
+		if err != nil || fi.Mode().Perm()&0o077 == 0 {
+			continue
+		}
+		if err := os.Chmod(p, 0o600); err != nil {
+			log.Warn("database file is readable by other users and its mode cannot be changed; make it 0600",
+				"path", p, "mode", fi.Mode().Perm().String(), "err", err)
+			continue
+		}
+		log.Warn("database file was readable by other users; changed its mode to 0600",
+			"path", p, "was", fi.Mode().Perm().String())
+	}
+	return nil
+}
+
 // sqliteDriver is mattn's driver registered under Latchkey's own name, so
 // that connection-level settings have one place to live. (Memory-mapped
 // I/O was measured and left off: it made indexed reads slower here.)
@@ -221,7 +257,7 @@ func (s *Store) Close() error {
 	return errors.Join(errs...)
 }
 
-// Ping checks that the database answers, for /readyz.
+// Ping checks that the database answers a read.
 func (s *Store) Ping(ctx context.Context) error {
 	var one int
 	if err := s.r.WithContext(ctx).Raw("SELECT 1").Scan(&one).Error; err != nil {
@@ -229,3 +265,48 @@ func (s *Store) Ping(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Ready checks that the database answers reads and that a write can be made
+// now, for /readyz and for serve at startup. The write is a probe row that
+// is inserted into schema_migrations (as version 0, which no migration
+// uses) and rolled back, so nothing is left behind and no reader ever sees
+// it. It fails when:
+//   - the database is read-only: a read-only file or file system (SQLite
+//     opens such a file read-only and refuses the write with
+//     SQLITE_READONLY), or a PostgreSQL hot standby or a database with
+//     default_transaction_read_only;
+//   - the database cannot grow (SQLite: SQLITE_FULL, when no free page is
+//     left within max_page_count or the file cannot be extended): on SQLite
+//     the probe row is larger than a page, so inserting it must allocate a
+//     page;
+//   - the write lock cannot be had within the busy timeout, or ctx ends.
+//
+// On SQLite the probe runs on the writer connection between the batches of
+// the group-commit writer, not inside one, so its rollback never costs
+// other callers their batch.
+func (s *Store) Ready(ctx context.Context) error {
+	if err := s.Ping(ctx); err != nil {
+		return err
+	}
+	name := "readiness probe"
+	if s.dialect == DialectSQLite {
+		var pageSize int
+		if err := s.w.WithContext(ctx).Raw("PRAGMA page_size").Scan(&pageSize).Error; err != nil {
+			return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+		name = strings.Repeat("x", pageSize+1)
+	}
+	err := s.w.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Exec("INSERT INTO schema_migrations (version, name, applied_at) VALUES (0, ?, ?)", name, s.Now()).Error; err != nil {
+			return err
+		}
+		return errProbeDone
+	})
+	if !errors.Is(err, errProbeDone) {
+		return fmt.Errorf("%w: cannot write: %w", ErrUnavailable, err)
+	}
+	return nil
+}
+
+// errProbeDone rolls the readiness probe back once its write succeeded.
+var errProbeDone = errors.New("models: readiness probe done")

@@ -6,7 +6,8 @@ import (
 	"github.com/latchkey/latchkey/models/modelstest"
 )
 
-// TestSQLiteDurability checks the settings SPEC rule 9 rests on: WAL mode
+// TestSQLiteDurability checks the settings that make a 200 mean the write is
+// on disk (a revocation answered survives a crash): WAL mode
 // with synchronous=FULL (2), so a commit is fsynced before Revoke returns,
 // plus foreign keys and a busy timeout.
 func TestSQLiteDurability(t *testing.T) {

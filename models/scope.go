@@ -21,7 +21,7 @@ func ParseScope(s string) (Scope, error) {
 		for i := 0; i < len(tok); i++ {
 			c := tok[i]
 			if c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
-				return nil, fmt.Errorf("%w: scope contains a character RFC 6749 §3.3 does not allow", ErrInvalid)
+				return nil, invalid("scope", "Scope contains a character RFC 6749 §3.3 does not allow.")
 			}
 		}
 		out = append(out, tok)
@@ -43,12 +43,9 @@ func (sc Scope) Within(allowed Scope) bool {
 	return true
 }
 
-// ErrInvalidScope is returned when a request asks for a scope the client or
-// grant does not have.
-var ErrInvalidScope = fmt.Errorf("%w: scope", ErrInvalid)
-
-// ResolveScope applies SPEC's rule: no scope asked means everything allowed;
-// asking for anything beyond allowed is invalid_scope.
+// ResolveScope decides the scope of a grant or refresh: no scope asked means
+// everything allowed; asking for anything beyond allowed is invalid_scope
+// (RFC 6749 §3.3, §5.2).
 func ResolveScope(requested, allowed string) (string, error) {
 	al, _ := ParseScope(allowed)
 	if strings.TrimSpace(requested) == "" {

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -45,7 +44,8 @@ func newClientID() string {
 
 // HashSecret returns the SHA-256 of a token or server-generated secret: the
 // only form in which one is stored. A 256-bit random secret cannot be
-// guessed, so it needs no slow, salted hash (SPEC "Storage and secrets").
+// guessed, so it needs no slow, salted hash (a human's password does: see
+// hashPassword).
 func HashSecret(secret string) []byte {
 	h := sha256.Sum256([]byte(secret))
 	return h[:]
@@ -71,13 +71,6 @@ func SecretHint(secret string) string {
 	}
 	return "…"
 }
-
-// ErrPasswordTooShort and ErrPasswordTooLong reject passwords that are weak
-// or that bcrypt would silently truncate.
-var (
-	ErrPasswordTooShort = errors.New("models: password must be at least 8 characters")
-	ErrPasswordTooLong  = errors.New("models: password must be at most 72 bytes")
-)
 
 // bcryptCost is variable so that tests can lower it.
 var bcryptCost atomic.Int32

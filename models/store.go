@@ -10,8 +10,9 @@ type Counts struct {
 	Users, Clients, Grants, Tokens, Codes, AuditEvents, Sessions int64
 }
 
-// TableCounts counts the rows of every table (tests check that a refused
-// request wrote nothing; the dashboard shows totals).
+// TableCounts counts the rows of every table with COUNT(*), for tests: that
+// a refused request wrote nothing, that a purge removed what it should. The
+// dashboard does not use it; its overview counts live rows with Overview.
 func (s *Store) TableCounts(ctx context.Context) (Counts, error) {
 	var c Counts
 	for _, t := range []struct {

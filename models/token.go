@@ -87,11 +87,6 @@ func (t *Token) Status(now time.Time) TokenStatus {
 	return StatusActive
 }
 
-// ErrInvalidGrant is RFC 6749 §5.2's invalid_grant: a code or refresh token
-// that is unknown, expired, used, revoked, or bound to another client or
-// redirect URI. Its wrapped text says which, for the log only.
-var ErrInvalidGrant = errors.New("models: invalid grant")
-
 // TTLs are the lifetimes of what the server issues.
 type TTLs struct {
 	Access  time.Duration
@@ -99,8 +94,8 @@ type TTLs struct {
 	Code    time.Duration
 }
 
-// DefaultTTLs are SPEC's defaults: 1 h access tokens, 30 d refresh tokens,
-// 60 s codes.
+// DefaultTTLs are the lifetimes serve uses unless told otherwise: 1 h access
+// tokens, 30 d refresh tokens, 60 s codes.
 var DefaultTTLs = TTLs{Access: time.Hour, Refresh: 720 * time.Hour, Code: 60 * time.Second}
 
 // Issued is what the token endpoint returns. The raw tokens exist only here.

@@ -27,9 +27,17 @@ type writeOp struct {
 // batcher is group commit for SQLite. SQLite has one writer and, with
 // synchronous=FULL, every commit costs an fsync. Rather than weaken
 // durability, concurrent writers share a transaction: one goroutine takes
-// every operation waiting, runs each inside its own savepoint (so one
-// failing operation rolls back alone), commits once, and only then answers
-// them all. A caller's answer therefore always follows its fsync.
+// every operation waiting (up to maxBatch), runs them back to back in one
+// transaction, commits once, and only then answers them all. A caller's
+// answer therefore always follows its fsync.
+//
+// The batching is optimistic: there is no savepoint between operations,
+// because they rarely fail. When one operation of a batch fails, the whole
+// transaction is rolled back and every operation of the batch runs again,
+// each alone in a transaction of its own (see run), so a failure reaches
+// only its own caller and the others still commit. Operations must
+// therefore be safe to run twice. On PostgreSQL there is no batcher: each
+// write is a transaction of its own on the connection pool.
 type batcher struct {
 	s      *Store
 	ops    chan *writeOp

@@ -173,6 +173,7 @@ func TestBrowserJourneys(t *testing.T) {
 		j.ts.assertRevoked(t, t1)
 		j.ts.assertRevoked(t, t2)
 		j.ts.assertActive(t, bobs)
+		j.logout("/admin/")
 	})
 
 	t.Run("admin revokes all of a client's tokens", func(t *testing.T) {
@@ -259,6 +260,7 @@ func TestBrowserJourneys(t *testing.T) {
 		if ev := j.ts.lastAudit(t); ev.ActorType != models.ActorUser || ev.Actor != "alice" {
 			t.Errorf("audit event: %+v", ev)
 		}
+		j.logout("/o/authorized_tokens/")
 	})
 }
 
@@ -284,6 +286,23 @@ func (j *journey) loginWith(username, password string) {
 	j.open("/login")
 	j.do(chromedp.SendKeys(tid("username"), username), chromedp.SendKeys(tid("password"), password),
 		chromedp.Click(tid("login-submit")), chromedp.WaitVisible(tid("logout")))
+}
+
+// logout presses "Log out" in the header: the browser must land on the
+// login page, and page (where it was) must then ask it to log in again.
+func (j *journey) logout(page string) {
+	j.t.Helper()
+	j.do(chromedp.Click(tid("logout")), chromedp.WaitVisible(tid("login-submit")))
+	if loc := j.eval(`location.pathname`); loc != "/login" {
+		j.t.Errorf("after Log out: location is %q, want /login", loc)
+	}
+	j.open(page)
+	if loc := j.eval(`location.pathname`); loc != "/login" {
+		j.t.Errorf("%s after Log out: location is %q, want the login page", page, loc)
+	}
+	if n := j.eval(`String(document.querySelectorAll('[data-testid="logout"]').length)`); n != "0" {
+		j.t.Errorf("%s after Log out still shows a Log out button", page)
+	}
 }
 
 func (j *journey) text(sel chromedp.CSS) string {

@@ -165,7 +165,7 @@ func checkAnswer(t *testing.T, method, path string, resp *http.Response, raw []b
 			}
 		}
 	case status == http.StatusNoContent && method == "OPTIONS" && endpoint == "/o/revoke_token":
-		// A CORS preflight (SPEC rule 10).
+		// A CORS preflight for a browser client's revocation.
 	case status == 400 || status == 401 || status == 405 || status == 413:
 		if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 			t.Errorf("%s %s: status %d with Content-Type %q, want JSON", method, path, status, ct)
@@ -230,8 +230,8 @@ func validQuery(q string) bool {
 	return true
 }
 
-// FuzzClientAuth fuzzes client authentication (RFC 6749 §2.3.1, SPEC
-// revocation rule 2): the Authorization header and the body's client_id,
+// FuzzClientAuth fuzzes client authentication (RFC 6749 §2.3.1; RFC 7009
+// §2.1 for revocation): the Authorization header and the body's client_id,
 // client_secret and other parameters, at the token, revocation and
 // introspection endpoints.
 func FuzzClientAuth(f *testing.F) {
@@ -315,7 +315,7 @@ func FuzzClientAuth(f *testing.F) {
 }
 
 // FuzzRequestParsing fuzzes what reaches the form parser (RFC 6749 §3.1,
-// §3.2; SPEC revocation rule 1): the method, the Content-Type, the query
+// §3.2; RFC 7009 §2.1): the method, the Content-Type, the query
 // string and the raw body, at the token, revocation and introspection
 // endpoints, with or without the confidential client's HTTP Basic
 // credentials.

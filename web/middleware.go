@@ -14,7 +14,7 @@ import (
 	"github.com/latchkey/latchkey/handlers"
 )
 
-// bodyLimit is SPEC's request size limit.
+// bodyLimit caps every request body; a larger one is refused with 413.
 const bodyLimit = "64K"
 
 // useMiddleware installs what every request goes through: panic recovery,

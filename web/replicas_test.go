@@ -13,9 +13,9 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 )
 
-// TestReplicasOnPostgres runs two Latchkey replicas on one PostgreSQL, as
-// SPEC's "Scale" section describes: a token issued by one and revoked
-// through the other is refused by both on the next request.
+// TestReplicasOnPostgres runs two Latchkey replicas on one PostgreSQL, as a
+// deployment behind a load balancer does: a token issued by one and
+// revoked through the other is refused by both on the next request.
 func TestReplicasOnPostgres(t *testing.T) {
 	t.Parallel()
 	st1, dsn := modelstest.NewPostgresStore(t)

@@ -49,7 +49,7 @@ func newTestServerWith(t testing.TB, opts models.Options) *testServer {
 }
 
 // startServer serves st over real HTTP with cfg (the issuer is the
-// server's own URL; TTLs default to SPEC's) and log.
+// server's own URL; TTLs default to models.DefaultTTLs) and log.
 func startServer(t testing.TB, st *models.Store, f *modelstest.Fixture, cfg web.Config, log *slog.Logger) *testServer {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(nil)

@@ -111,7 +111,7 @@ func (a *app) printClient(c *models.CreatedClient) {
 	fmt.Fprintln(a.stdout, "This client secret is shown only this once: store it now. Latchkey keeps only a hash of it.")
 }
 
-// printClientJSON prints one JSON object and a newline, spaced as in SPEC:
+// printClientJSON prints one JSON object and a newline, spaced like this:
 // {"client_id": "…", "client_secret": "…", "type": "…", "grants": […]}.
 // A public client has no secret, so its object has no client_secret key.
 func (a *app) printClientJSON(c *models.CreatedClient) error {

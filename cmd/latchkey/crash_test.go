@@ -30,8 +30,8 @@ const (
 	crashWorkers = 16
 )
 
-// TestRevocationSurvivesSIGKILL is SPEC revocation rule 9 end to end: "a 200
-// means the revocation is on disk". It builds the real binary, runs
+// TestRevocationSurvivesSIGKILL checks end to end that a 200 means the
+// revocation is on disk. It builds the real binary, runs
 // `latchkey serve` as a child process on a SQLite file, revokes tokens over
 // HTTP from 16 goroutines, SIGKILLs the server while requests are in flight,
 // restarts it on the same file and checks that every token that got a 200

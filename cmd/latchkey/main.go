@@ -1,6 +1,6 @@
 // Command latchkey runs the Latchkey OAuth 2.0 authorization server and
 // administers its database from the shell: users, clients, revocation,
-// purging dead tokens and migrations. See SPEC.md, "Command line".
+// purging dead tokens and migrations. `latchkey help` lists the commands.
 package main
 
 import (

@@ -124,6 +124,12 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	if applied > 0 {
 		log.Info("migrated", "applied", applied)
 	}
+	// A database that can be read but not written (a read-only file or
+	// volume, a full disk, a read-only PostgreSQL) would serve pages and
+	// fail every login and token: refuse to start instead.
+	if err := st.Ready(ctx); err != nil {
+		return fmt.Errorf("refusing to start: %w", err)
+	}
 
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {

@@ -1,7 +1,23 @@
-// Package modelstest gives tests a real, migrated SQLite store in a
-// temporary directory, and fixtures that issue tokens through models the
-// way the server does — never by inserting rows — so that tests hold the
-// raw values and exercise hashing and prefixes.
+// Package modelstest gives tests a real, migrated store — a SQLite file in a
+// temporary directory, or a PostgreSQL database of their own — and
+// fixtures that issue tokens through models the way the server does (never
+// by inserting rows), so that tests hold the raw values and exercise
+// hashing and prefixes.
+//
+// Three environment variables choose the database:
+//
+//   - LATCHKEY_TEST_BACKEND=postgres switches the whole suite to
+//     PostgreSQL: NewStore (and so every test that uses it) returns a
+//     PostgreSQL store, and SkipOnPostgres skips the tests about SQLite
+//     itself. Unset (or anything else), NewStore returns SQLite.
+//   - LATCHKEY_TEST_POSTGRES is the URL of the PostgreSQL server to use,
+//     e.g. postgres://user:pw@127.0.0.1:5432/db?sslmode=disable.
+//     NewPostgresStore creates a fresh database on it for each test and
+//     drops it afterwards. It does not switch the backend by itself: it is
+//     also what the PostgreSQL-only tests (replicas, advisory locks) and
+//     the Backends() tables need. Unset, those tests skip.
+//   - LATCHKEY_REQUIRE_POSTGRES=1 turns that skip into a failure, so that
+//     CI cannot pass without PostgreSQL.
 package modelstest
 
 import (
@@ -21,9 +37,9 @@ import (
 	"github.com/latchkey/latchkey/models"
 )
 
-// NewStore returns a migrated store on a fresh SQLite file, closed when the
-// test ends. With LATCHKEY_TEST_POSTGRES set, callers that want PostgreSQL
-// use NewPostgresStore instead.
+// NewStore returns a migrated store on a fresh SQLite file, or with
+// LATCHKEY_TEST_BACKEND=postgres on a fresh PostgreSQL database (see
+// NewPostgresStore), closed when the test ends.
 func NewStore(t testing.TB) *models.Store {
 	t.Helper()
 	if OnPostgres() {
