@@ -50,6 +50,16 @@ func (b *browser) cookie(name string) string {
 	return ""
 }
 
+// cookieHeader is the Cookie header the browser would send.
+func (b *browser) cookieHeader() string {
+	u, _ := url.Parse(b.ts.URL + "/")
+	var parts []string
+	for _, c := range b.c.Jar.Cookies(u) {
+		parts = append(parts, c.Name+"="+c.Value)
+	}
+	return strings.Join(parts, "; ")
+}
+
 // pageToken returns the CSRF token of the page at path.
 func (b *browser) pageToken(path string) string {
 	b.t.Helper()

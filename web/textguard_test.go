@@ -22,8 +22,8 @@ func TestTextGuardBypasses(t *testing.T) {
 	tok := ts.passwordToken(t, "alice")
 	admin := newBrowser(t, ts)
 	admin.login("admin")
-	session := "latchkey_session=" + admin.cookie("latchkey_session")
 	csrf := admin.pageToken("/admin/users")
+	session := admin.cookieHeader()
 	path := "/admin/users/" + strconv.FormatInt(ts.f.Alice.ID, 10) + "/revoke"
 	const form = "application/x-www-form-urlencoded"
 	multipart := func(fields ...string) string {
@@ -108,8 +108,8 @@ func TestBrowserFormStillParses(t *testing.T) {
 	ts := newTestServer(t)
 	admin := newBrowser(t, ts)
 	admin.login("admin")
-	session := "latchkey_session=" + admin.cookie("latchkey_session")
 	csrf := admin.pageToken("/admin/users")
+	session := admin.cookieHeader()
 	for _, tc := range []struct {
 		name, ctype, body string
 	}{
