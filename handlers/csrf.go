@@ -75,9 +75,9 @@ func CSRF(cfg Config, skip func(echo.Context) bool) echo.MiddlewareFunc {
 			c.Set(secureCookiesKey, secure)
 			r := c.Request()
 			var want string
-			if UserFrom(c) != nil {
-				// LoadSession accepted this cookie, so it exists.
-				ck, _ := c.Cookie(SessionCookie)
+			if ck, err := c.Cookie(SessionCookie); err == nil && UserFrom(c) != nil {
+				// LoadSession accepted this cookie (the first of the name,
+				// as here): the token is bound to that session.
 				want = csrfMAC(ck.Value, "session")
 			} else {
 				ck, err := c.Cookie(cookieName)
