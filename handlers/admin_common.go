@@ -25,7 +25,7 @@ const flashCookie = "latchkey_flash"
 
 func setFlash(c echo.Context, msg string) {
 	c.SetCookie(&http.Cookie{Name: flashCookie, Value: url.QueryEscape(msg), Path: "/", HttpOnly: true,
-		SameSite: http.SameSiteLaxMode, MaxAge: 60})
+		Secure: secureCookies(c), SameSite: http.SameSiteLaxMode, MaxAge: 60})
 }
 
 // takeFlash reads the flash message once and clears it.
@@ -34,7 +34,8 @@ func takeFlash(c echo.Context) string {
 	if err != nil || ck.Value == "" {
 		return ""
 	}
-	c.SetCookie(&http.Cookie{Name: flashCookie, Value: "", Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode, MaxAge: -1})
+	c.SetCookie(&http.Cookie{Name: flashCookie, Value: "", Path: "/", HttpOnly: true, Secure: secureCookies(c),
+		SameSite: http.SameSiteLaxMode, MaxAge: -1})
 	msg, err := url.QueryUnescape(ck.Value)
 	if err != nil || len(msg) > 300 {
 		return ""

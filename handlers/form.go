@@ -12,9 +12,10 @@ import (
 	"github.com/labstack/echo/v4"
 )
 
-// maxBody caps a request body; middleware enforces it too, this guards the
-// read itself.
-const maxBody = 64 << 10
+// MaxBody is the request body limit, exactly 64 KiB (65,536 bytes); the
+// body-limit middleware enforces it for every request, and the OAuth form
+// reader guards its own read with it too.
+const MaxBody = 64 << 10
 
 // parseOAuthForm reads a POST body as RFC 6749 requires of the token,
 // revocation and introspection endpoints: application/x-www-form-urlencoded,
@@ -34,7 +35,7 @@ func parseOAuthForm(c echo.Context) (url.Values, error) {
 			return nil, ErrInvalidRequest.WithDescription("the body must be UTF-8")
 		}
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBody+1))
 	if err != nil {
 		var he *echo.HTTPError
 		if errors.As(err, &he) && he.Code == http.StatusRequestEntityTooLarge {
@@ -42,7 +43,7 @@ func parseOAuthForm(c echo.Context) (url.Values, error) {
 		}
 		return nil, ErrInvalidRequest.WithDescription("could not read the request body").Wrap(err)
 	}
-	if len(body) > maxBody {
+	if len(body) > MaxBody {
 		return nil, ErrRequestTooLarge
 	}
 	form, err := url.ParseQuery(string(body))

@@ -3,6 +3,7 @@ package handlers
 import (
 	"encoding/json"
 	"errors"
+	"log/slog"
 )
 
 // OAuthError is an RFC 6749 §5.2 error response (RFC 7009 §2.2.1 adds
@@ -31,7 +32,7 @@ var (
 	ErrUnsupportedTokenType    = &OAuthError{Code: "unsupported_token_type", Status: 400}
 	ErrInvalidToken            = &OAuthError{Code: "invalid_token", Status: 401, Bearer: true}
 	ErrMethodNotAllowed        = &OAuthError{Code: "invalid_request", Status: 405, Description: "method not allowed"}
-	ErrRequestTooLarge         = &OAuthError{Code: "invalid_request", Status: 413, Description: "request body is larger than 64 KiB"}
+	ErrRequestTooLarge         = &OAuthError{Code: "invalid_request", Status: 413, Description: "request body is larger than 64 KiB (65,536 bytes)"}
 	ErrTemporarilyUnavailable  = &OAuthError{Code: "temporarily_unavailable", Status: 503, Description: "the server cannot reach its database; retry later"}
 	ErrServerError             = &OAuthError{Code: "server_error", Status: 500, Description: "internal error"}
 	ErrAccessDenied            = &OAuthError{Code: "access_denied", Status: 403}
@@ -77,6 +78,21 @@ func (e *OAuthError) Is(target error) bool {
 
 // Unwrap returns the cause.
 func (e *OAuthError) Unwrap() error { return e.cause }
+
+// LogValue is what a log line shows: the response fields and the cause.
+// Without it slog would serialise the error through MarshalJSON, which
+// holds only what the client may see, and a 503's cause would be lost.
+// Causes are database and parsing errors, which carry no token or secret.
+func (e *OAuthError) LogValue() slog.Value {
+	attrs := []slog.Attr{slog.String("error", e.Code), slog.Int("status", e.Status)}
+	if e.Description != "" {
+		attrs = append(attrs, slog.String("description", e.Description))
+	}
+	if e.cause != nil {
+		attrs = append(attrs, slog.String("cause", e.cause.Error()))
+	}
+	return slog.GroupValue(attrs...)
+}
 
 // MarshalJSON writes only RFC 6749 §5.2's fields.
 func (e *OAuthError) MarshalJSON() ([]byte, error) {

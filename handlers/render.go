@@ -19,15 +19,6 @@ func render(c echo.Context, status int, cmp templ.Component) error {
 	return c.HTMLBlob(status, buf.Bytes())
 }
 
-// CSRFContextKey is where the CSRF middleware leaves the request's token.
-const CSRFContextKey = "csrf"
-
-// CSRFToken returns the token forms must carry.
-func CSRFToken(c echo.Context) string {
-	s, _ := c.Get(CSRFContextKey).(string)
-	return s
-}
-
 // page returns the shell props for the current request.
 func page(c echo.Context, title, section string) layout.Page {
 	return layout.Page{Title: title, CSRF: CSRFToken(c), User: UserFrom(c), Section: section}

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"mime"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -14,8 +16,9 @@ import (
 	"github.com/latchkey/latchkey/handlers"
 )
 
-// bodyLimit caps every request body; a larger one is refused with 413.
-const bodyLimit = "64K"
+// bodyLimit is the request body limit, 64 KiB, in the byte count echo
+// parses (its "64K" would mean 64,000).
+var bodyLimit = strconv.Itoa(handlers.MaxBody)
 
 // useMiddleware installs what every request goes through: panic recovery,
 // a request ID, a structured access log (path only: query strings can hold
@@ -63,59 +66,74 @@ func hstsAge(cfg Config) int {
 	return 0
 }
 
-// csrf protects every browser form: the token travels in a hidden "csrf"
-// field or, from htmx, in X-CSRF-Token. A missing or wrong token is 403.
+// csrf protects every browser form (see handlers.CSRF). Machine endpoints
+// authenticate their clients instead, and the browser group's catch-all
+// route also sees requests with methods no route takes (e.g. "BREW
+// /o/token/") or typos of API paths: those are answered 404/405 by the
+// router, not refused as forgeries.
 func csrf(cfg Config) echo.MiddlewareFunc {
-	return middleware.CSRFWithConfig(middleware.CSRFConfig{
-		// The browser group's catch-all route also sees requests with
-		// methods no route takes (e.g. "BREW /o/token/"); those are answered
-		// 404/405 by the router, not refused as forgeries.
-		Skipper: func(c echo.Context) bool {
-			if machinePath(c.Request().URL.Path) {
-				// The catch-all route also sees typos of API paths
-				// ("/o/revoke_tokens/"): those are 404s, not forgeries.
-				return true
-			}
-			switch c.Request().Method {
-			case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodPost, http.MethodPut,
-				http.MethodPatch, http.MethodDelete:
-				return false
-			}
+	return handlers.CSRF(handlers.Config{Issuer: cfg.Issuer}, func(c echo.Context) bool {
+		if machinePath(c.Request().URL.Path) {
 			return true
-		},
-		TokenLookup:    "form:csrf,header:X-CSRF-Token",
-		ContextKey:     handlers.CSRFContextKey,
-		CookieName:     "latchkey_csrf",
-		CookiePath:     "/",
-		CookieHTTPOnly: true,
-		CookieSecure:   strings.HasPrefix(cfg.Issuer, "https://"),
-		CookieSameSite: http.SameSiteLaxMode,
-		ErrorHandler: func(err error, c echo.Context) error {
-			return echo.NewHTTPError(http.StatusForbidden, "The form has expired or did not come from this site. Go back, reload the page and try again.").SetInternal(errors.Unwrap(err))
-		},
+		}
+		switch c.Request().Method {
+		case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodPost, http.MethodPut,
+			http.MethodPatch, http.MethodDelete:
+			return false
+		}
+		return true
 	})
 }
 
-// textGuard refuses query parameters — and, on browser forms, form fields —
-// that are not valid UTF-8 or hold a NUL, with a 400: nothing Latchkey
-// stores looks like that, and PostgreSQL would answer such a comparison
-// with an error (a 503) rather than "not found".
+// textGuard refuses query parameters and browser form fields that are not
+// valid UTF-8 or hold a NUL, with a 400: nothing Latchkey stores looks like
+// that, and PostgreSQL would answer such a comparison with an error (a 503)
+// rather than "not found". It checks what handlers will read: the query's
+// values even when some pair in it is malformed (url.Values keeps the pairs
+// that parsed), and the whole form body, which must be
+// application/x-www-form-urlencoded and well formed. No browser endpoint
+// takes multipart or any other body type; those are refused with 415.
+// Machine endpoints parse and check their own bodies (handlers.parseOAuthForm).
 func textGuard(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
-		if q, err := url.ParseQuery(r.URL.RawQuery); err == nil {
-			if !valuesOK(q) {
-				return echo.NewHTTPError(http.StatusBadRequest, "A query parameter is not valid UTF-8 text.")
-			}
+		if q, _ := url.ParseQuery(r.URL.RawQuery); !valuesOK(q) {
+			return echo.NewHTTPError(http.StatusBadRequest, "A query parameter is not valid UTF-8 text.")
 		}
-		if !machinePath(r.URL.Path) && r.Method == http.MethodPost &&
-			strings.HasPrefix(r.Header.Get(echo.HeaderContentType), echo.MIMEApplicationForm) {
-			if form, err := c.FormParams(); err == nil && !valuesOK(form) {
-				return echo.NewHTTPError(http.StatusBadRequest, "A form field is not valid UTF-8 text.")
+		if !machinePath(r.URL.Path) {
+			switch r.Method {
+			case http.MethodPost, http.MethodPut, http.MethodPatch:
+				// The methods whose bodies net/http parses as forms.
+				if err := checkForm(r); err != nil {
+					return err
+				}
 			}
 		}
 		return next(c)
 	}
+}
+
+// checkForm parses a browser form body, once, and refuses a body that is
+// not a well-formed urlencoded form of valid text.
+func checkForm(r *http.Request) error {
+	ct := r.Header.Get(echo.HeaderContentType)
+	if ct == "" && r.ContentLength == 0 {
+		return nil // nothing to read (a bare POST)
+	}
+	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != echo.MIMEApplicationForm {
+		return echo.NewHTTPError(http.StatusUnsupportedMediaType, "Forms must be sent as application/x-www-form-urlencoded.")
+	}
+	if err := r.ParseForm(); err != nil {
+		var he *echo.HTTPError
+		if errors.As(err, &he) {
+			return he // the body limit's 413
+		}
+		return echo.NewHTTPError(http.StatusBadRequest, "The form is not validly encoded.").SetInternal(err)
+	}
+	if !valuesOK(r.PostForm) {
+		return echo.NewHTTPError(http.StatusBadRequest, "A form field is not valid UTF-8 text.")
+	}
+	return nil
 }
 
 func valuesOK(v url.Values) bool {
