@@ -62,7 +62,7 @@ a public client has no client_secret key.`,
 				return err
 			}
 			defer st.Close()
-			created, err := st.CreateClientAs(ctx, n, cliAction)
+			created, err := st.CreateClientAs(ctx, n, a.cliAction())
 			if err != nil {
 				return err
 			}
