@@ -11,7 +11,7 @@ import (
 )
 
 func (a *app) clientCommand() *cobra.Command {
-	return group(&cobra.Command{Use: "client", Short: "Manage OAuth clients"}, a.clientCreateCommand())
+	return group(&cobra.Command{Use: "client", Short: "Manage OAuth clients"}, a.clientCreateCommand(), a.clientListCommand())
 }
 
 func (a *app) clientCreateCommand() *cobra.Command {

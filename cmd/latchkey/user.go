@@ -9,7 +9,7 @@ import (
 )
 
 func (a *app) userCommand() *cobra.Command {
-	return group(&cobra.Command{Use: "user", Short: "Manage users"}, a.userCreateCommand())
+	return group(&cobra.Command{Use: "user", Short: "Manage users"}, a.userCreateCommand(), a.userListCommand())
 }
 
 func (a *app) userCreateCommand() *cobra.Command {
