@@ -101,7 +101,7 @@ grant is already revoked or expired is not (exit 0, and the output says so).`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(a.stdout, "revoked %s and %s%s\n", plural(res.Grants, "grant"), plural(res.Tokens, "token"), a.alreadyDead(ctx, st, tok, res))
+			fmt.Fprintf(a.stdout, "revoked %s and %s%s\n", plural(res.Grants, "grant"), plural(res.Tokens, "token"), alreadyDead(ctx, st, tok, res))
 			return nil
 		}),
 	}
@@ -118,7 +118,7 @@ grant is already revoked or expired is not (exit 0, and the output says so).`,
 // second revocation is for a client (RFC 7009 §2.2): the token is unusable,
 // which is what was asked, and a script revoking a list of leaked tokens
 // must not fail on one revoked already.
-func (a *app) alreadyDead(ctx context.Context, st *models.Store, tok *models.Token, res models.RevokeResult) string {
+func alreadyDead(ctx context.Context, st *models.Store, tok *models.Token, res models.RevokeResult) string {
 	if tok == nil || res.Grants > 0 {
 		return ""
 	}
