@@ -31,8 +31,14 @@ func Staff(u *User) Actor { return Actor{Type: ActorStaff, Name: u.Username} }
 // EndUser is a user acting on their own authorizations.
 func EndUser(u *User) Actor { return Actor{Type: ActorUser, Name: u.Username} }
 
-// System is Latchkey acting on its own (reuse detection, the CLI).
+// System is Latchkey acting on its own (reuse detection).
 func System() Actor { return Actor{Type: ActorSystem, Name: "system"} }
+
+// CLI is the command line run by the operating-system user osUser, named
+// "cli:<user>". Its type is system: a shell on the server is not a
+// dashboard account. The colon cannot occur in a username or a client_id,
+// so the name never reads as either.
+func CLI(osUser string) Actor { return Actor{Type: ActorSystem, Name: "cli:" + osUser} }
 
 // Action names what an audit event records.
 type Action string

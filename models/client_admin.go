@@ -41,6 +41,10 @@ type ClientRow struct {
 	Introspect bool
 	DisabledAt *time.Time
 	CreatedAt  time.Time
+
+	// Space-separated, as stored; the command line lists them.
+	RedirectURIs   string
+	AllowedOrigins string
 }
 
 // ListClients lists clients, newest first, with keyset pagination on the
@@ -48,7 +52,8 @@ type ClientRow struct {
 func (s *Store) ListClients(ctx context.Context, cur Cursor, limit int) (Page[ClientRow], error) {
 	limit = clampLimit(limit)
 	q := s.r.WithContext(ctx).Model(&Client{}).
-		Select("id", "client_id", "name", "type", "secret_hint", "grant_types", "scope", "introspect", "disabled_at", "created_at")
+		Select("id", "client_id", "name", "type", "secret_hint", "grant_types", "scope", "introspect", "disabled_at", "created_at",
+			"redirect_uris", "allowed_origins")
 	if cur.Before > 0 {
 		q = q.Where("id < ?", cur.Before)
 	}

@@ -11,7 +11,7 @@ import (
 )
 
 func (a *app) clientCommand() *cobra.Command {
-	return group(&cobra.Command{Use: "client", Short: "Manage OAuth clients"}, a.clientCreateCommand())
+	return group(&cobra.Command{Use: "client", Short: "Manage OAuth clients"}, a.clientCreateCommand(), a.clientListCommand())
 }
 
 func (a *app) clientCreateCommand() *cobra.Command {
@@ -62,7 +62,7 @@ a public client has no client_secret key.`,
 				return err
 			}
 			defer st.Close()
-			created, err := st.CreateClientAs(ctx, n, cliAction)
+			created, err := st.CreateClientAs(ctx, n, a.cliAction())
 			if err != nil {
 				return err
 			}

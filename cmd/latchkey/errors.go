@@ -8,12 +8,16 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/user"
 	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/latchkey/latchkey/models"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"golang.org/x/term"
 )
 
 // usageError is a mistake in how a command was called: an unknown command
@@ -83,10 +87,45 @@ func errorLine(err error) string {
 	return strings.Join(strings.Fields(msg), " ")
 }
 
-// cliAction is who the command line is in the audit trail: the actor
-// "system", from the address "cli". Whoever has a shell on the server and
-// the database is not a dashboard account.
-var cliAction = models.StaffAction{Actor: models.System(), Reason: "command line", Remote: "cli"}
+// cliAction is who the command line is in the audit trail: the
+// operating-system user who ran it, as "cli:<user>", from the address
+// "cli". Whoever has a shell on the server and the database is not a
+// dashboard account, but an auditor must still be able to tell who it was.
+func (a *app) cliAction() models.StaffAction {
+	return models.StaffAction{Actor: models.CLI(osUserName(a.currentUser, a.getenv, os.Getuid())), Reason: "command line", Remote: "cli"}
+}
+
+// osUserName names the operating-system user running the command: the
+// account of the process's uid, or else $USER or $LOGNAME (a uid without
+// a passwd entry, as in some containers), or else the uid itself. The name
+// is made one printable line of at most 64 bytes, for the audit trail.
+func osUserName(current func() (*user.User, error), getenv func(string) string, uid int) string {
+	name := ""
+	if current != nil {
+		if u, err := current(); err == nil {
+			name = u.Username
+		}
+	}
+	for _, env := range []string{"USER", "LOGNAME"} {
+		if name == "" {
+			name = getenv(env)
+		}
+	}
+	name = strings.Map(func(r rune) rune {
+		if !unicode.IsPrint(r) || unicode.IsSpace(r) {
+			return '_'
+		}
+		return r
+	}, strings.ToValidUTF8(name, "_"))
+	for len(name) > 64 {
+		_, size := utf8.DecodeLastRuneInString(name)
+		name = name[:len(name)-size]
+	}
+	if name == "" {
+		return fmt.Sprintf("uid=%d", uid)
+	}
+	return name
+}
 
 // noArgs refuses positional arguments: every input is a flag (and secrets
 // come on stdin).
@@ -144,15 +183,52 @@ func (a *app) readLine() (string, error) {
 	return strings.TrimRight(line, "\r\n"), nil
 }
 
-// stdinIsTerminal reports whether a person is typing on stdin, rather than a
-// pipe or a file feeding it.
-func (a *app) stdinIsTerminal() bool {
-	f, ok := a.stdin.(*os.File)
+// terminalFd returns the file descriptor of r if r is a terminal: a person
+// typing, rather than a pipe or a file feeding the command.
+func terminalFd(r io.Reader) (int, bool) {
+	f, ok := r.(*os.File)
 	if !ok {
-		return false
+		return 0, false
 	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	fd := int(f.Fd())
+	return fd, term.IsTerminal(fd)
+}
+
+// readSecret reads a password or a token from stdin. From a terminal it
+// prompts on stderr and reads without echo, so that the secret is not left
+// on the screen or in its scrollback; from a pipe or a file it reads one
+// line. Interrupted (Ctrl-C), it gives the terminal its echo back first.
+func (a *app) readSecret(ctx context.Context, prompt string) (string, error) {
+	fd, ok := terminalFd(a.stdin)
+	if !ok {
+		return a.readLine()
+	}
+	state, err := term.GetState(fd)
+	if err != nil {
+		return "", fmt.Errorf("read terminal: %w", err)
+	}
+	fmt.Fprint(a.stderr, prompt)
+	type read struct {
+		b   []byte
+		err error
+	}
+	done := make(chan read, 1)
+	go func() {
+		b, err := term.ReadPassword(fd)
+		done <- read{b, err}
+	}()
+	select {
+	case r := <-done:
+		fmt.Fprintln(a.stderr) // the Enter typed was not echoed either
+		if r.err != nil {
+			return "", fmt.Errorf("read terminal: %w", r.err)
+		}
+		return strings.TrimRight(string(r.b), "\r\n"), nil
+	case <-ctx.Done():
+		_ = term.Restore(fd, state)
+		fmt.Fprintln(a.stderr)
+		return "", ctx.Err()
+	}
 }
 
 // plural returns "1 grant" or "2 grants".

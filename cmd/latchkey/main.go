@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"os/user"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -32,6 +33,9 @@ type app struct {
 	stderr io.Writer
 	getenv func(string) string
 	db     string // --db or LATCHKEY_DB
+
+	// currentUser is who runs the command, for the audit trail.
+	currentUser func() (*user.User, error)
 }
 
 // run executes one command line and returns the exit status: 0 on success,
@@ -40,7 +44,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if args == nil {
 		args = []string{} // nil would make cobra read os.Args
 	}
-	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv, currentUser: user.Current}
 	root := a.rootCommand()
 	root.SetArgs(args)
 	root.SetIn(stdin)

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,7 +15,8 @@ import (
 
 // TestReadmeWalkthrough runs README.md's five-minute walk-through, as
 // written, against `latchkey serve` started the way the README says (on a
-// free port and a temp database instead of 8000 and ./latchkey.db).
+// free port and a temp database instead of 8000 and ./latchkey.db), and
+// checks that it leaves no file behind.
 func TestReadmeWalkthrough(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary; skipped with -short")
@@ -66,12 +68,28 @@ func TestReadmeWalkthrough(t *testing.T) {
 	script = strings.ReplaceAll(script, "go run ./cmd/latchkey", bin)
 	script = strings.ReplaceAll(script, "http://127.0.0.1:8000", base)
 	script = strings.ReplaceAll(script, "http://localhost:8000", base)
+	// The block runs `latchkey` as installed: the built binary is first on
+	// PATH. Its temporary files go to a TMPDIR of the test's own.
+	tmp := t.TempDir()
 	cmd := exec.CommandContext(ctx, "bash", "-euo", "pipefail", "-c", script)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "LATCHKEY_DB="+db)
+	cmd.Env = append(os.Environ(), "LATCHKEY_DB="+db, "PATH="+dir+string(os.PathListSeparator)+os.Getenv("PATH"), "TMPDIR="+tmp)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("walk-through failed: %v\n%s", err, out)
+	}
+	// Nothing is left in the working directory (client.json holds a
+	// secret), nor in the temporary one.
+	for d, allowed := range map[string][]string{dir: {"latchkey", "latchkey.db", "latchkey.db-wal", "latchkey.db-shm"}, tmp: nil} {
+		entries, err := os.ReadDir(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			if !slices.Contains(allowed, e.Name()) {
+				t.Errorf("the walk-through left %s in %s", e.Name(), d)
+			}
+		}
 	}
 	got := string(out)
 	for _, want := range []string{`"token_type":"Bearer"`, `"user":null`, `"scope":"read write"`, "HTTP/1.1 401 Unauthorized"} {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/latchkey/latchkey/models"
@@ -133,7 +134,7 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
-		return err
+		return listenError(o.addr, err)
 	}
 	defer ln.Close()
 	if o.issuer == "" {
@@ -262,4 +263,18 @@ func parseProxies(vals []string) ([]*net.IPNet, error) {
 		out = append(out, n)
 	}
 	return out, nil
+}
+
+// listenError says what to do when the address cannot be listened on. Port
+// 8000 is taken often: Django's runserver, which Latchkey's users run
+// beside it, also defaults to it.
+func listenError(addr string, err error) error {
+	if errors.Is(err, syscall.EADDRINUSE) {
+		by := "another server"
+		if _, port, _ := net.SplitHostPort(addr); port == "8000" {
+			by += ", perhaps Django's runserver, which also uses 8000"
+		}
+		return fmt.Errorf("%s is already in use (by %s); choose another address with --addr or LATCHKEY_ADDR", addr, by)
+	}
+	return fmt.Errorf("cannot listen on %s (--addr): %w", addr, err)
 }
