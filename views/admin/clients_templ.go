@@ -825,7 +825,7 @@ func EditClientPage(p EditClientPageProps) templ.Component {
 					return templ_7745c5c3_Err
 				}
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 70, "<p data-testid=\"edit-client-note\"><strong>Tokens already issued are not revoked.</strong> Narrowing the scopes or removing a grant type applies to new requests only: tokens issued before keep the scope they were issued with until they expire. To cut them off, revoke all of this client's tokens from its page.</p><form method=\"post\" action=\"")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 70, "<p data-testid=\"edit-client-note\"><strong>Saving revokes nothing.</strong> A scope you remove leaves every existing grant at its next refresh (a grant left with no scope can no longer be refreshed); access tokens already issued keep their scope until they expire. A grant type you remove is refused from now on. To cut tokens off at once, revoke all of this client's tokens from its page.</p><form method=\"post\" action=\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
