@@ -66,6 +66,9 @@ func encodeQuery(q map[string][]string) string {
 	return b.String()
 }
 
+// errBadDate refuses a from or to date the filter cannot read.
+var errBadDate = &models.ValidationError{Field: "date", Message: "Dates look like 2025-01-31."}
+
 // auditFilter resolves the names and dates typed in the filter form.
 func (h *Handler) auditFilter(ctx context.Context, form admin.AuditFilterForm) (models.AuditFilter, error) {
 	f := models.AuditFilter{Actor: strings.TrimSpace(form.Actor)}
@@ -78,13 +81,13 @@ func (h *Handler) auditFilter(ctx context.Context, form admin.AuditFilterForm) (
 	}
 	if form.From != "" {
 		if f.From, err = time.Parse(time.DateOnly, form.From); err != nil {
-			return f, errors.Join(models.ErrInvalid, errors.New("dates look like 2025-01-31"))
+			return f, errBadDate
 		}
 	}
 	if form.To != "" {
 		to, err := time.Parse(time.DateOnly, form.To)
 		if err != nil {
-			return f, errors.Join(models.ErrInvalid, errors.New("dates look like 2025-01-31"))
+			return f, errBadDate
 		}
 		f.To = to.AddDate(0, 0, 1) // the To day is included
 	}

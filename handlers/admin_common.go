@@ -177,6 +177,9 @@ func urlEscape(s string) string { return url.QueryEscape(s) }
 func (h *Handler) filterIDs(ctx context.Context, username, clientID string) (userID, clientRowID int64, err error) {
 	if username = strings.TrimSpace(username); username != "" {
 		u, err := h.store.UserByUsername(ctx, username)
+		if errors.Is(err, models.ErrNotFound) {
+			return 0, 0, &models.ValidationError{Field: "user", Message: fmt.Sprintf("No user is named %q.", username)}
+		}
 		if err != nil {
 			return 0, 0, err
 		}
@@ -184,6 +187,9 @@ func (h *Handler) filterIDs(ctx context.Context, username, clientID string) (use
 	}
 	if clientID = strings.TrimSpace(clientID); clientID != "" {
 		cl, err := h.store.ClientByClientID(ctx, clientID)
+		if errors.Is(err, models.ErrNotFound) {
+			return 0, 0, &models.ValidationError{Field: "client", Message: fmt.Sprintf("No client has the id %q.", clientID)}
+		}
 		if err != nil {
 			return 0, 0, err
 		}

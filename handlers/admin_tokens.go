@@ -62,7 +62,7 @@ func (h *Handler) tokenFilter(ctx context.Context, form admin.TokenFilterForm) (
 	}
 	if form.Grant != "" {
 		if f.GrantID, err = strconv.ParseInt(form.Grant, 10, 64); err != nil || f.GrantID <= 0 {
-			return f, models.ErrInvalid
+			return f, &models.ValidationError{Field: "grant", Message: "Grant must be a grant number."}
 		}
 	}
 	return f, nil

@@ -3,7 +3,6 @@ package handlers
 import (
 	"errors"
 	"net/http"
-	"strings"
 
 	"github.com/labstack/echo/v4"
 	"github.com/latchkey/latchkey/models"
@@ -31,7 +30,7 @@ func (h *Handler) CompleteSetup(c echo.Context) error {
 	switch {
 	case errors.Is(err, models.ErrNotFound):
 		return echo.NewHTTPError(http.StatusNotFound, "This setup link is invalid, expired or already used.")
-	case errors.Is(err, models.ErrInvalid), errors.Is(err, models.ErrPasswordTooShort), errors.Is(err, models.ErrPasswordTooLong), errors.Is(err, models.ErrAlreadyExists):
+	case errors.Is(err, models.ErrInvalid), errors.Is(err, models.ErrAlreadyExists):
 		return render(c, http.StatusUnprocessableEntity, auth.SetupPage(auth.SetupProps{
 			Page: page(c, "Set up", ""), Token: tok, Username: username, Error: userMessage(err),
 		}))
@@ -47,17 +46,17 @@ func (h *Handler) CompleteSetup(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/admin/")
 }
 
-// userMessage turns a models validation error into a sentence for a form.
+// userMessage is the sentence a form shows for a refused input: a
+// models.ValidationError's Message, written for the person who typed it.
+// The one refusal that is not a ValidationError but reaches a form is a
+// username already taken.
 func userMessage(err error) string {
-	msg := err.Error()
-	for _, p := range []string{"models: invalid: ", "models: already exists: ", "models: "} {
-		if len(msg) > len(p) && msg[:len(p)] == p {
-			msg = msg[len(p):]
-			break
-		}
+	var v *models.ValidationError
+	switch {
+	case errors.As(err, &v):
+		return v.Message
+	case errors.Is(err, models.ErrAlreadyExists):
+		return "A user with that name already exists."
 	}
-	if msg == "" {
-		return "Invalid input."
-	}
-	return strings.ToUpper(msg[:1]) + msg[1:] + "."
+	return "Invalid input."
 }

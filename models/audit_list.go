@@ -26,7 +26,7 @@ func ParseAction(s string) (Action, error) {
 			return a, nil
 		}
 	}
-	return "", fmt.Errorf("%w: unknown action %q", ErrInvalid, s)
+	return "", invalid("action", "Unknown action %q.", s)
 }
 
 // AllActions lists every audited action in a stable order, for filters.

@@ -93,24 +93,24 @@ type NewClient struct {
 // Validate checks a client registration and says what to fix.
 func (n *NewClient) Validate() error {
 	if strings.TrimSpace(n.Name) == "" || len(n.Name) > 200 {
-		return fmt.Errorf("%w: name is required (at most 200 characters)", ErrInvalid)
+		return invalid("name", "Name is required (at most 200 characters).")
 	}
 	if n.Type != ClientConfidential && n.Type != ClientPublic {
-		return fmt.Errorf("%w: type must be confidential or public", ErrInvalid)
+		return invalid("type", "Type must be confidential or public.")
 	}
 	if len(n.GrantTypes) == 0 {
-		return fmt.Errorf("%w: at least one grant type is required", ErrInvalid)
+		return invalid("grant_types", "At least one grant type is required.")
 	}
 	for _, g := range n.GrantTypes {
 		if !slices.Contains(AllGrantTypes, g) {
-			return fmt.Errorf("%w: unknown grant type %q (use authorization_code, refresh_token, client_credentials, password)", ErrInvalid, g)
+			return invalid("grant_types", "Unknown grant type %q (use authorization_code, refresh_token, client_credentials, password).", g)
 		}
 	}
 	if n.Type == ClientPublic && slices.Contains(n.GrantTypes, GrantClientCredentials) {
-		return fmt.Errorf("%w: a public client cannot use client_credentials (RFC 6749 §4.4)", ErrInvalid)
+		return invalid("grant_types", "A public client cannot use client_credentials (RFC 6749 §4.4).")
 	}
 	if slices.Contains(n.GrantTypes, GrantAuthorizationCode) && len(n.RedirectURIs) == 0 {
-		return fmt.Errorf("%w: authorization_code needs at least one --redirect-uri", ErrInvalid)
+		return invalid("redirect_uris", "authorization_code needs at least one redirect URI (--redirect-uri).")
 	}
 	for _, u := range n.RedirectURIs {
 		if err := validateRedirectURI(u); err != nil {
@@ -118,12 +118,12 @@ func (n *NewClient) Validate() error {
 		}
 	}
 	if _, err := ParseScope(n.Scope); err != nil || strings.TrimSpace(n.Scope) == "" {
-		return fmt.Errorf("%w: scope must be space-separated names of printable ASCII without \" or \\", ErrInvalid)
+		return invalid("scope", "Scope must be space-separated names of printable ASCII without \" or \\.")
 	}
 	for _, o := range n.AllowedOrigins {
 		u, err := url.Parse(o)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
-			return fmt.Errorf("%w: allowed origin %q must look like https://app.example.com", ErrInvalid, o)
+			return invalid("allowed_origins", "Allowed origin %q must look like https://app.example.com.", o)
 		}
 	}
 	return nil
@@ -133,7 +133,7 @@ func (n *NewClient) Validate() error {
 func validateRedirectURI(raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil || !u.IsAbs() || u.Fragment != "" || strings.ContainsAny(raw, " \t\r\n") {
-		return fmt.Errorf("%w: redirect URI %q must be absolute and have no fragment", ErrInvalid, raw)
+		return invalid("redirect_uris", "Redirect URI %q must be absolute and have no fragment.", raw)
 	}
 	return nil
 }

@@ -84,7 +84,7 @@ func (s *Store) RotateClientSecret(ctx context.Context, id int64, a StaffAction)
 			return fmt.Errorf("%w: client %d", ErrNotFound, id)
 		}
 		if c.Type != ClientConfidential {
-			return fmt.Errorf("%w: a public client has no secret to rotate", ErrInvalid)
+			return invalid("client", "A public client has no secret to rotate.")
 		}
 		if err := tx.Exec("UPDATE clients SET secret_hash = ?, secret_hint = ? WHERE id = ?",
 			HashSecret(secret), SecretHint(secret), id).Error; err != nil {
@@ -123,7 +123,7 @@ func (s *Store) DisableClient(ctx context.Context, id int64, a StaffAction) (Rev
 			if n == 0 {
 				return fmt.Errorf("%w: client %d", ErrNotFound, id)
 			}
-			return fmt.Errorf("%w: the client is already disabled", ErrInvalid)
+			return invalid("client", "The client is already disabled.")
 		}
 		var err error
 		res, err = s.revokeTx(tx, RevokeRequest{ClientID: id, Actor: a.Actor, Action: ActionClientDisable,

@@ -29,10 +29,6 @@ const (
 	DialectPostgres Dialect = "postgres"
 )
 
-// ErrUnavailable wraps every failure to reach or write the database, so that
-// callers can answer 503 rather than guess.
-var ErrUnavailable = errors.New("models: database unavailable")
-
 // Options tune a Store. The zero value is the production default.
 type Options struct {
 	// Logger receives slow-query and error logs; nil discards them.

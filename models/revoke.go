@@ -11,11 +11,6 @@ import (
 	"gorm.io/gorm"
 )
 
-// ErrNotTokenOwner is returned when a client asks to revoke a token issued
-// to another client (RFC 7009 §2.1). The token stays valid; the attempt is
-// audited, because it means the token leaked.
-var ErrNotTokenOwner = errors.New("models: token was issued to another client")
-
 // RevokeRequest selects what to revoke. Exactly one selector is used: Token
 // (from a client, with Hint and AsClient), GrantID, UserID (optionally with
 // ClientID), or ClientID alone.

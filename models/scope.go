@@ -23,7 +23,7 @@ func ParseScope(s string) (Scope, error) {
 		for i := 0; i < len(tok); i++ {
 			c := tok[i]
 			if c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
-				return nil, fmt.Errorf("%w: scope contains a character RFC 6749 §3.3 does not allow", ErrInvalid)
+				return nil, invalid("scope", "Scope contains a character RFC 6749 §3.3 does not allow.")
 			}
 		}
 		out = append(out, tok)
@@ -69,11 +69,8 @@ func currentClientScopeTx(tx *gorm.DB, clientID int64, granted string) (Scope, e
 	return g.Intersect(c), nil
 }
 
-// ErrInvalidScope is returned when a request asks for a scope the client or
-// grant does not have.
-var ErrInvalidScope = fmt.Errorf("%w: scope", ErrInvalid)
-
-// ResolveScope applies the scope rule of the token endpoint: no scope asked means everything allowed;
+// ResolveScope applies the token endpoint's scope rule: no scope asked
+// means everything allowed;
 // asking for anything beyond allowed is invalid_scope.
 func ResolveScope(requested, allowed string) (string, error) {
 	al, _ := ParseScope(allowed)

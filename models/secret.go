@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -71,13 +70,6 @@ func SecretHint(secret string) string {
 	}
 	return "…"
 }
-
-// ErrPasswordTooShort and ErrPasswordTooLong reject passwords that are weak
-// or that bcrypt would silently truncate.
-var (
-	ErrPasswordTooShort = errors.New("models: password must be at least 8 characters")
-	ErrPasswordTooLong  = errors.New("models: password must be at most 72 bytes")
-)
 
 // bcryptCost is variable so that tests can lower it.
 var bcryptCost atomic.Int32

@@ -93,7 +93,7 @@ func (s *Store) SetupTokenValid(ctx context.Context, raw string) (bool, error) {
 // CompleteSetup spends a setup value to create the first admin.
 func (s *Store) CompleteSetup(ctx context.Context, raw, username, password string) (*User, error) {
 	if !usernameRE.MatchString(username) {
-		return nil, fmt.Errorf("%w: username must be 1-150 letters, digits or . _ @ + -", ErrInvalid)
+		return nil, errInvalidUsername
 	}
 	hash, err := hashPassword(password)
 	if err != nil {

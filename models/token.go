@@ -87,11 +87,6 @@ func (t *Token) Status(now time.Time) TokenStatus {
 	return StatusActive
 }
 
-// ErrInvalidGrant is RFC 6749 §5.2's invalid_grant: a code or refresh token
-// that is unknown, expired, used, revoked, or bound to another client or
-// redirect URI. Its wrapped text says which, for the log only.
-var ErrInvalidGrant = errors.New("models: invalid grant")
-
 // TTLs are the lifetimes of what the server issues.
 type TTLs struct {
 	Access  time.Duration

@@ -59,7 +59,7 @@ func ParseTokenStatus(s string) (TokenStatus, error) {
 	case "", StatusActive, StatusExpired, StatusRevoked, StatusRotated:
 		return st, nil
 	}
-	return "", fmt.Errorf("%w: status must be active, expired, revoked or rotated", ErrInvalid)
+	return "", invalid("status", "Status must be active, expired, revoked or rotated.")
 }
 
 // ParseTokenType accepts the token types a list can filter on; "" is any.
@@ -68,7 +68,7 @@ func ParseTokenType(s string) (TokenType, error) {
 	case "", TokenTypeAccess, TokenTypeRefresh:
 		return tt, nil
 	}
-	return "", fmt.Errorf("%w: type must be access_token or refresh_token", ErrInvalid)
+	return "", invalid("type", "Type must be access_token or refresh_token.")
 }
 
 // noIndex keeps SQLite from answering a condition through an index (the

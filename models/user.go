@@ -2,7 +2,6 @@ package models
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"regexp"
 	"time"
@@ -27,7 +26,7 @@ func ParseRole(s string) (Role, error) {
 	case RoleAdmin, RoleAuditor, RoleUser:
 		return r, nil
 	}
-	return "", fmt.Errorf("%w: role must be admin, auditor or user, not %q", ErrInvalid, s)
+	return "", invalid("role", "Role must be admin, auditor or user, not %q.", s)
 }
 
 // IsStaff reports whether the role may open the dashboard.
@@ -43,15 +42,10 @@ type User struct {
 	CreatedAt    time.Time
 }
 
-// Sentinel errors shared by the models operations.
-var (
-	ErrNotFound      = errors.New("models: not found")
-	ErrInvalid       = errors.New("models: invalid")
-	ErrAlreadyExists = errors.New("models: already exists")
-	ErrBadLogin      = errors.New("models: wrong username or password")
-)
-
 var usernameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@+-]{0,149}$`)
+
+// errInvalidUsername is the refusal of a name usernameRE does not match.
+var errInvalidUsername = invalid("username", "Username must be 1-150 letters, digits or . _ @ + -, starting with a letter or digit.")
 
 // CreateUser stores a new user with a bcrypt-hashed password.
 func (s *Store) CreateUser(ctx context.Context, username string, role Role, password string) (*User, error) {
@@ -62,7 +56,7 @@ func (s *Store) CreateUser(ctx context.Context, username string, role Role, pass
 // new user) in the same transaction.
 func (s *Store) createUser(ctx context.Context, username string, role Role, password string, ev *AuditEvent) (*User, error) {
 	if !usernameRE.MatchString(username) {
-		return nil, fmt.Errorf("%w: username must be 1-150 letters, digits or . _ @ + -", ErrInvalid)
+		return nil, errInvalidUsername
 	}
 	if _, err := ParseRole(string(role)); err != nil {
 		return nil, err
@@ -150,27 +144,4 @@ func (s *Store) HasAdmin(ctx context.Context) (bool, error) {
 		return false, unavailable("has admin", err)
 	}
 	return n > 0, nil
-}
-
-// unavailable marks a failed read as a database problem.
-func unavailable(op string, err error) error {
-	if errors.Is(err, ErrUnavailable) {
-		return fmt.Errorf("models: %s: %w", op, err)
-	}
-	return fmt.Errorf("models: %s: %w: %w", op, ErrUnavailable, err)
-}
-
-// wrapWrite passes the models' own errors through and marks anything else as
-// a database problem.
-func wrapWrite(op string, err error) error {
-	for _, known := range []error{ErrNotFound, ErrInvalid, ErrAlreadyExists, ErrBadLogin, ErrUnavailable,
-		ErrInvalidGrant, ErrNotTokenOwner, ErrPasswordTooShort, ErrPasswordTooLong, gorm.ErrRecordNotFound} {
-		if errors.Is(err, known) {
-			return err
-		}
-	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return err
-	}
-	return unavailable(op, err)
 }

@@ -147,7 +147,7 @@ func (s *Store) DisableUser(ctx context.Context, id int64, a StaffAction) (Revok
 			return err
 		}
 		if u.DisabledAt != nil {
-			return fmt.Errorf("%w: the user is already disabled", ErrInvalid)
+			return invalid("user", "The user is already disabled.")
 		}
 		if u.Role == RoleAdmin {
 			if err := s.keepAnAdmin(tx, u, "disable"); err != nil {
@@ -185,7 +185,7 @@ func (s *Store) EnableUser(ctx context.Context, id int64, a StaffAction) error {
 			return err
 		}
 		if u.DisabledAt == nil {
-			return fmt.Errorf("%w: the user is not disabled", ErrInvalid)
+			return invalid("user", "The user is not disabled.")
 		}
 		if err := tx.Exec("UPDATE users SET disabled_at = NULL WHERE id = ?", id).Error; err != nil {
 			return err
@@ -232,7 +232,7 @@ func (s *Store) keepAnAdmin(tx *gorm.DB, u *User, verb string) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("%w: cannot %s %s, the last active admin; make another user an admin first", ErrInvalid, verb, u.Username)
+	return invalid("role", "Cannot %s %s, the last active admin; make another user an admin first.", verb, u.Username)
 }
 
 // reasonSuffix appends a staff member's own reason to an audit summary.
