@@ -317,7 +317,7 @@ func ClientsPage(p ClientsPageProps) templ.Component {
 						return templ_7745c5c3_Err
 					}
 				}
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 27, "</fieldset><label for=\"nc-redirect\">Redirect URIs <small>(one per line; needed for authorization_code)</small></label> <textarea id=\"nc-redirect\" name=\"redirect_uris\" rows=\"2\" data-testid=\"new-client-redirects\">")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 27, "</fieldset><label for=\"nc-redirect\">Redirect URIs <small>(one per line; needed for authorization_code; https://…, http://127.0.0.1:PORT/… or an app scheme such as com.example.app:/callback)</small></label> <textarea id=\"nc-redirect\" name=\"redirect_uris\" rows=\"2\" data-testid=\"new-client-redirects\">")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
@@ -936,7 +936,7 @@ func EditClientPage(p EditClientPageProps) templ.Component {
 					return templ_7745c5c3_Err
 				}
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 81, "</fieldset><label for=\"ec-redirect\">Redirect URIs <small>(one per line; needed for authorization_code; compared exactly)</small></label> <textarea id=\"ec-redirect\" name=\"redirect_uris\" rows=\"3\" data-testid=\"edit-client-redirects\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 81, "</fieldset><label for=\"ec-redirect\">Redirect URIs <small>(one per line; needed for authorization_code; compared exactly; https://…, http://127.0.0.1:PORT/… or an app scheme such as com.example.app:/callback)</small></label> <textarea id=\"ec-redirect\" name=\"redirect_uris\" rows=\"3\" data-testid=\"edit-client-redirects\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
