@@ -158,10 +158,28 @@ func optID(p *int64) string {
 }
 
 // csvSafe keeps a spreadsheet from running a cell as a formula (CSV
-// injection): a reason or actor starting with = + - @ gets a leading '.
+// injection, OWASP): a cell starting with = + - @ tab or CR gets a leading
+// '. Identifiers from our own alphabet (A–Z a–z 0–9 - _: client ids,
+// request ids, generated names) are written as they are, even when they
+// start with -: a formula can only call a function, reach another sheet or
+// start a DDE link with characters outside that alphabet ( ( | ! ' " : ),
+// so such a cell can do no harm, and the export must give scripts the
+// exact id to look up.
 func csvSafe(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
-		return "'" + s
+	if s == "" || !strings.ContainsRune("=+-@\t\r", rune(s[0])) || isIdentifier(s) {
+		return s
 	}
-	return s
+	return "'" + s
+}
+
+// isIdentifier reports whether s uses only the alphabet of tokens and
+// client ids: A–Z a–z 0–9 - _.
+func isIdentifier(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }

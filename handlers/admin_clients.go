@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/latchkey/latchkey/models"
@@ -233,6 +235,53 @@ func (h *Handler) UpdateClient(c echo.Context) error {
 	if err != nil {
 		return notFound(err, "client")
 	}
-	setFlash(c, "Saved "+updated.Name+". Tokens already issued keep their scope until they expire or are revoked.")
+	setFlash(c, savedClientMessage(cl, updated, h.cfg.TTLs.Access))
 	return c.Redirect(http.StatusSeeOther, "/admin/clients/"+strconv.FormatInt(cl.ID, 10))
+}
+
+// savedClientMessage says what a client edit does to grants already
+// issued: withdrawn scopes leave each grant at its next refresh, while
+// access tokens issued before keep theirs until they expire; a removed
+// grant type is refused from now on. Nothing is revoked.
+func savedClientMessage(old, updated *models.Client, accessTTL time.Duration) string {
+	msg := "Saved " + updated.Name + "."
+	if accessTTL <= 0 {
+		accessTTL = models.DefaultTTLs.Access
+	}
+	if gone := missing(old.ScopeList(), updated.ScopeList()); len(gone) > 0 {
+		msg += fmt.Sprintf(" Existing grants lose %s at their next refresh (a grant left with no scope can no longer be refreshed);"+
+			" access tokens already issued keep it until they expire, within %s.", strings.Join(gone, ", "), shortDuration(accessTTL))
+	}
+	if gone := missing(strings.Fields(old.GrantTypes), strings.Fields(updated.GrantTypes)); len(gone) > 0 {
+		msg += " Requests for " + strings.Join(gone, ", ") + " are refused from now on"
+		if slices.Contains(gone, string(models.GrantRefreshToken)) {
+			msg += ", so refresh tokens already issued no longer work"
+		}
+		msg += "."
+	}
+	return msg + " To cut off tokens at once, revoke the client's tokens."
+}
+
+// missing returns the values of old that are not in updated.
+func missing(old, updated []string) []string {
+	var out []string
+	for _, v := range old {
+		if !slices.Contains(updated, v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// shortDuration writes d as Go does, without trailing zero units ("1h",
+// not "1h0m0s").
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }

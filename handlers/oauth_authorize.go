@@ -64,6 +64,12 @@ func (h *Handler) parseAuthorize(c echo.Context, params url.Values) (req *authzR
 		}
 		req.redirectURI = registered[0]
 	}
+	// Registration refuses javascript:, data: and the like, but a row
+	// written before that check (or by hand) may still hold one: never send
+	// a browser there, not even with an error.
+	if models.ValidateRedirectURI(req.redirectURI) != nil {
+		return nil, echo.NewHTTPError(http.StatusBadRequest, "The redirect URI registered for this application is not allowed; an administrator must change it."), nil
+	}
 	// From here on, errors go back to the client's redirect URI.
 	req.state = params.Get("state")
 	if len(params["state"]) == 1 {

@@ -113,7 +113,7 @@ func (n *NewClient) Validate() error {
 		return invalid("redirect_uris", "authorization_code needs at least one redirect URI (--redirect-uri).")
 	}
 	for _, u := range n.RedirectURIs {
-		if err := validateRedirectURI(u); err != nil {
+		if err := ValidateRedirectURI(u); err != nil {
 			return err
 		}
 	}
@@ -125,15 +125,6 @@ func (n *NewClient) Validate() error {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
 			return invalid("allowed_origins", "Allowed origin %q must look like https://app.example.com.", o)
 		}
-	}
-	return nil
-}
-
-// validateRedirectURI applies RFC 6749 §3.1.2: absolute, no fragment.
-func validateRedirectURI(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil || !u.IsAbs() || u.Fragment != "" || strings.ContainsAny(raw, " \t\r\n") {
-		return invalid("redirect_uris", "Redirect URI %q must be absolute and have no fragment.", raw)
 	}
 	return nil
 }

@@ -121,9 +121,18 @@ func (s *Store) ExchangeCode(ctx context.Context, x ExchangeCode) (*Issued, erro
 		if refusal != nil {
 			return nil
 		}
-		var err error
+		// The consent was for the client's scopes of a minute ago; an
+		// administrator may have narrowed them since.
+		scope, err := currentClientScopeTx(tx, c.ClientID, c.Scope)
+		if err != nil {
+			return err
+		}
+		if len(scope) == 0 {
+			refusal = fmt.Errorf("%w: none of the code's scopes is still allowed for the client", ErrInvalidScope)
+			return nil
+		}
 		out, err = s.issueGrantTx(tx, StartGrant{
-			Client: x.Client, UserID: c.UserID, GrantType: GrantAuthorizationCode, Scope: c.Scope,
+			Client: x.Client, UserID: c.UserID, GrantType: GrantAuthorizationCode, Scope: scope.String(),
 			WithRefresh: x.Client.Allows(GrantRefreshToken), TTLs: x.TTLs, At: now,
 		})
 		if err != nil {
@@ -203,10 +212,20 @@ func (s *Store) Refresh(ctx context.Context, r RefreshGrant) (*Issued, error) {
 			Where("id = ?", t.GrantID).Take(&g).Error; err != nil {
 			return err
 		}
-		// Against the presented token's scope, not the grant's first one:
-		// a refresh may narrow the scope, never widen it back (RFC 6749
-		// §6; django-oauth-toolkit does the same).
-		scope, err := ResolveScope(r.Scope, t.Scope)
+		// Against the presented token's scope, not the grant's first one: a
+		// refresh may narrow the scope, never widen it back (RFC 6749 §6).
+		// And against what the client may ask for now: a grant issued before
+		// an administrator narrowed the client's scopes loses the withdrawn
+		// ones at its next refresh. Nothing left is invalid_scope (§5.2).
+		allowed, err := currentClientScopeTx(tx, t.ClientID, t.Scope)
+		if err != nil {
+			return err
+		}
+		if len(allowed) == 0 {
+			refusal = fmt.Errorf("%w: none of the grant's scopes is still allowed for the client", ErrInvalidScope)
+			return nil
+		}
+		scope, err := ResolveScope(r.Scope, allowed.String())
 		if err != nil {
 			refusal = err
 			return nil

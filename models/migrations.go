@@ -158,7 +158,17 @@ CREATE INDEX grants_user ON grants (user_id, id);
 DROP INDEX tokens_live;
 CREATE INDEX tokens_live_type ON tokens (type, expires_at) WHERE revoked_at IS NULL AND rotated_at IS NULL;
 `},
+	// Usernames are stored folded to lower case (FoldUsername), so that the
+	// unique index makes them case-insensitive; checkUsernamesFold stops
+	// first if two users differ only in case.
+	{4, "case-insensitive usernames", `
+UPDATE users SET username = LOWER(username) WHERE username <> LOWER(username);
+`},
 }
+
+// migrationChecks run in a migration's transaction before its SQL, to
+// refuse data the migration cannot carry with a message saying what to fix.
+var migrationChecks = map[int]func(tx *gorm.DB) error{4: checkUsernamesFold}
 
 func (s *Store) expand(sql string) string {
 	var r *strings.Replacer
@@ -194,6 +204,11 @@ func (s *Store) Migrate(ctx context.Context) (int, error) {
 			if n > 0 {
 				done = true
 				return nil
+			}
+			if check := migrationChecks[m.version]; check != nil {
+				if err := check(tx); err != nil {
+					return fmt.Errorf("migration %d (%s): %w", m.version, m.name, err)
+				}
 			}
 			for stmt := range strings.SplitSeq(s.expand(m.sql), ";") {
 				if strings.TrimSpace(stmt) == "" {

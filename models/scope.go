@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"unicode/utf8"
+
+	"gorm.io/gorm"
 )
 
 // Scope is a set of scope tokens (RFC 6749 §3.3), kept sorted and unique.
@@ -41,6 +43,30 @@ func (sc Scope) Within(allowed Scope) bool {
 		}
 	}
 	return true
+}
+
+// Intersect returns the tokens of sc that are also in other.
+func (sc Scope) Intersect(other Scope) Scope {
+	var out Scope
+	for _, t := range sc {
+		if slices.Contains(other, t) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// currentClientScopeTx returns granted narrowed to the scopes the client
+// may ask for now, read inside tx rather than from the client cache: an
+// edit made on another replica a moment ago must already count.
+func currentClientScopeTx(tx *gorm.DB, clientID int64, granted string) (Scope, error) {
+	var current string
+	if err := tx.Raw("SELECT scope FROM clients WHERE id = ?", clientID).Scan(&current).Error; err != nil {
+		return nil, err
+	}
+	g, _ := ParseScope(granted)
+	c, _ := ParseScope(current)
+	return g.Intersect(c), nil
 }
 
 // ResolveScope decides the scope of a grant or refresh: no scope asked means

@@ -95,6 +95,7 @@ func (s *Store) CompleteSetup(ctx context.Context, raw, username, password strin
 	if !usernameRE.MatchString(username) {
 		return nil, errInvalidUsername
 	}
+	username = FoldUsername(username)
 	hash, err := hashPassword(password)
 	if err != nil {
 		return nil, err

@@ -58,6 +58,7 @@ func (s *Store) createUser(ctx context.Context, username string, role Role, pass
 	if !usernameRE.MatchString(username) {
 		return nil, errInvalidUsername
 	}
+	username = FoldUsername(username)
 	if _, err := ParseRole(string(role)); err != nil {
 		return nil, err
 	}
@@ -87,7 +88,7 @@ func (s *Store) createUser(ctx context.Context, username string, role Role, pass
 	return u, nil
 }
 
-// Authenticate checks a username and password. A disabled or unknown user
+// Authenticate checks a username (in any case) and password. A disabled or unknown user
 // and a wrong password all give ErrBadLogin, in about the same time.
 func (s *Store) Authenticate(ctx context.Context, username, password string) (*User, error) {
 	if !storable(username) {
@@ -96,7 +97,7 @@ func (s *Store) Authenticate(ctx context.Context, username, password string) (*U
 	}
 	var u User
 	err := s.r.WithContext(ctx).Select("id", "username", "password_hash", "role", "disabled_at", "created_at").
-		Where("username = ?", username).Limit(1).Find(&u).Error
+		Where("username = ?", FoldUsername(username)).Limit(1).Find(&u).Error
 	if err != nil {
 		return nil, unavailable("authenticate", err)
 	}
@@ -120,14 +121,14 @@ func (s *Store) UserByID(ctx context.Context, id int64) (*User, error) {
 	return &u, nil
 }
 
-// UserByUsername returns one user.
+// UserByUsername returns one user; the name is matched case-insensitively.
 func (s *Store) UserByUsername(ctx context.Context, username string) (*User, error) {
 	if !storable(username) {
 		return nil, fmt.Errorf("%w: user", ErrNotFound)
 	}
 	var u User
 	res := s.r.WithContext(ctx).Select("id", "username", "password_hash", "role", "disabled_at", "created_at").
-		Where("username = ?", username).Limit(1).Find(&u)
+		Where("username = ?", FoldUsername(username)).Limit(1).Find(&u)
 	if res.Error != nil {
 		return nil, unavailable("user by username", res.Error)
 	}

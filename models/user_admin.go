@@ -36,7 +36,9 @@ func (s *Store) ListUsers(ctx context.Context, f UserFilter, cur Cursor, limit i
 	if f.Prefix != "" {
 		// A range on the unique username index rather than LIKE, whose
 		// case rules differ between SQLite and PostgreSQL.
-		q = q.Where("username >= ? AND username < ?", f.Prefix, f.Prefix+"\U0010FFFF")
+		// Usernames are stored folded, so the prefix is too.
+		prefix := FoldUsername(f.Prefix)
+		q = q.Where("username >= ? AND username < ?", prefix, prefix+"\U0010FFFF")
 	}
 	if cur.Before > 0 {
 		q = q.Where("id < ?", cur.Before)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -94,11 +95,23 @@ func validateClient(n models.NewClient) error {
 	if n.Scope == "" {
 		n.Scope = models.DefaultScope
 	}
-	if err := n.Validate(); err != nil {
+	err := n.Validate()
+	var ve *models.ValidationError
+	if errors.As(err, &ve) {
+		if flag, ok := clientFlags[ve.Field]; ok {
+			return usagef("%s: %s", flag, ve.Message)
+		}
+	}
+	if err != nil {
 		return usageError{err}
 	}
 	return nil
 }
+
+// clientFlags names the flag of each field a client registration is
+// validated on, so that a refusal says which flag to fix.
+var clientFlags = map[string]string{"name": "--name", "type": "--type", "grant_types": "--grant",
+	"redirect_uris": "--redirect-uri", "scope": "--scope", "allowed_origins": "--allowed-origin"}
 
 func (a *app) printClient(c *models.CreatedClient) {
 	fmt.Fprintf(a.stdout, "created %s client %q\n", c.Client.Type, c.Client.Name)

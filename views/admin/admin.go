@@ -3,6 +3,7 @@
 package admin
 
 import (
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -33,6 +34,13 @@ const (
 )
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// filterURL is path with one query parameter, escaped: a username such as
+// "carl+ops" or "a&b" must reach the filter as typed ("+" would otherwise
+// read as a space).
+func filterURL(path, key, value string) string {
+	return path + "?" + url.Values{key: {value}}.Encode()
+}
 
 func num(n int) string { return strconv.Itoa(n) }
 

@@ -317,7 +317,7 @@ func ClientsPage(p ClientsPageProps) templ.Component {
 						return templ_7745c5c3_Err
 					}
 				}
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 27, "</fieldset><label for=\"nc-redirect\">Redirect URIs <small>(one per line; needed for authorization_code)</small></label> <textarea id=\"nc-redirect\" name=\"redirect_uris\" rows=\"2\" data-testid=\"new-client-redirects\">")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 27, "</fieldset><label for=\"nc-redirect\">Redirect URIs <small>(one per line; needed for authorization_code; https://…, http://127.0.0.1:PORT/… or an app scheme such as com.example.app:/callback)</small></label> <textarea id=\"nc-redirect\" name=\"redirect_uris\" rows=\"2\" data-testid=\"new-client-redirects\">")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
@@ -594,28 +594,28 @@ func ClientPage(p ClientPageProps) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var27 string
-			templ_7745c5c3_Var27, templ_7745c5c3_Err = templruntime.NewAttributeExpression(templ.URL("/admin/tokens?client=" + p.Client.ClientID)).ResolveURL(ctx)
+			templ_7745c5c3_Var27, templ_7745c5c3_Err = templruntime.NewAttributeExpression(templ.URL(filterURL("/admin/tokens", "client", p.Client.ClientID))).ResolveURL(ctx)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/admin/clients.templ`, Line: 174, Col: 68}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/admin/clients.templ`, Line: 174, Col: 80}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var27)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 53, "\">All of this client's tokens</a> · <a href=\"")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 53, "\" data-testid=\"client-tokens-link\">All of this client's tokens</a> · <a href=\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var28 string
-			templ_7745c5c3_Var28, templ_7745c5c3_Err = templruntime.NewAttributeExpression(templ.URL("/admin/audit?client=" + p.Client.ClientID)).ResolveURL(ctx)
+			templ_7745c5c3_Var28, templ_7745c5c3_Err = templruntime.NewAttributeExpression(templ.URL(filterURL("/admin/audit", "client", p.Client.ClientID))).ResolveURL(ctx)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/admin/clients.templ`, Line: 175, Col: 67}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/admin/clients.templ`, Line: 175, Col: 79}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var28)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 54, "\">Audit trail</a></p>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 54, "\" data-testid=\"client-audit-link\">Audit trail</a></p>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -825,7 +825,7 @@ func EditClientPage(p EditClientPageProps) templ.Component {
 					return templ_7745c5c3_Err
 				}
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 70, "<p data-testid=\"edit-client-note\"><strong>Tokens already issued are not revoked.</strong> Narrowing the scopes or removing a grant type applies to new requests only: tokens issued before keep the scope they were issued with until they expire. To cut them off, revoke all of this client's tokens from its page.</p><form method=\"post\" action=\"")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 70, "<p data-testid=\"edit-client-note\"><strong>Saving revokes nothing.</strong> A scope you remove leaves every existing grant at its next refresh (a grant left with no scope can no longer be refreshed); access tokens already issued keep their scope until they expire. A grant type you remove is refused from now on. To cut tokens off at once, revoke all of this client's tokens from its page.</p><form method=\"post\" action=\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -936,7 +936,7 @@ func EditClientPage(p EditClientPageProps) templ.Component {
 					return templ_7745c5c3_Err
 				}
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 81, "</fieldset><label for=\"ec-redirect\">Redirect URIs <small>(one per line; needed for authorization_code; compared exactly)</small></label> <textarea id=\"ec-redirect\" name=\"redirect_uris\" rows=\"3\" data-testid=\"edit-client-redirects\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 81, "</fieldset><label for=\"ec-redirect\">Redirect URIs <small>(one per line; needed for authorization_code; compared exactly; https://…, http://127.0.0.1:PORT/… or an app scheme such as com.example.app:/callback)</small></label> <textarea id=\"ec-redirect\" name=\"redirect_uris\" rows=\"3\" data-testid=\"edit-client-redirects\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
