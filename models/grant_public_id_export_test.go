@@ -7,3 +7,6 @@ import "context"
 func (s *Store) ExecForTest(ctx context.Context, q string) error {
 	return s.w.WithContext(ctx).Exec(q).Error
 }
+
+// QActiveTokenForTest is the statement behind ActiveToken, for its plan.
+const QActiveTokenForTest = qActiveToken

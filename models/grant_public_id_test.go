@@ -3,6 +3,7 @@ package models_test
 import (
 	"context"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/latchkey/latchkey/models"
@@ -56,5 +57,27 @@ func TestGrantPublicIDMigration(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestActiveTokenQueryPlan checks that reading a token with its grant's
+// public id (every introspection and /api/me call) stays index lookups: the
+// token by hash, the grant by primary key.
+func TestActiveTokenQueryPlan(t *testing.T) {
+	t.Parallel()
+	modelstest.SkipOnPostgres(t)
+	st := modelstest.NewStore(t)
+	rows, err := st.RawForTest(context.Background(), "EXPLAIN QUERY PLAN "+strings.Replace(models.QActiveTokenForTest, "?", "x'00'", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := strings.Join(rows, "\n")
+	for _, want := range []string{"USING INDEX tokens_hash", "SEARCH g USING INTEGER PRIMARY KEY"} {
+		if !strings.Contains(plan, want) {
+			t.Errorf("plan lacks %q:\n%s", want, plan)
+		}
+	}
+	if strings.Contains(plan, "SCAN") {
+		t.Errorf("plan scans a table:\n%s", plan)
 	}
 }
