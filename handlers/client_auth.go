@@ -80,3 +80,45 @@ func (h *Handler) authenticateClient(c echo.Context, form url.Values) (*models.C
 	}
 	return client, nil
 }
+
+// authenticateIntrospector authenticates a caller of the introspection
+// endpoint: as a client (authenticateClient) or, as RFC 7662 §2.1 allows,
+// with "Authorization: Bearer" and an access token of a resource server's
+// own (a client created with --introspect), which is how
+// django-oauth-toolkit's RESOURCE_SERVER_AUTH_TOKEN authenticates. It
+// returns the caller and, for a bearer caller, the grant of the token it
+// presented.
+//
+// A bearer token that is unknown, expired, revoked or not a resource
+// server's answers 401 invalid_token with a Bearer challenge: RFC 7662 §2.3
+// sends a caller that "uses an OAuth 2.0 bearer token to authorize its
+// call" that is "otherwise invalid for this request" to RFC 6750 §3, not to
+// the invalid_client of client authentication, which it never attempted.
+func (h *Handler) authenticateIntrospector(c echo.Context, form url.Values) (*models.Client, int64, error) {
+	authz := c.Request().Header.Values(echo.HeaderAuthorization)
+	scheme, tok, _ := strings.Cut(strings.TrimSpace(strings.Join(authz, "")), " ")
+	if len(authz) != 1 || !strings.EqualFold(scheme, "Bearer") {
+		// No header, Basic, or the header twice (Basic and Bearer
+		// together are invalid_request there).
+		client, err := h.authenticateClient(c, form)
+		return client, 0, err
+	}
+	tok = strings.TrimSpace(tok)
+	if form.Has("client_id") || form.Has("client_secret") {
+		// RFC 6749 §2.3: one authentication method per request.
+		return nil, 0, ErrInvalidRequest.WithDescription("send either a bearer token or client credentials, not both")
+	}
+	if tok == "" || strings.ContainsAny(tok, " \t,") {
+		return nil, 0, ErrInvalidRequest.WithDescription("send the token as Authorization: Bearer <token>").withBearer()
+	}
+	client, info, err := h.store.IntrospectorByAccessToken(c.Request().Context(), tok)
+	switch {
+	case errors.Is(err, models.ErrNotFound):
+		return nil, 0, ErrInvalidToken.WithDescription("the bearer token is invalid, expired or revoked")
+	case errors.Is(err, models.ErrNotIntrospector):
+		return nil, 0, ErrInvalidToken.WithDescription("the bearer token's client may not introspect tokens; create it with --introspect")
+	case err != nil:
+		return nil, 0, ErrTemporarilyUnavailable.Wrap(err)
+	}
+	return client, info.Token.GrantID, nil
+}

@@ -38,7 +38,9 @@ func (h *Handler) ShowMetadata(c echo.Context) error {
 		TokenEndpointAuthMethodsSupported:      auth,
 		RevocationEndpointAuthMethodsSupported: auth,
 		// Introspection is for resource servers, which are confidential.
-		IntrospectionEndpointAuthMethodsSupported:  []string{"client_secret_basic", "client_secret_post"},
+		// "Bearer" (RFC 8414 §2 admits values of the OAuth Access Token
+		// Types registry): a resource server's own access token.
+		IntrospectionEndpointAuthMethodsSupported:  []string{"client_secret_basic", "client_secret_post", "Bearer"},
 		CodeChallengeMethodsSupported:              []string{"S256"},
 		AuthorizationResponseIssParameterSupported: true,
 	})

@@ -19,18 +19,28 @@ type introspection struct {
 	Exp       int64  `json:"exp,omitempty"`
 	Iat       int64  `json:"iat,omitempty"`
 	Iss       string `json:"iss,omitempty"`
+	// Sid is the grant's public id, the session that revocation events
+	// name, so a resource server can match an event to what it cached.
+	Sid string `json:"sid,omitempty"`
 }
 
-// IntrospectToken is RFC 7662, POST /o/introspect/. A client created with
-// --introspect (a resource server) may introspect any token; any other
-// client only its own — another client's token is reported inactive, so a
-// client cannot probe tokens it does not hold.
+// IntrospectToken is RFC 7662, POST /o/introspect/. The caller
+// authenticates as a client, or with a bearer access token of a resource
+// server (see authenticateIntrospector). A client created with
+// --introspect (a resource server) may introspect any access token; any
+// other client only its own — another client's token is reported inactive,
+// so a client cannot probe tokens it does not hold.
+//
+// A refresh token is active only to the client it was issued to. Resource
+// servers that ignore token_type, as django-oauth-toolkit does, would
+// otherwise accept a refresh token as a bearer token, and cache that
+// answer until the refresh token's exp, 30 days away.
 func (h *Handler) IntrospectToken(c echo.Context) error {
 	form, err := parseOAuthForm(c)
 	if err != nil {
 		return err
 	}
-	client, err := h.authenticateClient(c, form)
+	client, callerGrant, err := h.authenticateIntrospector(c, form)
 	if err != nil {
 		return err
 	}
@@ -38,6 +48,9 @@ func (h *Handler) IntrospectToken(c echo.Context) error {
 		// RFC 7662 §2.1: the caller must be authorized; a public client's
 		// identifier is no credential.
 		return ErrInvalidClient.WithDescription("public clients cannot use introspection")
+	}
+	if callerGrant != 0 {
+		h.store.TouchGrant(callerGrant)
 	}
 	tok := form.Get("token")
 	if tok == "" {
@@ -50,13 +63,15 @@ func (h *Handler) IntrospectToken(c echo.Context) error {
 	case err != nil:
 		return ErrTemporarilyUnavailable.Wrap(err)
 	}
-	if !client.Introspect && info.Token.ClientID != client.ID {
+	own := info.Token.ClientID == client.ID
+	if !own && (!client.Introspect || info.Token.Type == models.TokenTypeRefresh) {
 		return writeJSON(c, 200, introspection{Active: false})
 	}
 	h.store.TouchGrant(info.Token.GrantID)
 	out := introspection{
 		Active: true, TokenType: tokenTypeName(info.Token.Type), Scope: info.Token.Scope, ClientID: info.ClientID,
 		Username: info.Username, Exp: info.Token.ExpiresAt.Unix(), Iat: info.Token.CreatedAt.Unix(), Iss: h.cfg.Issuer,
+		Sid: info.GrantPublicID,
 	}
 	out.Sub = info.Username
 	if out.Sub == "" {

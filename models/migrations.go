@@ -164,6 +164,15 @@ CREATE INDEX tokens_live_type ON tokens (type, expires_at) WHERE revoked_at IS N
 	{4, "case-insensitive usernames", `
 UPDATE users SET username = LOWER(username) WHERE username <> LOWER(username);
 `},
+	// A grant's public id: what introspection answers as sid and what
+	// revocation events name, so that neither exposes the row id (a
+	// counter of every grant ever issued). 32 random hex digits; existing
+	// grants get one here, new grants when they are issued.
+	{8, "grants: public id", `
+ALTER TABLE grants ADD COLUMN public_id TEXT;
+UPDATE grants SET public_id = {{random_id}} WHERE public_id IS NULL;
+CREATE UNIQUE INDEX grants_public_id ON grants (public_id);
+`},
 }
 
 // migrationChecks run in a migration's transaction before its SQL, to
@@ -177,7 +186,14 @@ func (s *Store) expand(sql string) string {
 	} else {
 		r = strings.NewReplacer("{{pk}}", "INTEGER PRIMARY KEY AUTOINCREMENT", "{{ts}}", "DATETIME", "{{bytes}}", "BLOB")
 	}
-	return r.Replace(sql)
+	return strings.ReplaceAll(r.Replace(sql), "{{random_id}}", randomIDSQL[s.dialect])
+}
+
+// randomIDSQL is SQL for 32 random lowercase hex digits, the form
+// newGrantPublicID makes in Go.
+var randomIDSQL = map[Dialect]string{
+	DialectSQLite:   "lower(hex(randomblob(16)))",
+	DialectPostgres: "replace(gen_random_uuid()::text, '-', '')",
 }
 
 // Migrate applies every pending migration, each in its own transaction, and

@@ -2,7 +2,9 @@ package models
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -25,7 +27,11 @@ const (
 // rest). ExpiresAt is the latest expiry of any of its tokens, so "active
 // grant" is a simple indexed condition.
 type Grant struct {
-	ID         int64
+	ID int64
+	// PublicID names the grant outside Latchkey: introspection's sid and
+	// the session that revocation events name. Random, not secret, fixed
+	// for the grant's life.
+	PublicID   string
 	ClientID   int64
 	UserID     *int64
 	GrantType  GrantType
@@ -164,12 +170,22 @@ func (s *Store) issueGrantTx(tx *gorm.DB, sg StartGrant) (*Issued, error) {
 	if sg.WithRefresh {
 		g.ExpiresAt = now.Add(max(ttl.Access, ttl.Refresh))
 	}
-	id, err := s.insertID(tx, qInsertGrant, g.ClientID, g.UserID, string(g.GrantType), g.Scope, g.CreatedAt, g.ExpiresAt)
+	g.PublicID = newGrantPublicID()
+	id, err := s.insertID(tx, qInsertGrant, g.ClientID, g.UserID, string(g.GrantType), g.Scope, g.CreatedAt, g.ExpiresAt, g.PublicID)
 	if err != nil {
 		return nil, err
 	}
 	g.ID = id
 	return s.issueTokensTx(tx, g, sg.Scope, nil, sg.WithRefresh, ttl, now)
+}
+
+// newGrantPublicID returns a grant's public id: 128 random bits as 32
+// lowercase hex digits. It reveals nothing (not the row id, not how many
+// grants exist) and grants nothing: it is a name, not a credential.
+func newGrantPublicID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
+	return hex.EncodeToString(b)
 }
 
 func (t TTLs) withDefaults() TTLs {
@@ -218,9 +234,10 @@ func (s *Store) FindTokenByHash(ctx context.Context, hash []byte) (*Token, error
 
 // AccessInfo is what a resource server learns about a valid access token.
 type AccessInfo struct {
-	Token    Token
-	ClientID string // the client's public identifier
-	Username string // empty for client_credentials
+	Token         Token
+	ClientID      string // the client's public identifier
+	Username      string // empty for client_credentials
+	GrantPublicID string // the grant's Grant.PublicID
 }
 
 // ActiveToken returns a token by its raw value if it is active, with its
@@ -235,7 +252,7 @@ func (s *Store) ActiveToken(ctx context.Context, raw string) (*AccessInfo, error
 	// cancellation watcher that a cancelable context costs.
 	err := s.r.Statement.ConnPool.QueryRowContext(context.WithoutCancel(ctx), s.rebind(qActiveToken), HashSecret(raw)).Scan(
 		&t.ID, &t.Type, &t.Hint, &t.GrantID, &t.ClientID, &t.UserID, &t.Scope, &t.ParentID, &t.CreatedAt, &t.ExpiresAt,
-		&t.RotatedAt, &t.RevokedAt, &info.ClientID, &username)
+		&t.RotatedAt, &t.RevokedAt, &info.ClientID, &username, &info.GrantPublicID)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return nil, fmt.Errorf("%w: token", ErrNotFound)
@@ -251,17 +268,18 @@ func (s *Store) ActiveToken(ctx context.Context, raw string) (*AccessInfo, error
 	return &info, nil
 }
 
-// qActiveToken reads a token with its client's public id and its user's
-// name in one indexed lookup. A disabled client's tokens are not active.
+// qActiveToken reads a token with its client's public id, its user's name
+// and its grant's public id in one indexed lookup. A disabled client's
+// tokens are not active.
 const qActiveToken = `SELECT t.id, t.type, t.hint, t.grant_id, t.client_id, t.user_id, t.scope, t.parent_id, t.created_at,
-	t.expires_at, t.rotated_at, t.revoked_at, c.client_id, u.username
-	FROM tokens t JOIN clients c ON c.id = t.client_id LEFT JOIN users u ON u.id = t.user_id
+	t.expires_at, t.rotated_at, t.revoked_at, c.client_id, u.username, g.public_id
+	FROM tokens t JOIN clients c ON c.id = t.client_id JOIN grants g ON g.id = t.grant_id LEFT JOIN users u ON u.id = t.user_id
 	WHERE t.hash = ? AND c.disabled_at IS NULL AND (t.user_id IS NULL OR u.disabled_at IS NULL)`
 
 // GrantByID returns one grant.
 func (s *Store) GrantByID(ctx context.Context, id int64) (*Grant, error) {
 	var g Grant
-	res := s.r.WithContext(ctx).Select("id", "client_id", "user_id", "grant_type", "scope", "created_at", "expires_at", "last_used_at", "revoked_at").
+	res := s.r.WithContext(ctx).Select("id", "public_id", "client_id", "user_id", "grant_type", "scope", "created_at", "expires_at", "last_used_at", "revoked_at").
 		Where("id = ?", id).Limit(1).Find(&g)
 	if res.Error != nil {
 		return nil, unavailable("grant by id", res.Error)
@@ -270,4 +288,36 @@ func (s *Store) GrantByID(ctx context.Context, id int64) (*Grant, error) {
 		return nil, fmt.Errorf("%w: grant %d", ErrNotFound, id)
 	}
 	return &g, nil
+}
+
+// ErrNotIntrospector is an active access token whose client may not
+// introspect other clients' tokens.
+var ErrNotIntrospector = errors.New("models: the token's client may not introspect tokens")
+
+// IntrospectorByAccessToken returns the client holding raw, an active
+// access token, when that client is a resource server: created with
+// --introspect, confidential and enabled. RFC 7662 §2.1 lets a resource
+// server authorize its introspection calls with a bearer token instead of
+// client credentials (django-oauth-toolkit's RESOURCE_SERVER_AUTH_TOKEN).
+// A token that is not an active access token is ErrNotFound; one of any
+// other client is ErrNotIntrospector.
+func (s *Store) IntrospectorByAccessToken(ctx context.Context, raw string) (*Client, *AccessInfo, error) {
+	info, err := s.ActiveToken(ctx, raw)
+	if err != nil {
+		return nil, nil, err
+	}
+	if info.Token.Type != TokenTypeAccess {
+		return nil, nil, fmt.Errorf("%w: token", ErrNotFound)
+	}
+	c, err := s.cachedClientByClientID(ctx, info.ClientID)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil, nil, fmt.Errorf("%w: token", ErrNotFound) // deleted between the two reads
+	case err != nil:
+		return nil, nil, err
+	}
+	if !c.Introspect || c.IsPublic() || c.DisabledAt != nil {
+		return nil, nil, ErrNotIntrospector
+	}
+	return c, info, nil
 }

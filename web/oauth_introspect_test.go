@@ -40,8 +40,14 @@ func TestIntrospection(t *testing.T) {
 			t.Errorf("exp - iat = %v, want 1h", d)
 		}
 	})
-	t.Run("refresh token", func(t *testing.T) {
+	t.Run("another client's refresh token is inactive to a resource server", func(t *testing.T) {
 		_, body := postForm(t, ts, "/o/introspect", url.Values{"token": {tok.RefreshToken}}, asRS)
+		if body["active"] != false || len(body) != 1 {
+			t.Errorf("got %v, want only active=false", body)
+		}
+	})
+	t.Run("a client sees its own refresh token", func(t *testing.T) {
+		_, body := postForm(t, ts, "/o/introspect", url.Values{"token": {tok.RefreshToken}, "client_id": {ts.f.Confidential.ClientID}, "client_secret": {ts.f.Secret}}, nil)
 		if body["active"] != true || body["token_type"] != "refresh_token" {
 			t.Errorf("got %v", body)
 		}

@@ -1,0 +1,12 @@
+package models
+
+import "context"
+
+// ExecForTest runs a statement on the writer, for tests that set up a
+// database as an older version left it.
+func (s *Store) ExecForTest(ctx context.Context, q string) error {
+	return s.w.WithContext(ctx).Exec(q).Error
+}
+
+// QActiveTokenForTest is the statement behind ActiveToken, for its plan.
+const QActiveTokenForTest = qActiveToken
