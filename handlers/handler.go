@@ -7,6 +7,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/latchkey/latchkey/models"
+	"github.com/latchkey/latchkey/throttle"
 )
 
 // Config is what handlers need to know about the deployment.
@@ -20,15 +21,16 @@ func (c Config) SecureCookies() bool { return strings.HasPrefix(c.Issuer, "https
 
 // Handler carries the dependencies every handler method shares.
 type Handler struct {
-	store *models.Store
-	cfg   Config
-	log   *slog.Logger
+	store    *models.Store
+	cfg      Config
+	log      *slog.Logger
+	throttle *throttle.Limiter // password guessing, per replica (see checkPassword)
 }
 
 // New returns the handlers over st.
 func New(cfg Config, st *models.Store, log *slog.Logger) *Handler {
 	cfg.Issuer = strings.TrimRight(cfg.Issuer, "/")
-	return &Handler{store: st, cfg: cfg, log: log}
+	return &Handler{store: st, cfg: cfg, log: log, throttle: throttle.New(throttle.Config{Now: st.Now})}
 }
 
 type ctxKey int

@@ -158,6 +158,11 @@ CREATE INDEX grants_user ON grants (user_id, id);
 DROP INDEX tokens_live;
 CREATE INDEX tokens_live_type ON tokens (type, expires_at) WHERE revoked_at IS NULL AND rotated_at IS NULL;
 `},
+	// Repeated events (failed logins, throttled logins, refused
+	// revocations) are folded into one row a minute, which counts them.
+	{5, "audit event count", `
+ALTER TABLE audit_events ADD COLUMN count INTEGER NOT NULL DEFAULT 1;
+`},
 }
 
 func (s *Store) expand(sql string) string {
