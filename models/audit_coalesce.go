@@ -221,6 +221,8 @@ func (s *Store) recordLogin(ctx context.Context, action Action, reason string, a
 func (s *Store) RecordStaffLogin(ctx context.Context, u *User, remote, requestID string) error {
 	ev := AuditEvent{CreatedAt: s.Now(), ActorType: ActorStaff, Actor: u.Username, Action: ActionStaffLogin,
 		UserID: &u.ID, RemoteAddr: truncate(remote, 100), RequestID: truncate(requestID, 100)}
-	err := s.write(ctx, func(tx *gorm.DB) error { return s.insertAudit(tx, &ev) })
-	return wrapWrite("audit staff login", err)
+	if err := s.write(ctx, func(tx *gorm.DB) error { return s.insertAudit(tx, &ev) }); err != nil {
+		return wrapWrite("audit staff login", err)
+	}
+	return nil
 }
