@@ -56,6 +56,7 @@ func (h *Handler) checkPassword(c echo.Context, username, password, via string) 
 		if err := h.store.RecordLoginThrottled(ctx, attempt); err != nil {
 			return nil, err
 		}
+		hold(ctx, min(wait, h.cfg.ThrottleHold))
 		return nil, &throttledError{Wait: wait}
 	}
 	u, err := h.store.Authenticate(ctx, username, password)
@@ -72,6 +73,19 @@ func (h *Handler) checkPassword(c echo.Context, username, password, via string) 
 	default:
 		at.Abandon()
 		return nil, err
+	}
+}
+
+// hold waits for d, or until ctx ends.
+func hold(ctx context.Context, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
 	}
 }
 

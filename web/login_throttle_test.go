@@ -23,6 +23,7 @@ import (
 // on PostgreSQL.
 func newClockServer(t *testing.T, clock *modelstest.Clock, cfg web.Config) *testServer {
 	t.Helper()
+	cfg.ThrottleHold = -1 // the clock is fake: answer 429s at once
 	opts := models.Options{Now: clock.Now}
 	var st *models.Store
 	if modelstest.OnPostgres() {
@@ -335,5 +336,27 @@ func TestRefusedRevocationsCoalesced(t *testing.T) {
 	}
 	if code, _, _ := ts.me(t, victim.AccessToken); code != 200 {
 		t.Errorf("the victim's token: /api/me %d, want 200 (a refused revocation leaves it valid)", code)
+	}
+}
+
+// TestThrottledLoginIsHeld: by default a throttled guess is answered only
+// after a hold (at most the wait it announces), so a flood on a few
+// connections costs few requests a second.
+func TestThrottledLoginIsHeld(t *testing.T) {
+	ts := newTestServer(t)
+	b := newBrowser(t, ts)
+	for range 5 {
+		resp, _ := b.tryLogin("alice", "wrong password", nil)
+		wantStatus(t, "wrong password", resp, http.StatusUnauthorized)
+	}
+	_, html := b.get("/login")
+	form := formFields(t, html, "/login")
+	form.Set("username", "alice")
+	form.Set("password", "wrong password")
+	start := time.Now()
+	resp, _ := b.post("/login", form)
+	wantStatus(t, "6th wrong password", resp, http.StatusTooManyRequests)
+	if d := time.Since(start); d < 500*time.Millisecond || d > 1500*time.Millisecond {
+		t.Errorf("answered after %v, want held about the 1 s back-off", d)
 	}
 }
