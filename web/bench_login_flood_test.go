@@ -36,7 +36,9 @@ const floodPhase = 3 * time.Second
 //   - 16 addresses: each connection comes from its own 127.0.0.x and
 //     guesses a fresh username every time — each address gets 100 hashed
 //     failures before its own 429s, so the bounded hashing pool is what
-//     keeps the token endpoint responsive.
+//     keeps the token endpoint responsive;
+//   - one address with 429s answered at once (ThrottleHold < 0), to show
+//     what holding them is for.
 //
 // Run it alone (other tests lower bcrypt's cost for speed):
 //
@@ -45,7 +47,8 @@ func BenchmarkLoginFlood(b *testing.B) {
 	for _, flood := range []struct {
 		name  string
 		addrs int
-	}{{"one address", 1}, {"16 addresses", 16}} {
+		hold  time.Duration
+	}{{"one address", 1, 0}, {"16 addresses", 16, 0}, {"one address, 429s not held", 1, -1}} {
 		b.Run(flood.name, func(b *testing.B) {
 			st, err := models.Open(filepath.Join(b.TempDir(), "latchkey.db"), models.Options{})
 			if err != nil {
@@ -59,7 +62,7 @@ func BenchmarkLoginFlood(b *testing.B) {
 			if !strings.HasPrefix(f.Alice.PasswordHash, "$2a$10$") {
 				b.Skip("bcrypt's cost was lowered by a test in this run; run the benchmark alone")
 			}
-			ts := startServer(b, st, f, web.Config{}, nil)
+			ts := startServer(b, st, f, web.Config{ThrottleHold: flood.hold}, nil)
 			cfg := clientcredentials.Config{ClientID: f.Confidential.ClientID, ClientSecret: f.Secret, TokenURL: ts.URL + "/o/token/"}
 			ccClient := &http.Client{Transport: &http.Transport{}}
 			ctx := context.WithValue(context.Background(), oauth2.HTTPClient, ccClient)
