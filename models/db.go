@@ -73,7 +73,7 @@ type Store struct {
 // Stats are the store's counters since the process started.
 type Stats struct {
 	UnknownTokenRevocations int64
-	PasswordChecks          int64 // bcrypt comparisons made to check a password
+	PasswordChecks          int64 // password checks that went on to bcrypt (counted before waiting for the pool)
 	LoginFailures           int64 // wrong passwords and unknown usernames (login page and password grant)
 	LoginThrottled          int64 // password checks refused by the throttle, before any hash
 	Commits, Writes         int64 // group commit: transactions, and the writes they carried
