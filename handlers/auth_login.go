@@ -23,22 +23,39 @@ func (h *Handler) ShowLogin(c echo.Context) error {
 	return render(c, 200, auth.LoginPage(auth.LoginProps{Page: page(c, "Log in", ""), Next: next}))
 }
 
-// Login checks a username and password and starts a session.
+// Login checks a username and password and starts a session. Too many
+// failures answer 429 with Retry-After before any password is checked
+// (see checkPassword); a staff member's login is audited.
 func (h *Handler) Login(c echo.Context) error {
 	username, pw := c.FormValue("username"), c.FormValue("password")
 	next := safeNext(c.FormValue("next"))
-	u, err := h.store.Authenticate(c.Request().Context(), username, pw)
-	if errors.Is(err, models.ErrBadLogin) {
-		return render(c, http.StatusUnauthorized, auth.LoginPage(auth.LoginProps{
-			Page: page(c, "Log in", ""), Next: next, Username: username, Error: "Wrong username or password.",
+	again := func(status int, msg string) error {
+		return render(c, status, auth.LoginPage(auth.LoginProps{
+			Page: page(c, "Log in", ""), Next: next, Username: username, Error: msg,
 		}))
 	}
-	if err != nil {
+	u, err := h.checkPassword(c, username, pw, "login page")
+	var te *throttledError
+	switch {
+	case errors.As(err, &te):
+		te.setRetryAfter(c)
+		return again(http.StatusTooManyRequests, "Too many failed attempts. Try again in "+waitText(te.retryAfter())+".")
+	case errors.Is(err, models.ErrBadLogin):
+		return again(http.StatusUnauthorized, "Wrong username or password.")
+	case errBusy(err):
+		c.Response().Header().Set("Retry-After", "1")
+		return again(http.StatusServiceUnavailable, "The server is busy. Try again in a moment.")
+	case err != nil:
 		return err
 	}
 	raw, err := h.store.CreateSession(c.Request().Context(), u)
 	if err != nil {
 		return err
+	}
+	if u.Role.IsStaff() {
+		if err := h.store.RecordStaffLogin(c.Request().Context(), u, remote(c), requestID(c)); err != nil {
+			return err
+		}
 	}
 	c.SetCookie(&http.Cookie{
 		Name: SessionCookie, Value: raw, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode,

@@ -4,31 +4,47 @@ import (
 	"context"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/latchkey/latchkey/models"
+	"github.com/latchkey/latchkey/throttle"
 )
 
 // Config is what handlers need to know about the deployment.
 type Config struct {
 	Issuer string      // public base URL, no trailing slash
 	TTLs   models.TTLs // token and code lifetimes
+	// ThrottleHold is how long a password check refused by the throttle
+	// is held before its 429 is sent (never longer than the wait the 429
+	// announces); 0 means DefaultThrottleHold, negative means not at all.
+	ThrottleHold time.Duration
 }
+
+// DefaultThrottleHold is how long a throttled login is held by default.
+// Answering a refused guess at once would let each connection of a flood
+// cost the server a request every fraction of a millisecond; held for a
+// second, sixteen connections cost sixteen cheap requests a second.
+const DefaultThrottleHold = time.Second
 
 // SecureCookies reports whether cookies must be Secure (an https issuer).
 func (c Config) SecureCookies() bool { return strings.HasPrefix(c.Issuer, "https://") }
 
 // Handler carries the dependencies every handler method shares.
 type Handler struct {
-	store *models.Store
-	cfg   Config
-	log   *slog.Logger
+	store    *models.Store
+	cfg      Config
+	log      *slog.Logger
+	throttle *throttle.Limiter // password guessing, per replica (see checkPassword)
 }
 
 // New returns the handlers over st.
 func New(cfg Config, st *models.Store, log *slog.Logger) *Handler {
 	cfg.Issuer = strings.TrimRight(cfg.Issuer, "/")
-	return &Handler{store: st, cfg: cfg, log: log}
+	if cfg.ThrottleHold == 0 {
+		cfg.ThrottleHold = DefaultThrottleHold
+	}
+	return &Handler{store: st, cfg: cfg, log: log, throttle: throttle.New(throttle.Config{Now: st.Now})}
 }
 
 type ctxKey int

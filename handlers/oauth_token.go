@@ -2,11 +2,19 @@ package handlers
 
 import (
 	"errors"
+	"fmt"
 	"net/url"
 
 	"github.com/labstack/echo/v4"
 	"github.com/latchkey/latchkey/models"
 )
+
+// ErrTooManyAttempts answers a password grant refused by the login
+// throttle: 429 with Retry-After (RFC 6585 §4). RFC 6749 §5.2 has no code
+// for it; temporarily_unavailable (§4.1.2.1, registered in §11.4) says
+// what happened — retry later — where invalid_grant would tell the client
+// the password was wrong, and it may not have been.
+var ErrTooManyAttempts = &OAuthError{Code: "temporarily_unavailable", Status: 429}
 
 // tokenResponse is RFC 6749 §5.1's successful response.
 type tokenResponse struct {
@@ -106,11 +114,17 @@ func (h *Handler) password(c echo.Context, client *models.Client, form url.Value
 	if err != nil {
 		return nil, err
 	}
-	u, err := h.store.Authenticate(c.Request().Context(), username, pw)
-	if errors.Is(err, models.ErrBadLogin) {
+	u, err := h.checkPassword(c, username, pw, "password grant")
+	var te *throttledError
+	switch {
+	case errors.As(err, &te):
+		te.setRetryAfter(c)
+		return nil, ErrTooManyAttempts.WithDescription(fmt.Sprintf("too many failed logins for this user from this address; retry after %d seconds", te.retryAfter()))
+	case errors.Is(err, models.ErrBadLogin):
 		return nil, ErrInvalidGrant.WithDescription("wrong username or password")
-	}
-	if err != nil {
+	case errBusy(err):
+		return nil, ErrTemporarilyUnavailable.WithDescription("the server is busy checking passwords; retry later").Wrap(err)
+	case err != nil:
 		return nil, err
 	}
 	return h.store.IssueGrant(c.Request().Context(), models.StartGrant{

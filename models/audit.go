@@ -60,6 +60,9 @@ const (
 	ActionUserUpdate       Action = "user.update"
 	ActionUserDisable      Action = "user.disable"
 	ActionUserEnable       Action = "user.enable"
+	ActionLoginFailure     Action = "login.failure"
+	ActionLoginThrottled   Action = "login.throttled"
+	ActionStaffLogin       Action = "login.staff"
 )
 
 // AuditEvent is one line of the audit trail. It never holds a token or a
@@ -78,6 +81,10 @@ type AuditEvent struct {
 	Reason     string
 	RemoteAddr string
 	RequestID  string
+	// Count is how many occurrences the event stands for: repeats of a
+	// failed or throttled login, or of a refused revocation, within a
+	// minute are folded into the first one's row (see auditCoalesced).
+	Count int `gorm:"default:1"`
 }
 
 func nonZero(v int64) *int64 {
@@ -97,7 +104,7 @@ type AuditFilter struct {
 }
 
 var auditColumns = []string{"id", "created_at", "actor_type", "actor", "action", "grant_id", "user_id", "client_id",
-	"grants", "tokens", "reason", "remote_addr", "request_id"}
+	"grants", "tokens", "reason", "remote_addr", "request_id", "count"}
 
 // AuditEvents lists audit events, newest first, with keyset pagination.
 func (s *Store) AuditEvents(ctx context.Context, f AuditFilter, cur Cursor, limit int) (Page[AuditEvent], error) {

@@ -32,7 +32,8 @@ func ParseAction(s string) (Action, error) {
 // AllActions lists every audited action in a stable order, for filters.
 var AllActions = []Action{ActionRevokeToken, ActionRevokeRefused, ActionRevokeGrant, ActionRevokeUserGrants,
 	ActionRevokeClient, ActionRefreshReuse, ActionCodeReuse, ActionClientCreate, ActionClientRotate,
-	ActionClientDisable, ActionUserCreate, ActionClientUpdate, ActionUserUpdate, ActionUserDisable, ActionUserEnable}
+	ActionClientDisable, ActionUserCreate, ActionClientUpdate, ActionUserUpdate, ActionUserDisable, ActionUserEnable,
+	ActionLoginFailure, ActionLoginThrottled, ActionStaffLogin}
 
 // revocationActions are the actions that revoke tokens.
 var revocationActions = []Action{ActionRevokeToken, ActionRevokeGrant, ActionRevokeUserGrants, ActionRevokeClient,
@@ -55,7 +56,7 @@ func (s *Store) ListAudit(ctx context.Context, f AuditFilter, cur Cursor, limit 
 		var r AuditRow
 		e := &r.AuditEvent
 		if err := rs.Scan(&e.ID, &e.CreatedAt, &e.ActorType, &e.Actor, &e.Action, &e.GrantID, &e.UserID, &e.ClientID,
-			&e.Grants, &e.Tokens, &e.Reason, &e.RemoteAddr, &e.RequestID, &r.Username, &r.ClientName, &r.ClientPublicID); err != nil {
+			&e.Grants, &e.Tokens, &e.Reason, &e.RemoteAddr, &e.RequestID, &e.Count, &r.Username, &r.ClientName, &r.ClientPublicID); err != nil {
 			return Page[AuditRow]{}, unavailable("list audit", err)
 		}
 		e.CreatedAt = e.CreatedAt.UTC()
@@ -70,7 +71,7 @@ func (s *Store) ListAudit(ctx context.Context, f AuditFilter, cur Cursor, limit 
 func (s *Store) auditListSQL(f AuditFilter, cur Cursor, limit int) (string, []any) {
 	var b strings.Builder
 	b.WriteString(`SELECT e.id, e.created_at, e.actor_type, e.actor, e.action, e.grant_id, e.user_id, e.client_id,
- e.grants, e.tokens, e.reason, e.remote_addr, e.request_id,
+ e.grants, e.tokens, e.reason, e.remote_addr, e.request_id, e.count,
  COALESCE(u.username, '') AS username, COALESCE(c.name, '') AS client_name, COALESCE(c.client_id, '') AS client_public_id
 FROM audit_events e LEFT JOIN users u ON u.id = e.user_id LEFT JOIN clients c ON c.id = e.client_id WHERE 1 = 1`)
 	var args []any

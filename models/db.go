@@ -62,18 +62,27 @@ type Store struct {
 	// flood the trail with them), so they are counted here and exposed at
 	// /metrics.
 	unknownTokens atomic.Int64
+	// passwordChecks counts bcrypt comparisons made by Authenticate;
+	// loginFailures and loginThrottled count failed and throttled password
+	// checks (see RecordLoginFailure).
+	passwordChecks, loginFailures, loginThrottled atomic.Int64
+	audit                                         *auditCoalescer
 }
 
 // Stats are the store's counters since the process started.
 type Stats struct {
 	UnknownTokenRevocations int64
+	PasswordChecks          int64 // password checks that went on to bcrypt (counted before waiting for the pool)
+	LoginFailures           int64 // wrong passwords and unknown usernames (login page and password grant)
+	LoginThrottled          int64 // password checks refused by the throttle, before any hash
 	Commits, Writes         int64 // group commit: transactions, and the writes they carried
 }
 
 // Stats returns the store's counters.
 func (s *Store) Stats() Stats {
 	commits, writes := s.BatchStats()
-	return Stats{UnknownTokenRevocations: s.unknownTokens.Load(), Commits: commits, Writes: writes}
+	return Stats{UnknownTokenRevocations: s.unknownTokens.Load(), Commits: commits, Writes: writes,
+		PasswordChecks: s.passwordChecks.Load(), LoginFailures: s.loginFailures.Load(), LoginThrottled: s.loginThrottled.Load()}
 }
 
 // Open connects to dsn — a SQLite file path (optionally "file:" URI) or a
@@ -85,7 +94,7 @@ func Open(dsn string, opts Options) (*Store, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	s := &Store{log: opts.Logger, now: opts.Now, lastUse: newLastUseThrottle()}
+	s := &Store{log: opts.Logger, now: opts.Now, lastUse: newLastUseThrottle(), audit: newAuditCoalescer()}
 	cfg := &gorm.Config{
 		Logger:                 logger.Discard,
 		SkipDefaultTransaction: true,
@@ -175,6 +184,7 @@ func Open(dsn string, opts Options) (*Store, error) {
 	}
 	s.batch = newBatcher(s)
 	s.lastUse.start(s)
+	s.audit.start(s)
 	return s, nil
 }
 
@@ -243,6 +253,7 @@ func (s *Store) Now() time.Time { return s.now().UTC().Truncate(time.Microsecond
 // Close stops the write batcher and closes the connections.
 func (s *Store) Close() error {
 	s.lastUse.stop()
+	s.audit.stop()
 	s.batch.close()
 	s.stmts.close()
 	var errs []error

@@ -39,6 +39,10 @@ var (
 	// issued to another client (RFC 7009 §2.1). The token stays valid; the
 	// attempt is audited, because it means the token leaked.
 	ErrNotTokenOwner = sentinel("models: token was issued to another client")
+
+	// ErrBusy is returned when a password check waited too long for the
+	// hashing pool: the server is saturated with logins.
+	ErrBusy = sentinel("models: too many password checks at once")
 	// ErrInvalidScope is returned when a request asks for a scope the client
 	// or grant does not have (RFC 6749 §5.2 invalid_scope). It matches
 	// ErrInvalid too.

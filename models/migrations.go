@@ -164,6 +164,11 @@ CREATE INDEX tokens_live_type ON tokens (type, expires_at) WHERE revoked_at IS N
 	{4, "case-insensitive usernames", `
 UPDATE users SET username = LOWER(username) WHERE username <> LOWER(username);
 `},
+	// Repeated events (failed logins, throttled logins, refused
+	// revocations) are folded into one row a minute, which counts them.
+	{5, "audit event count", `
+ALTER TABLE audit_events ADD COLUMN count INTEGER NOT NULL DEFAULT 1;
+`},
 	// A grant's public id: what introspection answers as sid and what
 	// revocation events name, so that neither exposes the row id (a
 	// counter of every grant ever issued). 32 random hex digits; existing

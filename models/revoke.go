@@ -61,6 +61,9 @@ func (s *Store) Revoke(ctx context.Context, req RevokeRequest) (RevokeResult, er
 			return RevokeResult{}, unavailable("revoke", err)
 		}
 		req.target = &t
+		if req.AsClient != nil && t.ClientID != req.AsClient.ID {
+			return RevokeResult{}, s.auditRefused(ctx, req)
+		}
 	}
 	var res RevokeResult
 	err := s.write(ctx, func(tx *gorm.DB) error {
@@ -71,10 +74,35 @@ func (s *Store) Revoke(ctx context.Context, req RevokeRequest) (RevokeResult, er
 	if err != nil {
 		return RevokeResult{}, wrapWrite("revoke", err)
 	}
-	if req.target != nil && req.AsClient != nil && req.target.ClientID != req.AsClient.ID {
-		return RevokeResult{}, ErrNotTokenOwner // the attempt is audited
-	}
 	return res, nil
+}
+
+// auditRefused records a client's attempt to revoke another client's
+// token (RFC 7009 §2.1 leaves the token alone) and returns
+// ErrNotTokenOwner. The attempt means the token leaked, but one leaked
+// token can be replayed at will, so repeats for the same client and grant
+// within a minute fold into one event with a count (auditCoalesced): the
+// trail stays readable and a flood costs no durable write per request.
+func (s *Store) auditRefused(ctx context.Context, req RevokeRequest) error {
+	t := req.target
+	reason := req.Reason
+	if reason == "" {
+		reason = "token was issued to another client"
+	}
+	now := req.at
+	if now.IsZero() {
+		now = s.Now()
+	}
+	ev := AuditEvent{CreatedAt: now, ActorType: req.Actor.Type, Actor: req.Actor.Name, Action: ActionRevokeRefused,
+		GrantID: &t.GrantID, UserID: t.UserID, ClientID: &t.ClientID,
+		Reason: truncate(reason, 500), RemoteAddr: truncate(req.Remote, 100), RequestID: truncate(req.RequestID, 100)}
+	if ev.ActorType == "" {
+		ev.ActorType, ev.Actor = ActorSystem, "system"
+	}
+	if err := s.auditCoalesced(ctx, coalesceKey(ActionRevokeRefused, ev.Actor, "", t.GrantID), ev, ""); err != nil {
+		return err
+	}
+	return ErrNotTokenOwner
 }
 
 // revokeTx does a revocation inside tx; refresh-reuse and code-reuse

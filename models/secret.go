@@ -1,14 +1,17 @@
 package models
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/crypto/bcrypt"
 )
@@ -77,7 +80,41 @@ var bcryptCost atomic.Int32
 
 func init() { bcryptCost.Store(int32(bcrypt.DefaultCost)) }
 
-// hashPassword hashes a human's password with bcrypt.
+// hashPool bounds how many bcrypt computations run at once. bcrypt is
+// built to be slow — tens of milliseconds of one core at the default cost —
+// so a flood of logins would otherwise take every core from the token
+// endpoint. Half the cores (at least one) may hash; the rest stay free for
+// everything else.
+var hashPool = make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2))
+
+// hashWait bounds how long a password check waits for the pool, on top of
+// the request's own context.
+const hashWait = 5 * time.Second
+
+// withHashSlot runs fn on the hashing pool. It waits for a slot until ctx
+// ends or, when limit is set, until hashWait passes (ErrBusy).
+func withHashSlot(ctx context.Context, limit bool, fn func()) error {
+	var timeout <-chan time.Time
+	if limit {
+		t := time.NewTimer(hashWait)
+		defer t.Stop()
+		timeout = t.C
+	}
+	select {
+	case hashPool <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-timeout:
+		return ErrBusy
+	}
+	defer func() { <-hashPool }()
+	fn()
+	return nil
+}
+
+// hashPassword hashes a human's password with bcrypt, on the hashing pool.
+// Setting a password is a staff or setup action, not something a stranger
+// can flood, so it waits for a slot as long as it takes.
 func hashPassword(pw string) (string, error) {
 	if len(pw) < 8 {
 		return "", ErrPasswordTooShort
@@ -85,7 +122,11 @@ func hashPassword(pw string) (string, error) {
 	if len(pw) > 72 {
 		return "", ErrPasswordTooLong
 	}
-	h, err := bcrypt.GenerateFromPassword([]byte(pw), int(bcryptCost.Load()))
+	var h []byte
+	var err error
+	_ = withHashSlot(context.Background(), false, func() {
+		h, err = bcrypt.GenerateFromPassword([]byte(pw), int(bcryptCost.Load()))
+	})
 	if err != nil {
 		return "", fmt.Errorf("models: hash password: %w", err)
 	}
@@ -99,12 +140,17 @@ var dummyHash = sync.OnceValue(func() []byte {
 	return h
 })
 
-func passwordMatches(hash, pw string) bool {
+// passwordMatches compares pw with a bcrypt hash on the hashing pool; an
+// empty hash (an unknown user) is compared with a dummy, to take the same
+// time. The error is ctx's, or ErrBusy.
+func passwordMatches(ctx context.Context, hash, pw string) (bool, error) {
+	want := []byte(hash)
 	if hash == "" {
-		_ = bcrypt.CompareHashAndPassword(dummyHash(), []byte(pw))
-		return false
+		want = dummyHash()
 	}
-	return bcrypt.CompareHashAndPassword([]byte(hash), []byte(pw)) == nil
+	var ok bool
+	err := withHashSlot(ctx, true, func() { ok = bcrypt.CompareHashAndPassword(want, []byte(pw)) == nil })
+	return ok && hash != "", err
 }
 
 // UseFastPasswordHashForTests lowers bcrypt's cost to its minimum, for

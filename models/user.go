@@ -89,19 +89,24 @@ func (s *Store) createUser(ctx context.Context, username string, role Role, pass
 }
 
 // Authenticate checks a username (in any case) and password. A disabled or unknown user
-// and a wrong password all give ErrBadLogin, in about the same time.
+// and a wrong password all give ErrBadLogin, in about the same time. The
+// bcrypt comparison runs on the bounded hashing pool: ErrBusy when it
+// stayed full too long, or ctx's error when the caller gave up.
 func (s *Store) Authenticate(ctx context.Context, username, password string) (*User, error) {
-	if !storable(username) {
-		passwordMatches("", password) // same time as any unknown user
-		return nil, ErrBadLogin
-	}
 	var u User
-	err := s.r.WithContext(ctx).Select("id", "username", "password_hash", "role", "disabled_at", "created_at").
-		Where("username = ?", FoldUsername(username)).Limit(1).Find(&u).Error
-	if err != nil {
-		return nil, unavailable("authenticate", err)
+	if storable(username) {
+		err := s.r.WithContext(ctx).Select("id", "username", "password_hash", "role", "disabled_at", "created_at").
+			Where("username = ?", FoldUsername(username)).Limit(1).Find(&u).Error
+		if err != nil {
+			return nil, unavailable("authenticate", err)
+		}
 	}
-	if !passwordMatches(u.PasswordHash, password) || u.DisabledAt != nil {
+	s.passwordChecks.Add(1)
+	ok, err := passwordMatches(ctx, u.PasswordHash, password) // an unknown user takes as long
+	if err != nil {
+		return nil, err
+	}
+	if !ok || u.DisabledAt != nil {
 		return nil, ErrBadLogin
 	}
 	return &u, nil

@@ -213,15 +213,14 @@ func TestDisableUser(t *testing.T) {
 	if resp, _ := alice.get("/o/authorized_tokens/"); resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/login") {
 		t.Errorf("alice's session after disable: got %d to %q, want 303 to /login", resp.StatusCode, resp.Header.Get("Location"))
 	}
-	cfg := oauth2.Config{ClientID: ts.f.Confidential.ClientID, ClientSecret: ts.f.Secret, Endpoint: ts.endpoint()}
-	_, err := cfg.PasswordCredentialsToken(ts.ctx(), "alice", modelstest.Password)
-	assertRetrieveError(t, err, "invalid_grant")
-
 	ev := ts.lastAudit(t)
 	if ev.Action != models.ActionUserDisable || ev.Actor != "admin" || ev.Reason != "left the company" || ev.Grants != 1 || ev.Tokens != 2 ||
 		ev.UserID == nil || *ev.UserID != ts.f.Alice.ID {
 		t.Errorf("audit event: %+v", ev)
 	}
+	cfg := oauth2.Config{ClientID: ts.f.Confidential.ClientID, ClientSecret: ts.f.Secret, Endpoint: ts.endpoint()}
+	_, err := cfg.PasswordCredentialsToken(ts.ctx(), "alice", modelstest.Password)
+	assertRetrieveError(t, err, "invalid_grant")
 	if p, _ := ts.st.AuditEvents(t.Context(), models.AuditFilter{Action: models.ActionUserDisable}, models.Cursor{}, 10); len(p.Rows) != 1 {
 		t.Errorf("user.disable events: got %d, want 1", len(p.Rows))
 	}

@@ -201,14 +201,14 @@ func TestBrowserJourneys(t *testing.T) {
 		j := start(t)
 		tok := j.ts.passwordToken(t, "alice")
 		victim := j.ts.passwordToken(t, "bob")
+		if _, err := j.ts.st.CreateUser(context.Background(), "audrey", models.RoleAuditor, modelstest.Password); err != nil {
+			t.Fatal(err)
+		}
+		j.login("audrey") // a staff login is audited too: log in first, so the revocation is the newest event
 		if _, err := j.ts.st.Revoke(context.Background(), models.RevokeRequest{UserID: j.ts.f.Alice.ID,
 			Actor: models.Staff(j.ts.f.Admin), Reason: "offboarding"}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := j.ts.st.CreateUser(context.Background(), "audrey", models.RoleAuditor, modelstest.Password); err != nil {
-			t.Fatal(err)
-		}
-		j.login("audrey")
 		j.open("/admin/audit")
 		j.screenshot("audit", 1280)
 		j.screenshot("audit-375", 375)

@@ -2,6 +2,7 @@ package web
 
 import (
 	"net"
+	"time"
 
 	"github.com/latchkey/latchkey/models"
 )
@@ -18,4 +19,7 @@ type Config struct {
 	// access log). Empty: the TCP peer is the client, and the header is
 	// ignored, since any client can send it.
 	TrustedProxies []*net.IPNet
+	// ThrottleHold is how long a login refused by the password throttle is
+	// held before its 429 (0: one second; negative: not held, for tests).
+	ThrottleHold time.Duration
 }

@@ -36,7 +36,7 @@ func New(cfg Config, st *models.Store, log *slog.Logger) *echo.Echo {
 			return next(c)
 		}
 	})
-	h := handlers.New(handlers.Config{Issuer: cfg.Issuer, TTLs: cfg.TTLs}, st, log)
+	h := handlers.New(handlers.Config{Issuer: cfg.Issuer, TTLs: cfg.TTLs, ThrottleHold: cfg.ThrottleHold}, st, log)
 	e.HTTPErrorHandler = errorHandler(log)
 	useMiddleware(e, cfg, log)
 	routes(e, h, csrf(cfg))
