@@ -43,6 +43,10 @@ var (
 	// ErrBusy is returned when a password check waited too long for the
 	// hashing pool: the server is saturated with logins.
 	ErrBusy = sentinel("models: too many password checks at once")
+
+	// ErrNotIntrospector is an active access token whose client may not
+	// introspect other clients' tokens.
+	ErrNotIntrospector = sentinel("models: the token's client may not introspect tokens")
 	// ErrInvalidScope is returned when a request asks for a scope the client
 	// or grant does not have (RFC 6749 §5.2 invalid_scope). It matches
 	// ErrInvalid too.

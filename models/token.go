@@ -290,9 +290,6 @@ func (s *Store) GrantByID(ctx context.Context, id int64) (*Grant, error) {
 	return &g, nil
 }
 
-// ErrNotIntrospector is an active access token whose client may not
-// introspect other clients' tokens.
-var ErrNotIntrospector = errors.New("models: the token's client may not introspect tokens")
 
 // IntrospectorByAccessToken returns the client holding raw, an active
 // access token, when that client is a resource server: created with
