@@ -10,7 +10,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync/atomic"
+	"sync"
 	"time"
 
 	"github.com/mattn/go-sqlite3"
@@ -59,22 +59,10 @@ type Store struct {
 	lastUse *lastUseThrottle
 	stmts   *stmtCache
 	clients clientCache
-	// unknownTokens counts revocation requests for tokens Latchkey never
-	// issued (or already purged): SPEC has them write no audit event, so
-	// they are counted here and exposed at /metrics.
-	unknownTokens atomic.Int64
-}
-
-// Stats are the store's counters since the process started.
-type Stats struct {
-	UnknownTokenRevocations int64
-	Commits, Writes         int64 // group commit: transactions, and the writes they carried
-}
-
-// Stats returns the store's counters.
-func (s *Store) Stats() Stats {
-	commits, writes := s.BatchStats()
-	return Stats{UnknownTokenRevocations: s.unknownTokens.Load(), Commits: commits, Writes: writes}
+	// counters are exposed through Stats, for /metrics.
+	counters counters
+	// purging is held by the purge running in this process.
+	purging sync.Mutex
 }
 
 // Open connects to dsn — a SQLite file path (optionally "file:" URI) or a

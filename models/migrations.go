@@ -158,6 +158,15 @@ CREATE INDEX grants_user ON grants (user_id, id);
 DROP INDEX tokens_live;
 CREATE INDEX tokens_live_type ON tokens (type, expires_at) WHERE revoked_at IS NULL AND rotated_at IS NULL;
 `},
+	// The background purge finds dead rows through an index, a batch at a
+	// time: revoked grants, access tokens rotated away, expired sessions,
+	// and whether a grant still has a code (kept for reuse detection).
+	{6, "purge indexes", `
+CREATE INDEX grants_revoked ON grants (revoked_at) WHERE revoked_at IS NOT NULL;
+CREATE INDEX tokens_rotated ON tokens (type, rotated_at) WHERE rotated_at IS NOT NULL;
+CREATE INDEX codes_grant ON codes (grant_id) WHERE grant_id IS NOT NULL;
+CREATE INDEX sessions_expires ON sessions (expires_at);
+`},
 }
 
 func (s *Store) expand(sql string) string {
