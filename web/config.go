@@ -18,4 +18,12 @@ type Config struct {
 	// access log). Empty: the TCP peer is the client, and the header is
 	// ignored, since any client can send it.
 	TrustedProxies []*net.IPNet
+	// Metrics is the server's Prometheus registry; nil gives the server
+	// one of its own.
+	Metrics *Metrics
+	// MetricsElsewhere: /metrics has a listener of its own (serve
+	// --metrics-addr, serving Metrics.Handler), so the main listener does
+	// not serve it at all. Otherwise the main listener serves it to
+	// loopback clients only.
+	MetricsElsewhere bool
 }
