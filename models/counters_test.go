@@ -2,6 +2,10 @@ package models_test
 
 import (
 	"context"
+	"go/parser"
+	"go/token"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/latchkey/latchkey/models"
@@ -70,5 +74,30 @@ func TestRevocationCounters(t *testing.T) {
 	}
 	if s.UnknownTokenRevocations != 1 {
 		t.Errorf("unknown tokens: got %d, want 1", s.UnknownTokenRevocations)
+	}
+}
+
+// TestModelsExposeCountersOnly: models keeps plain counters (Stats) and
+// does not depend on a metrics library; the web layer turns them into
+// Prometheus metrics.
+func TestModelsExposeCountersOnly(t *testing.T) {
+	t.Parallel()
+	files, err := filepath.Glob("*.go")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("glob: %v %v", files, err)
+	}
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), name, nil, parser.ImportsOnly)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, imp := range f.Imports {
+			if strings.Contains(imp.Path.Value, "prometheus") {
+				t.Errorf("%s imports %s", name, imp.Path.Value)
+			}
+		}
 	}
 }
