@@ -333,7 +333,7 @@ func TestMigrateTwice(t *testing.T) {
 	c := newCLI(t)
 	var n, v int
 	first := c.ok("", "migrate")
-	if _, err := fmt.Sscanf(strings.Replace(first, "migration ", "migrations ", 1), "applied %d migrations (schema version %d)\n", &n, &v); err != nil || n == 0 || n != v {
+	if _, err := fmt.Sscanf(strings.Replace(first, "migration ", "migrations ", 1), "applied %d migrations (schema version %d)\n", &n, &v); err != nil || n == 0 || n > v { // versions may have gaps
 		t.Errorf("first migrate: got %q", first)
 	}
 	if got, want := c.ok("", "migrate"), fmt.Sprintf("applied 0 migrations (schema version %d)\n", v); got != want {
