@@ -194,14 +194,14 @@ type LoginAttempt struct {
 // it. Repeats from one address for one username within a minute fold into
 // one event with a count.
 func (s *Store) RecordLoginFailure(ctx context.Context, a LoginAttempt) error {
-	s.loginFailures.Add(1)
+	s.counters.loginFailures.Add(1)
 	return s.recordLogin(ctx, ActionLoginFailure, "wrong username or password", a)
 }
 
 // RecordLoginThrottled audits a password check refused by the throttle,
 // folded as RecordLoginFailure's are, and counts it.
 func (s *Store) RecordLoginThrottled(ctx context.Context, a LoginAttempt) error {
-	s.loginThrottled.Add(1)
+	s.counters.loginThrottled.Add(1)
 	return s.recordLogin(ctx, ActionLoginThrottled, "too many failed logins; throttled", a)
 }
 

@@ -12,7 +12,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync/atomic"
+	"sync"
 	"time"
 
 	"github.com/mattn/go-sqlite3"
@@ -57,32 +57,13 @@ type Store struct {
 	lastUse *lastUseThrottle
 	stmts   *stmtCache
 	clients clientCache
-	// unknownTokens counts revocation requests for tokens Latchkey never
-	// issued (or already purged): they write no audit event (anyone could
-	// flood the trail with them), so they are counted here and exposed at
-	// /metrics.
-	unknownTokens atomic.Int64
-	// passwordChecks counts bcrypt comparisons made by Authenticate;
-	// loginFailures and loginThrottled count failed and throttled password
-	// checks (see RecordLoginFailure).
-	passwordChecks, loginFailures, loginThrottled atomic.Int64
-	audit                                         *auditCoalescer
-}
-
-// Stats are the store's counters since the process started.
-type Stats struct {
-	UnknownTokenRevocations int64
-	PasswordChecks          int64 // password checks that went on to bcrypt (counted before waiting for the pool)
-	LoginFailures           int64 // wrong passwords and unknown usernames (login page and password grant)
-	LoginThrottled          int64 // password checks refused by the throttle, before any hash
-	Commits, Writes         int64 // group commit: transactions, and the writes they carried
-}
-
-// Stats returns the store's counters.
-func (s *Store) Stats() Stats {
-	commits, writes := s.BatchStats()
-	return Stats{UnknownTokenRevocations: s.unknownTokens.Load(), Commits: commits, Writes: writes,
-		PasswordChecks: s.passwordChecks.Load(), LoginFailures: s.loginFailures.Load(), LoginThrottled: s.loginThrottled.Load()}
+	// counters are exposed through Stats, for /metrics.
+	counters counters
+	// purging is held by the purge running in this process.
+	purging sync.Mutex
+	// audit folds repeated events (failed logins, refused revocations)
+	// into one row a minute with a count.
+	audit *auditCoalescer
 }
 
 // Open connects to dsn — a SQLite file path (optionally "file:" URI) or a

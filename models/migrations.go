@@ -169,6 +169,15 @@ UPDATE users SET username = LOWER(username) WHERE username <> LOWER(username);
 	{5, "audit event count", `
 ALTER TABLE audit_events ADD COLUMN count INTEGER NOT NULL DEFAULT 1;
 `},
+	// The background purge finds dead rows through an index, a batch at a
+	// time: revoked grants, access tokens rotated away, expired sessions,
+	// and whether a grant still has a code (kept for reuse detection).
+	{6, "purge indexes", `
+CREATE INDEX grants_revoked ON grants (revoked_at) WHERE revoked_at IS NOT NULL;
+CREATE INDEX tokens_rotated ON tokens (type, rotated_at) WHERE rotated_at IS NOT NULL;
+CREATE INDEX codes_grant ON codes (grant_id) WHERE grant_id IS NOT NULL;
+CREATE INDEX sessions_expires ON sessions (expires_at);
+`},
 	// A grant's public id: what introspection answers as sid and what
 	// revocation events name, so that neither exposes the row id (a
 	// counter of every grant ever issued). 32 random hex digits; existing

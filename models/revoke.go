@@ -55,7 +55,7 @@ func (s *Store) Revoke(ctx context.Context, req RevokeRequest) (RevokeResult, er
 			Scan(&t.ID, &t.GrantID, &t.ClientID, &t.UserID)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
-			s.unknownTokens.Add(1)
+			s.counters.countRevocation(revocationPath(req), OutcomeUnknown, RevokeResult{}, true)
 			return RevokeResult{}, nil
 		case err != nil:
 			return RevokeResult{}, unavailable("revoke", err)
@@ -72,6 +72,8 @@ func (s *Store) Revoke(ctx context.Context, req RevokeRequest) (RevokeResult, er
 		return err
 	})
 	if err != nil {
+		// A committed revocation is counted by the writer; this one is not.
+		s.counters.countRevocation(revocationPath(req), revokeOutcome(err), RevokeResult{}, req.Token != "")
 		return RevokeResult{}, wrapWrite("revoke", err)
 	}
 	return res, nil
@@ -125,7 +127,7 @@ func (s *Store) revokeTx(tx *gorm.DB, req RevokeRequest, now time.Time) (RevokeR
 			return RevokeResult{}, res.Error
 		}
 		if res.RowsAffected == 0 {
-			s.unknownTokens.Add(1)
+			noteRevocation(tx, req, OutcomeUnknown, RevokeResult{})
 			return RevokeResult{}, nil
 		}
 		req.target = &t
@@ -139,17 +141,23 @@ func (s *Store) revokeTx(tx *gorm.DB, req RevokeRequest, now time.Time) (RevokeR
 			if ev.Reason == "" {
 				ev.Reason = "token was issued to another client"
 			}
+			noteRevocation(tx, req, OutcomeRefused, RevokeResult{})
 			return RevokeResult{}, s.insertAudit(tx, &ev)
 		}
 		if ev.Action == "" {
 			ev.Action = ActionRevokeToken
 		}
 		res, err := s.revokeGrantTx(tx, t.GrantID, now)
-		if err != nil || res.Grants == 0 {
-			// An expired or already revoked token: nothing happened, so no
-			// event (RFC 7009 §2.2 still answers 200).
+		if err != nil {
 			return res, err
 		}
+		if res.Grants == 0 {
+			// An expired or already revoked token: nothing happened, so no
+			// event (RFC 7009 §2.2 still answers 200).
+			noteRevocation(tx, req, OutcomeNothing, res)
+			return res, nil
+		}
+		noteRevocation(tx, req, OutcomeRevoked, res)
 		ev.Grants, ev.Tokens = res.Grants, res.Tokens
 		return res, s.insertAudit(tx, &ev)
 	case req.GrantID != 0:
@@ -169,6 +177,7 @@ func (s *Store) revokeTx(tx *gorm.DB, req RevokeRequest, now time.Time) (RevokeR
 		if err != nil {
 			return RevokeResult{}, err
 		}
+		noteRevocation(tx, req, outcomeOf(out), out)
 		if out.Grants == 0 && (ev.Action == ActionRefreshReuse || ev.Action == ActionCodeReuse) {
 			// A replay against a grant already revoked: the first event
 			// said it all, and a replayer must not be able to fill the
@@ -210,6 +219,7 @@ func (s *Store) revokeTx(tx *gorm.DB, req RevokeRequest, now time.Time) (RevokeR
 			return RevokeResult{}, gr.Error
 		}
 		out := RevokeResult{Grants: int(gr.RowsAffected), Tokens: int(toks.RowsAffected)}
+		noteRevocation(tx, req, outcomeOf(out), out)
 		ev.Grants, ev.Tokens = out.Grants, out.Tokens
 		return out, s.insertAudit(tx, &ev)
 	}

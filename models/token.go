@@ -290,7 +290,6 @@ func (s *Store) GrantByID(ctx context.Context, id int64) (*Grant, error) {
 	return &g, nil
 }
 
-
 // IntrospectorByAccessToken returns the client holding raw, an active
 // access token, when that client is a resource server: created with
 // --introspect, confidential and enabled. RFC 7662 §2.1 lets a resource

@@ -101,7 +101,7 @@ func (s *Store) Authenticate(ctx context.Context, username, password string) (*U
 			return nil, unavailable("authenticate", err)
 		}
 	}
-	s.passwordChecks.Add(1)
+	s.counters.passwordChecks.Add(1)
 	ok, err := passwordMatches(ctx, u.PasswordHash, password) // an unknown user takes as long
 	if err != nil {
 		return nil, err

@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"gorm.io/gorm"
@@ -22,6 +21,10 @@ type writeOp struct {
 	fn   func(tx *gorm.DB) error
 	ctx  context.Context
 	done chan error
+	// tally collects the revocations fn makes, counted once committed;
+	// txCtx carries it to fn through tx.Statement.Context.
+	tally *tally
+	txCtx context.Context
 }
 
 // batcher is group commit for SQLite. SQLite has one writer and, with
@@ -44,15 +47,6 @@ type batcher struct {
 	quit   chan struct{}
 	closed sync.Once
 	wg     sync.WaitGroup
-
-	batches   atomic.Int64 // commits
-	committed atomic.Int64 // operations committed
-}
-
-// BatchStats reports how many commits the writer made and how many
-// operations they carried: the group-commit ratio.
-func (s *Store) BatchStats() (commits, ops int64) {
-	return s.batch.batches.Load(), s.batch.committed.Load()
 }
 
 func newBatcher(s *Store) *batcher {
@@ -73,9 +67,18 @@ func (b *batcher) close() {
 // (or rolled back, when fn fails). fn must not keep tx.
 func (s *Store) write(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	if s.dialect != DialectSQLite {
-		return s.w.WithContext(ctx).Transaction(fn)
+		t, txCtx := withTally(ctx, ctx)
+		if err := s.w.WithContext(txCtx).Transaction(fn); err != nil {
+			return err
+		}
+		s.counters.countCommit(1)
+		s.counters.countTally(t)
+		return nil
 	}
 	op := &writeOp{fn: fn, ctx: ctx, done: make(chan error, 1)}
+	// The transaction's context is not the caller's: one caller giving up
+	// must not fail the batch it shares.
+	op.tally, op.txCtx = withTally(ctx, context.Background())
 	select {
 	case s.batch.ops <- op:
 	case <-s.batch.quit:
@@ -158,6 +161,10 @@ func (b *batcher) runTogether(ops []*writeOp) bool {
 		return true
 	}
 	for _, op := range ops {
+		if op.tally != nil {
+			op.tally.revs = op.tally.revs[:0] // afresh: a batch may run twice
+		}
+		tx.Statement.Context = op.txCtx
 		if err := safeRun(op.fn, tx); err != nil {
 			tx.Rollback()
 			if len(ops) > 1 {
@@ -174,8 +181,10 @@ func (b *batcher) runTogether(ops []*writeOp) bool {
 		}
 		return true
 	}
-	b.batches.Add(1)
-	b.committed.Add(int64(len(ops)))
+	b.s.counters.countCommit(len(ops))
+	for _, op := range ops {
+		b.s.counters.countTally(op.tally)
+	}
 	if d := time.Since(start); d > time.Second {
 		b.s.log.Warn("slow commit", "duration", d, "batch", len(ops))
 	}

@@ -22,4 +22,12 @@ type Config struct {
 	// ThrottleHold is how long a login refused by the password throttle is
 	// held before its 429 (0: one second; negative: not held, for tests).
 	ThrottleHold time.Duration
+	// Metrics is the server's Prometheus registry; nil gives the server
+	// one of its own.
+	Metrics *Metrics
+	// MetricsElsewhere: /metrics has a listener of its own (serve
+	// --metrics-addr, serving Metrics.Handler), so the main listener does
+	// not serve it at all. Otherwise the main listener serves it to
+	// loopback clients only.
+	MetricsElsewhere bool
 }

@@ -8,8 +8,8 @@ import (
 
 // routes registers every route, one line each. /o/ endpoints answer with
 // and without their trailing slash, never with a redirect (a redirect would
-// drop a POST body).
-func routes(e *echo.Echo, h *handlers.Handler, csrf echo.MiddlewareFunc) {
+// drop a POST body). metrics is nil when /metrics has a listener of its own.
+func routes(e *echo.Echo, h *handlers.Handler, csrf echo.MiddlewareFunc, metrics echo.HandlerFunc) {
 	// Machine endpoints: no session, no CSRF (clients authenticate).
 	oauth(e, "/o/token", "POST", h.IssueToken)
 	oauth(e, "/o/revoke_token", "POST, OPTIONS", h.RevokeToken)
@@ -19,7 +19,9 @@ func routes(e *echo.Echo, h *handlers.Handler, csrf echo.MiddlewareFunc) {
 	e.GET("/api/me", h.ShowMe)
 	e.GET("/healthz", h.ShowHealth)
 	e.GET("/readyz", h.ShowReady)
-	e.GET("/metrics", h.ShowMetrics)
+	if metrics != nil {
+		e.GET("/metrics", metrics, loopbackOnly)
+	}
 	e.Any("/static/*", echo.WrapHandler(static.Handler()))
 
 	// Browser pages: session and CSRF.

@@ -38,8 +38,16 @@ func New(cfg Config, st *models.Store, log *slog.Logger) *echo.Echo {
 	})
 	h := handlers.New(handlers.Config{Issuer: cfg.Issuer, TTLs: cfg.TTLs, ThrottleHold: cfg.ThrottleHold}, st, log)
 	e.HTTPErrorHandler = errorHandler(log)
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(st)
+	}
+	e.Use(cfg.Metrics.observe) // outermost: sees the status every other layer settled
 	useMiddleware(e, cfg, log)
-	routes(e, h, csrf(cfg))
+	var metrics echo.HandlerFunc
+	if !cfg.MetricsElsewhere {
+		metrics = echo.WrapHandler(cfg.Metrics.Handler())
+	}
+	routes(e, h, csrf(cfg), metrics)
 	return e
 }
 

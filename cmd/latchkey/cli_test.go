@@ -401,7 +401,7 @@ func TestTokensPurge(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := c.ok("", "tokens", "purge")
-	if !strings.HasPrefix(out, "deleted 1 token, 0 codes and 0 sessions that expired or were revoked before ") {
+	if !strings.HasPrefix(out, "deleted 1 token, 0 codes, 0 sessions, 0 setup links and 1 grant that expired or were revoked before ") {
 		t.Errorf("purge: got %q", out)
 	}
 	if _, err := st.FindTokenByHash(ctx, models.HashSecret(old.AccessToken)); !errors.Is(err, models.ErrNotFound) {

@@ -22,18 +22,27 @@ import (
 const shutdownTimeout = 15 * time.Second
 
 type serveOptions struct {
-	addr       string
-	issuer     string
-	accessTTL  time.Duration
-	refreshTTL time.Duration
-	demo       bool
-	proxies    []string
+	addr        string
+	issuer      string
+	accessTTL   time.Duration
+	refreshTTL  time.Duration
+	demo        bool
+	proxies     []string
+	metricsAddr string
+	purgeAfter  age
 }
 
+// The background purge runs about every purgeInterval, the first time
+// about purgeFirstDelay after start (both jittered by ±20 %).
+const (
+	purgeInterval   = 10 * time.Minute
+	purgeFirstDelay = time.Minute
+)
+
 func (a *app) serveCommand() *cobra.Command {
-	var o serveOptions
+	o := serveOptions{purgeAfter: age(models.DefaultPurgeAfter)}
 	cmd := &cobra.Command{
-		Use:   "serve [--addr 127.0.0.1:8000] [--issuer URL] [--access-token-ttl 1h] [--refresh-token-ttl 720h] [--demo]",
+		Use:   "serve [--addr 127.0.0.1:8000] [--issuer URL] [--access-token-ttl 1h] [--refresh-token-ttl 720h] [--demo] [--metrics-addr ADDR] [--purge-after 720h]",
 		Short: "Run the authorization server",
 		Long: `Run the authorization server until SIGINT or SIGTERM.
 
@@ -47,7 +56,14 @@ tokens, and prints the demo logins. Every demo user's password is
 "` + models.DemoPassword + `": never use --demo where real users can reach it.
 
 On a database without an admin, serve prints a one-time setup URL for
-creating the first one. Logs are JSON on stderr.`,
+creating the first one. Logs are JSON on stderr.
+
+/metrics (Prometheus) answers only clients on this machine, and never a
+request a proxy forwarded; --metrics-addr (LATCHKEY_METRICS_ADDR) moves it to a
+listener of its own instead. About every 10 minutes the server deletes tokens,
+codes, sessions and grants dead for longer than --purge-after
+(LATCHKEY_PURGE_AFTER: a duration such as 720h or days such as 30d); on
+PostgreSQL one replica at a time does it.`,
 		Args: noArgs,
 		PreRunE: func(cmd *cobra.Command, _ []string) error {
 			return a.flagsFromEnv(cmd.Flags(), [][2]string{
@@ -57,6 +73,8 @@ creating the first one. Logs are JSON on stderr.`,
 				{"refresh-token-ttl", "LATCHKEY_REFRESH_TOKEN_TTL"},
 				{"demo", "LATCHKEY_DEMO"},
 				{"trusted-proxy", "LATCHKEY_TRUSTED_PROXIES"},
+				{"metrics-addr", "LATCHKEY_METRICS_ADDR"},
+				{"purge-after", "LATCHKEY_PURGE_AFTER"},
 			})
 		},
 		RunE: action(func(cmd *cobra.Command, _ []string) error {
@@ -73,6 +91,11 @@ creating the first one. Logs are JSON on stderr.`,
 			if _, err := parseProxies(o.proxies); err != nil {
 				return err
 			}
+			if o.metricsAddr != "" {
+				if _, _, err := net.SplitHostPort(o.metricsAddr); err != nil {
+					return usagef("--metrics-addr %q must be host:port, like 127.0.0.1:9100", o.metricsAddr)
+				}
+			}
 			return a.serve(cmd.Context(), o)
 		}),
 	}
@@ -83,6 +106,8 @@ creating the first one. Logs are JSON on stderr.`,
 	f.DurationVar(&o.refreshTTL, "refresh-token-ttl", models.DefaultTTLs.Refresh, "refresh token lifetime (env LATCHKEY_REFRESH_TOKEN_TTL)")
 	f.BoolVar(&o.demo, "demo", false, "seed an empty database with demo data (env LATCHKEY_DEMO)")
 	f.StringSliceVar(&o.proxies, "trusted-proxy", nil, "network (CIDR or IP) of a load balancer whose X-Forwarded-For is believed; repeatable (env LATCHKEY_TRUSTED_PROXIES, comma-separated)")
+	f.StringVar(&o.metricsAddr, "metrics-addr", "", "host:port of a listener of its own for /metrics, which the main listener then does not serve (env LATCHKEY_METRICS_ADDR)")
+	f.Var(&o.purgeAfter, "purge-after", "delete tokens, codes, sessions and grants dead for longer than this: 720h, 30d (env LATCHKEY_PURGE_AFTER)")
 	return cmd
 }
 
@@ -164,10 +189,37 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 		return err
 	}
 	cfg := web.Config{
-		TrustedProxies: proxies,
-		Issuer:         o.issuer,
-		TTLs:           models.TTLs{Access: o.accessTTL, Refresh: o.refreshTTL, Code: models.DefaultTTLs.Code},
+		TrustedProxies:   proxies,
+		Issuer:           o.issuer,
+		TTLs:             models.TTLs{Access: o.accessTTL, Refresh: o.refreshTTL, Code: models.DefaultTTLs.Code},
+		Metrics:          web.NewMetrics(st),
+		MetricsElsewhere: o.metricsAddr != "",
 	}
+	metricsServed := make(chan error, 1)
+	var metricsSrv *http.Server
+	if o.metricsAddr != "" {
+		mln, err := net.Listen("tcp", o.metricsAddr)
+		if err != nil {
+			return fmt.Errorf("--metrics-addr: %w", err)
+		}
+		defer mln.Close()
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", cfg.Metrics.Handler())
+		metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 60 * time.Second,
+			ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		go func() { metricsServed <- metricsSrv.Serve(mln) }()
+		fmt.Fprintf(a.stdout, "Metrics on http://%s/metrics\n", mln.Addr())
+	}
+
+	// The purger stops before the store closes (defers run last first).
+	purgeCtx, stopPurge := context.WithCancel(context.Background())
+	purgeDone := make(chan struct{})
+	go func() {
+		defer close(purgeDone)
+		st.RunPurger(purgeCtx, models.PurgerOptions{OlderThan: time.Duration(o.purgeAfter), Interval: purgeInterval, FirstDelay: purgeFirstDelay})
+	}()
+	defer func() { stopPurge(); <-purgeDone }()
+
 	srv := &http.Server{
 		Handler:           web.New(cfg, st, log),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -181,7 +233,8 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	go func() { served <- srv.Serve(ln) }()
 
 	log.Info("listening", "addr", ln.Addr().String(), "issuer", o.issuer,
-		"access_token_ttl", o.accessTTL.String(), "refresh_token_ttl", o.refreshTTL.String())
+		"access_token_ttl", o.accessTTL.String(), "refresh_token_ttl", o.refreshTTL.String(),
+		"metrics_addr", o.metricsAddr, "purge_after", o.purgeAfter.String())
 	fmt.Fprintf(a.stdout, "Latchkey listening on http://%s\n", ln.Addr())
 	if setupURL != "" {
 		// The one place a one-time secret is printed: stdout, for the
@@ -192,11 +245,17 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	select {
 	case err := <-served:
 		return fmt.Errorf("serve: %w", err)
+	case err := <-metricsServed:
+		return fmt.Errorf("serve metrics: %w", err)
 	case <-ctx.Done():
 	}
 	log.Info("shutting down", "timeout", shutdownTimeout.String())
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
+	stopPurge() // a purge in progress ends after its current batch
+	if metricsSrv != nil {
+		_ = metricsSrv.Shutdown(sctx)
+	}
 	if err := srv.Shutdown(sctx); err != nil {
 		return fmt.Errorf("shut down: %w", err)
 	}
