@@ -102,8 +102,10 @@ func (s *Store) auditRefused(ctx context.Context, req RevokeRequest) error {
 		ev.ActorType, ev.Actor = ActorSystem, "system"
 	}
 	if err := s.auditCoalesced(ctx, coalesceKey(ActionRevokeRefused, ev.Actor, "", t.GrantID), ev, ""); err != nil {
+		s.counters.countRevocation(revocationPath(req), OutcomeError, RevokeResult{}, true)
 		return err
 	}
+	s.counters.countRevocation(revocationPath(req), OutcomeRefused, RevokeResult{}, true)
 	return ErrNotTokenOwner
 }
 

@@ -148,6 +148,11 @@ func TestCSRFTokenBoundToSession(t *testing.T) {
 		t.Errorf("a session's token changed between pages: %q then %q", tokA, again)
 	}
 
+	// The login page's token dies when the browser logs in.
+	c := newBrowser(t, ts)
+	old := c.pageToken("/login")
+	c.login("admin")
+	// (Logging in is audited: count from here.)
 	before := ts.counts(t)
 	if resp, _ := b.post(path, url.Values{"csrf": {tokA}, "reason": {"cross"}}); resp.StatusCode != http.StatusForbidden {
 		t.Errorf("A's token with B's session: got %d, want 403", resp.StatusCode)
@@ -158,10 +163,6 @@ func TestCSRFTokenBoundToSession(t *testing.T) {
 	if resp.StatusCode != http.StatusForbidden {
 		t.Errorf("A's token in X-CSRF-Token with B's session: got %d, want 403", resp.StatusCode)
 	}
-	// The login page's token dies when the browser logs in.
-	c := newBrowser(t, ts)
-	old := c.pageToken("/login")
-	c.login("admin")
 	if resp, _ := c.post(path, url.Values{"csrf": {old}, "reason": {"stale"}}); resp.StatusCode != http.StatusForbidden {
 		t.Errorf("a token from before the login: got %d, want 403", resp.StatusCode)
 	}
