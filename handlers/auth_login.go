@@ -11,7 +11,8 @@ import (
 	"github.com/latchkey/latchkey/views/auth"
 )
 
-// SessionCookie is the name of the login cookie.
+// SessionCookie is the name of the login cookie under an http issuer
+// (Config.SessionCookieName gives the name in use).
 const SessionCookie = "latchkey_session"
 
 // ShowLogin renders the login form.
@@ -58,7 +59,7 @@ func (h *Handler) Login(c echo.Context) error {
 		}
 	}
 	c.SetCookie(&http.Cookie{
-		Name: SessionCookie, Value: raw, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode,
+		Name: h.cfg.SessionCookieName(), Value: raw, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode,
 		Secure: h.cfg.SecureCookies(), MaxAge: int(models.SessionTTL.Seconds()),
 	})
 	return c.Redirect(http.StatusSeeOther, landing(u, next))
@@ -66,12 +67,12 @@ func (h *Handler) Login(c echo.Context) error {
 
 // Logout ends the session.
 func (h *Handler) Logout(c echo.Context) error {
-	if ck, err := c.Cookie(SessionCookie); err == nil {
+	if ck, err := c.Cookie(h.cfg.SessionCookieName()); err == nil {
 		if err := h.store.DeleteSession(c.Request().Context(), ck.Value); err != nil {
 			return err
 		}
 	}
-	c.SetCookie(&http.Cookie{Name: SessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true,
+	c.SetCookie(&http.Cookie{Name: h.cfg.SessionCookieName(), Value: "", Path: "/", MaxAge: -1, HttpOnly: true,
 		SameSite: http.SameSiteLaxMode, Secure: h.cfg.SecureCookies()})
 	return c.Redirect(http.StatusSeeOther, "/login")
 }
@@ -113,7 +114,7 @@ func safeNext(next string) string {
 // request context. A session the database cannot check counts as none.
 func (h *Handler) LoadSession(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		ck, err := c.Cookie(SessionCookie)
+		ck, err := c.Cookie(h.cfg.SessionCookieName())
 		if err == nil && ck.Value != "" {
 			u, err := h.store.SessionUser(c.Request().Context(), ck.Value)
 			switch {

@@ -75,7 +75,7 @@ func CSRF(cfg Config, skip func(echo.Context) bool) echo.MiddlewareFunc {
 			c.Set(secureCookiesKey, secure)
 			r := c.Request()
 			var want string
-			if ck, err := c.Cookie(SessionCookie); err == nil && UserFrom(c) != nil {
+			if ck, err := c.Cookie(cfg.SessionCookieName()); err == nil && UserFrom(c) != nil {
 				// LoadSession accepted this cookie (the first of the name,
 				// as here): the token is bound to that session.
 				want = csrfMAC(ck.Value, "session")

@@ -30,6 +30,17 @@ const DefaultThrottleHold = time.Second
 // SecureCookies reports whether cookies must be Secure (an https issuer).
 func (c Config) SecureCookies() bool { return strings.HasPrefix(c.Issuer, "https://") }
 
+// SessionCookieName is the login cookie's name. Under an https issuer it
+// carries the __Host- prefix: browsers then refuse the cookie unless it is
+// Secure, host-only and for path /, so a sibling domain cannot plant its
+// own session (logging a victim into the attacker's account).
+func (c Config) SessionCookieName() string {
+	if c.SecureCookies() {
+		return "__Host-" + SessionCookie
+	}
+	return SessionCookie
+}
+
 // Handler carries the dependencies every handler method shares.
 type Handler struct {
 	store    *models.Store

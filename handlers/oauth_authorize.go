@@ -32,35 +32,35 @@ var pkceChallengeRE = regexp.MustCompile(`^[A-Za-z0-9_-]{43}$`)
 // client or redirect URI must not redirect (§4.1.2.1: the user is told,
 // the unverified URI is never followed): they come back as pageErr. Every
 // other problem is redirected to the client as redirectErr.
-func (h *Handler) parseAuthorize(c echo.Context, params url.Values) (req *authzRequest, pageErr error, redirectErr *OAuthError) {
+func (h *Handler) parseAuthorize(c echo.Context, params url.Values) (req *authzRequest, redirectErr *OAuthError, pageErr error) {
 	for _, k := range []string{"client_id", "redirect_uri"} {
 		if len(params[k]) > 1 {
-			return nil, echo.NewHTTPError(http.StatusBadRequest, "The authorization request gives "+k+" more than once."), nil
+			return nil, nil, echo.NewHTTPError(http.StatusBadRequest, "The authorization request gives "+k+" more than once.")
 		}
 	}
 	clientID := params.Get("client_id")
 	if clientID == "" {
-		return nil, echo.NewHTTPError(http.StatusBadRequest, "The authorization request has no client_id."), nil
+		return nil, nil, echo.NewHTTPError(http.StatusBadRequest, "The authorization request has no client_id.")
 	}
 	client, err := h.store.ClientByClientID(c.Request().Context(), clientID)
 	if errors.Is(err, models.ErrNotFound) || (err == nil && client.DisabledAt != nil) {
-		return nil, echo.NewHTTPError(http.StatusBadRequest, "The application asking for authorization is not registered here."), nil
+		return nil, nil, echo.NewHTTPError(http.StatusBadRequest, "The application asking for authorization is not registered here.")
 	}
 	if err != nil {
-		return nil, err, nil
+		return nil, nil, err
 	}
 	req = &authzRequest{client: client, hidden: map[string]string{}}
 	registered := client.RedirectURIList()
 	if raw, given := params["redirect_uri"]; given {
 		// §3.1.2.3: compared as exact strings, no normalisation.
 		if !slices.Contains(registered, raw[0]) {
-			return nil, echo.NewHTTPError(http.StatusBadRequest, "The redirect_uri does not match any URI registered for this application."), nil
+			return nil, nil, echo.NewHTTPError(http.StatusBadRequest, "The redirect_uri does not match any URI registered for this application.")
 		}
 		req.redirectURI, req.redirectGiven = raw[0], true
 		req.hidden["redirect_uri"] = raw[0]
 	} else {
 		if len(registered) != 1 {
-			return nil, echo.NewHTTPError(http.StatusBadRequest, "The authorization request must include redirect_uri."), nil
+			return nil, nil, echo.NewHTTPError(http.StatusBadRequest, "The authorization request must include redirect_uri.")
 		}
 		req.redirectURI = registered[0]
 	}
@@ -68,7 +68,7 @@ func (h *Handler) parseAuthorize(c echo.Context, params url.Values) (req *authzR
 	// written before that check (or by hand) may still hold one: never send
 	// a browser there, not even with an error.
 	if models.ValidateRedirectURI(req.redirectURI) != nil {
-		return nil, echo.NewHTTPError(http.StatusBadRequest, "The redirect URI registered for this application is not allowed; an administrator must change it."), nil
+		return nil, nil, echo.NewHTTPError(http.StatusBadRequest, "The redirect URI registered for this application is not allowed; an administrator must change it.")
 	}
 	// From here on, errors go back to the client's redirect URI.
 	req.state = params.Get("state")
@@ -76,22 +76,22 @@ func (h *Handler) parseAuthorize(c echo.Context, params url.Values) (req *authzR
 		req.hidden["state"] = req.state
 	}
 	if name, dup := duplicated(params); dup {
-		return req, nil, ErrInvalidRequest.WithDescription("parameter " + safeName(name) + " is given more than once")
+		return req, ErrInvalidRequest.WithDescription("parameter " + safeName(name) + " is given more than once"), nil
 	}
 	req.hidden["client_id"] = clientID
 	switch rt := params.Get("response_type"); {
 	case rt == "":
-		return req, nil, ErrInvalidRequest.WithDescription("response_type is required")
+		return req, ErrInvalidRequest.WithDescription("response_type is required"), nil
 	case rt != "code":
-		return req, nil, ErrUnsupportedResponseType.WithDescription("only response_type=code is supported")
+		return req, ErrUnsupportedResponseType.WithDescription("only response_type=code is supported"), nil
 	}
 	req.hidden["response_type"] = "code"
 	if !client.Allows(models.GrantAuthorizationCode) {
-		return req, nil, ErrUnauthorizedClient.WithDescription("this client is not registered for the authorization code grant")
+		return req, ErrUnauthorizedClient.WithDescription("this client is not registered for the authorization code grant"), nil
 	}
 	scope, err := models.ResolveScope(params.Get("scope"), client.Scope)
 	if err != nil {
-		return req, nil, ErrInvalidScope.WithDescription("the requested scope is not allowed for this client")
+		return req, ErrInvalidScope.WithDescription("the requested scope is not allowed for this client"), nil
 	}
 	req.scope = scope
 	if _, ok := params["scope"]; ok {
@@ -100,14 +100,14 @@ func (h *Handler) parseAuthorize(c echo.Context, params url.Values) (req *authzR
 	challenge, method := params.Get("code_challenge"), params.Get("code_challenge_method")
 	switch {
 	case challenge == "" && method != "":
-		return req, nil, ErrInvalidRequest.WithDescription("code_challenge_method without code_challenge")
+		return req, ErrInvalidRequest.WithDescription("code_challenge_method without code_challenge"), nil
 	case challenge == "" && client.IsPublic():
-		return req, nil, ErrInvalidRequest.WithDescription("public clients must use PKCE (code_challenge with code_challenge_method=S256)")
+		return req, ErrInvalidRequest.WithDescription("public clients must use PKCE (code_challenge with code_challenge_method=S256)"), nil
 	case challenge != "" && method != "S256":
 		// RFC 7636 §4.3 makes "plain" the default; we accept only S256.
-		return req, nil, ErrInvalidRequest.WithDescription("code_challenge_method must be S256")
+		return req, ErrInvalidRequest.WithDescription("code_challenge_method must be S256"), nil
 	case challenge != "" && !pkceChallengeRE.MatchString(challenge):
-		return req, nil, ErrInvalidRequest.WithDescription("code_challenge must be 43 base64url characters (S256)")
+		return req, ErrInvalidRequest.WithDescription("code_challenge must be 43 base64url characters (S256)"), nil
 	}
 	if challenge != "" {
 		req.challenge = challenge
@@ -119,7 +119,7 @@ func (h *Handler) parseAuthorize(c echo.Context, params url.Values) (req *authzR
 // ShowAuthorize is GET /o/authorize/: validate, then ask the logged-in user
 // for consent.
 func (h *Handler) ShowAuthorize(c echo.Context) error {
-	req, pageErr, redirErr := h.parseAuthorize(c, c.QueryParams())
+	req, redirErr, pageErr := h.parseAuthorize(c, c.QueryParams())
 	if pageErr != nil {
 		return pageErr
 	}
@@ -158,7 +158,7 @@ func (h *Handler) DecideAuthorize(c echo.Context) error {
 	if u == nil {
 		return echo.NewHTTPError(http.StatusUnauthorized, "Log in first.")
 	}
-	req, pageErr, redirErr := h.parseAuthorize(c, params)
+	req, redirErr, pageErr := h.parseAuthorize(c, params)
 	if pageErr != nil {
 		return pageErr
 	}

@@ -41,7 +41,7 @@ func (h *Handler) CompleteSetup(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	c.SetCookie(&http.Cookie{Name: SessionCookie, Value: raw, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode,
+	c.SetCookie(&http.Cookie{Name: h.cfg.SessionCookieName(), Value: raw, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode,
 		Secure: h.cfg.SecureCookies(), MaxAge: int(models.SessionTTL.Seconds())})
 	return c.Redirect(http.StatusSeeOther, "/admin/")
 }

@@ -52,14 +52,6 @@ func (s *Store) cachedClientByClientID(ctx context.Context, clientID string) (*C
 	return c, nil
 }
 
-// forgetClient drops a client from the cache after this process changed it.
-func (s *Store) forgetClient(clientID string) {
-	s.clients.mu.Lock()
-	delete(s.clients.m, clientID)
-	s.clients.gen++
-	s.clients.mu.Unlock()
-}
-
 // forgetClients empties the cache, after a change to any client.
 func (s *Store) forgetClients() {
 	s.clients.mu.Lock()

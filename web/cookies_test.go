@@ -78,12 +78,34 @@ func TestCookiesSecureUnderHTTPS(t *testing.T) {
 		}
 		t.Logf("%s: %s (Secure=%v, max-age %d)", s.where, s.cookie.Name, s.cookie.Secure, s.cookie.MaxAge)
 	}
-	for _, want := range []string{"__Host-latchkey_csrf", "latchkey_session", "latchkey_flash"} {
+	for _, want := range []string{"__Host-latchkey_csrf", "__Host-latchkey_session", "latchkey_flash"} {
 		if names[want] == 0 {
 			t.Errorf("no Set-Cookie %s seen; the test did not exercise it (saw %v)", want, names)
 		}
 	}
 	if names["latchkey_flash"] < 2 {
 		t.Errorf("want the flash set and then cleared, saw %d Set-Cookie", names["latchkey_flash"])
+	}
+	if names["__Host-latchkey_session"] < 2 {
+		t.Errorf("want the session set at login and cleared at logout, saw %d Set-Cookie", names["__Host-latchkey_session"])
+	}
+
+	// A sibling domain can plant a cookie named latchkey_session, even one
+	// holding a real session of the attacker's: under https it is not the
+	// session cookie, so it logs nobody in.
+	raw, err := st.CreateSession(t.Context(), f.Admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/admin/", nil)
+	req.Header.Set("Cookie", "latchkey_session="+raw)
+	planted, err := (&http.Client{Transport: srv.Client().Transport,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	planted.Body.Close()
+	if planted.StatusCode != http.StatusSeeOther || planted.Header.Get("Location") == "" {
+		t.Errorf("planted latchkey_session cookie under https: got %d, want a 303 to the login page", planted.StatusCode)
 	}
 }
