@@ -80,7 +80,7 @@ func AuditPage(p AuditPageProps) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 3, "\" placeholder=\"username, client_id or system\" data-testid=\"audit-filter-actor\"></div><div><label for=\"a-client\">Client</label> <input id=\"a-client\" name=\"client\" type=\"text\" value=\"")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 3, "\" placeholder=\"username, client_id, cli:user or system\" data-testid=\"audit-filter-actor\"></div><div><label for=\"a-client\">Client</label> <input id=\"a-client\" name=\"client\" type=\"text\" value=\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
