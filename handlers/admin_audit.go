@@ -97,7 +97,7 @@ func (h *Handler) auditFilter(ctx context.Context, form admin.AuditFilterForm) (
 // AuditCSVHeader is the export's header row. It is stable: scripts read
 // these columns by name, and a golden file pins it.
 var AuditCSVHeader = []string{"id", "time", "actor_type", "actor", "action", "grant_id", "user", "client_id",
-	"client_name", "grants", "tokens", "reason", "remote_addr", "request_id"}
+	"client_name", "grants", "tokens", "reason", "remote_addr", "request_id", "count"}
 
 // ExportAuditCSV streams the audit events matching the page's filters as
 // CSV, newest first, page by page over the same keyset query.
@@ -128,7 +128,7 @@ func (h *Handler) ExportAuditCSV(c echo.Context) error {
 		for _, e := range list.Rows {
 			rec := []string{strconv.FormatInt(e.ID, 10), e.CreatedAt.UTC().Format(time.RFC3339Nano), string(e.ActorType),
 				e.Actor, string(e.Action), optID(e.GrantID), e.Username, e.ClientPublicID, e.ClientName,
-				strconv.Itoa(e.Grants), strconv.Itoa(e.Tokens), e.Reason, e.RemoteAddr, e.RequestID}
+				strconv.Itoa(e.Grants), strconv.Itoa(e.Tokens), e.Reason, e.RemoteAddr, e.RequestID, strconv.Itoa(e.Count)}
 			for i := range rec {
 				rec[i] = csvSafe(rec[i])
 			}

@@ -2,12 +2,15 @@ package web_test
 
 import (
 	"context"
+	"encoding/csv"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -312,6 +315,28 @@ func TestLoginAuditCoalesced(t *testing.T) {
 	_, html = admin.get("/admin/audit?action=" + url.QueryEscape(string(models.ActionLoginThrottled)))
 	if !strings.Contains(html, `data-testid="audit-count"`) || !strings.Contains(html, "× 95") {
 		t.Errorf("audit page does not show the count:\n%s", html)
+	}
+	// And so does the CSV export, in its count column.
+	_, csvText := admin.get("/admin/audit.csv?action=" + url.QueryEscape(string(models.ActionLoginThrottled)))
+	recs, err := csv.NewReader(strings.NewReader(csvText)).ReadAll()
+	if err != nil || len(recs) < 2 {
+		t.Fatalf("audit CSV: %v, %d rows", err, len(recs))
+	}
+	col := slices.Index(recs[0], "count")
+	sum := 0
+	for _, r := range recs[1:] {
+		n, _ := strconv.Atoi(r[col])
+		sum += n
+	}
+	if want := got[models.ActionLoginThrottled][1]; col < 0 || sum != want {
+		t.Errorf("audit CSV counts throttled logins: column %d, sum %d, want %d", col, sum, want)
+	}
+	// /metrics reads the same counters.
+	_, metrics := admin.get("/metrics")
+	for _, line := range []string{"latchkey_login_failures_total 6", "latchkey_login_throttled_total 194"} {
+		if !strings.Contains(metrics, "\n"+line+"\n") {
+			t.Errorf("/metrics lacks %q", line)
+		}
 	}
 }
 
