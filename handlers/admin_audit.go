@@ -129,8 +129,10 @@ func (h *Handler) ExportAuditCSV(c echo.Context) error {
 			rec := []string{strconv.FormatInt(e.ID, 10), e.CreatedAt.UTC().Format(time.RFC3339Nano), string(e.ActorType),
 				e.Actor, string(e.Action), optID(e.GrantID), e.Username, e.ClientPublicID, e.ClientName,
 				strconv.Itoa(e.Grants), strconv.Itoa(e.Tokens), e.Reason, e.RemoteAddr, e.RequestID, strconv.Itoa(e.Count)}
-			for i := range rec {
-				rec[i] = csvSafe(rec[i])
+			for i, col := range AuditCSVHeader {
+				if !csvOurs[col] && !(col == "actor" && e.ActorType == models.ActorClient) {
+					rec[i] = csvSafe(rec[i])
+				}
 			}
 			if err := w.Write(rec); err != nil {
 				return nil
@@ -159,27 +161,20 @@ func optID(p *int64) string {
 
 // csvSafe keeps a spreadsheet from running a cell as a formula (CSV
 // injection, OWASP): a cell starting with = + - @ tab or CR gets a leading
-// '. Identifiers from our own alphabet (A–Z a–z 0–9 - _: client ids,
-// request ids, generated names) are written as they are, even when they
-// start with -: a formula can only call a function, reach another sheet or
-// start a DDE link with characters outside that alphabet ( ( | ! ' " : ),
-// so such a cell can do no harm, and the export must give scripts the
-// exact id to look up.
+// '. It is applied to every cell whose text came from outside (usernames
+// as typed at the login page, names, reasons, addresses), never to the
+// columns Latchkey fills with its own values (csvOurs): scripts must get
+// the exact client id or request id to look up, and those can start with -.
 func csvSafe(s string) string {
-	if s == "" || !strings.ContainsRune("=+-@\t\r", rune(s[0])) || isIdentifier(s) {
+	if s == "" || !strings.ContainsRune("=+-@\t\r", rune(s[0])) {
 		return s
 	}
 	return "'" + s
 }
 
-// isIdentifier reports whether s uses only the alphabet of tokens and
-// client ids: A–Z a–z 0–9 - _.
-func isIdentifier(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
-}
+// csvOurs marks the AuditCSVHeader columns that hold only values Latchkey
+// generates: numbers, times, fixed names and ids from the token alphabet
+// (A–Z a–z 0–9 - _). The actor column is ours only for client actors,
+// whose name is a client id; see auditRecord.
+var csvOurs = map[string]bool{"id": true, "time": true, "actor_type": true, "action": true, "grant_id": true,
+	"client_id": true, "grants": true, "tokens": true, "request_id": true, "count": true}

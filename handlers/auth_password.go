@@ -50,9 +50,13 @@ func errBusy(err error) bool {
 // that kept the check from running (models.ErrBusy, the database).
 func (h *Handler) checkPassword(c echo.Context, username, password, via string) (*models.User, error) {
 	ctx := c.Request().Context()
+	username = models.FoldUsername(username) // Alice and alice are one account, one counter, one event
 	attempt := models.LoginAttempt{Username: username, Remote: remote(c), RequestID: requestID(c), Via: via}
 	at, wait := h.throttle.Begin(username, attempt.Remote)
 	if at == nil {
+		// Refused for the address as a whole: each guess may name a new
+		// username, so the audit event is per address, not per username.
+		attempt.AddressWide = h.throttle.AddressLimited(attempt.Remote)
 		if err := h.store.RecordLoginThrottled(ctx, attempt); err != nil {
 			return nil, err
 		}

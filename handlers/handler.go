@@ -47,6 +47,7 @@ type Handler struct {
 	cfg      Config
 	log      *slog.Logger
 	throttle *throttle.Limiter // password guessing, per replica (see checkPassword)
+	ready    readiness         // /readyz's probe, one at a time
 }
 
 // New returns the handlers over st.

@@ -143,10 +143,17 @@ func (c *auditCoalescer) flush(s *Store) {
 	now := s.Now()
 	c.mu.Lock()
 	adds := map[int64]int{}
+	var waiting []*openEvent
 	for _, o := range c.closed {
+		if o.id == 0 {
+			// Its window ended while its first row was still being
+			// written: count it into that row once it has an id.
+			waiting = append(waiting, o)
+			continue
+		}
 		adds[o.id] += o.pending
 	}
-	c.closed = nil
+	c.closed = waiting
 	for key, o := range c.open {
 		if o.id != 0 && o.pending > 0 {
 			adds[o.id] += o.pending
@@ -188,6 +195,9 @@ type LoginAttempt struct {
 	Remote    string
 	RequestID string
 	Via       string // "login page" or "password grant"
+	// AddressWide: the throttle refused the address as a whole (too many
+	// failures across usernames), so the event is one per address.
+	AddressWide bool
 }
 
 // RecordLoginFailure audits a wrong password or unknown username and counts
@@ -211,9 +221,21 @@ func (s *Store) recordLogin(ctx context.Context, action Action, reason string, a
 	if a.Via != "" {
 		reason += " (" + a.Via + ")"
 	}
+	if a.AddressWide {
+		// Every refused guess may name another username: one event per
+		// address, whatever the names, or a flood writes a row per guess.
+		reason = "too many failed logins from this address; throttled"
+		if a.Via != "" {
+			reason += " (" + a.Via + ")"
+		}
+		name = ""
+	}
 	ev := AuditEvent{CreatedAt: s.Now(), ActorType: ActorUser, Actor: name, Action: action,
 		Reason: reason, RemoteAddr: remote, RequestID: truncate(a.RequestID, 100)}
-	return s.auditCoalesced(ctx, coalesceKey(action, strings.ToLower(name), remote, 0), ev, name)
+	if a.AddressWide {
+		ev.Actor = "(any username)"
+	}
+	return s.auditCoalesced(ctx, coalesceKey(action, FoldUsername(name), remote, 0), ev, name)
 }
 
 // RecordStaffLogin audits a staff member's successful login. Every one is

@@ -44,6 +44,10 @@ var (
 	// hashing pool: the server is saturated with logins.
 	ErrBusy = sentinel("models: too many password checks at once")
 
+	// ErrPurgeBusy is returned by Purge when another purge — in this
+	// process or, on PostgreSQL, in another replica — is running.
+	ErrPurgeBusy = sentinel("models: skipped, another replica is purging")
+
 	// ErrNotIntrospector is an active access token whose client may not
 	// introspect other clients' tokens.
 	ErrNotIntrospector = sentinel("models: the token's client may not introspect tokens")

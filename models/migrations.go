@@ -178,6 +178,10 @@ CREATE INDEX tokens_rotated ON tokens (type, rotated_at) WHERE rotated_at IS NOT
 CREATE INDEX codes_grant ON codes (grant_id) WHERE grant_id IS NOT NULL;
 CREATE INDEX sessions_expires ON sessions (expires_at);
 `},
+	// Version 7 was never used (it was set aside for a session CSRF column
+	// that proved unnecessary); gaps are fine, as each version is checked
+	// on its own.
+	//
 	// A grant's public id: what introspection answers as sid and what
 	// revocation events name, so that neither exposes the row id (a
 	// counter of every grant ever issued). 32 random hex digits; existing

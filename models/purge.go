@@ -25,9 +25,6 @@ const purgeBatch = 250
 // 7009.)
 const purgeLockKey = 7009_0001
 
-// ErrPurgeBusy is returned by Purge when another purge — in this process
-// or, on PostgreSQL, in another replica — is running.
-var ErrPurgeBusy = errors.New("models: skipped, another replica is purging")
 
 // DefaultPurgeAfter is how long rows stay after they died, by default.
 const DefaultPurgeAfter = 720 * time.Hour

@@ -2,6 +2,7 @@ package throttle
 
 import (
 	"container/list"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -126,6 +127,7 @@ type Attempt struct {
 // how long to wait. Checks already under way count as failures until they
 // are reported, so that concurrent guesses cannot slip past the limit.
 func (l *Limiter) Begin(username, addr string) (*Attempt, time.Duration) {
+	addr = addrKey(addr)
 	k := pairKey{user: foldUsername(username), addr: addr}
 	now := l.cfg.Now()
 	l.mu.Lock()
@@ -310,7 +312,35 @@ func insert[T any](order *list.List, v T, max int, removable func(T) bool, drop 
 	return order.PushFront(v)
 }
 
-// foldUsername makes Alice and alice one key, and bounds its length.
+// AddressLimited reports whether addr is over its failure limit across
+// usernames now: a refusal then concerns the address, not one username.
+func (l *Limiter) AddressLimited(addr string) bool {
+	addr = addrKey(addr)
+	now := l.cfg.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	a := l.addrs[addr]
+	return a != nil && a.failures(now, l.width())+a.inflight >= l.cfg.AddrFailures
+}
+
+// addrKey is the unit an address is counted in: an IPv4 address, or the
+// /64 of an IPv6 one — a single host usually holds a whole /64, and could
+// otherwise take a fresh address (and fresh counters) for every guess.
+func addrKey(addr string) string {
+	ip, err := netip.ParseAddr(addr)
+	if err != nil || !ip.Is6() || ip.Is4In6() {
+		return addr
+	}
+	p, err := ip.Prefix(64)
+	if err != nil {
+		return addr
+	}
+	return p.String()
+}
+
+// foldUsername makes Alice and alice one key (callers pass the username
+// already folded as accounts are; this keeps the limiter safe on its own),
+// and bounds its length.
 func foldUsername(u string) string {
 	u = strings.ToLower(u)
 	if len(u) > maxUsernameKey {

@@ -87,4 +87,15 @@ func TestAuditCSVKeepsIdentifiers(t *testing.T) {
 	if got := byStaff[col("reason")]; got != "'"+formula {
 		t.Errorf("reason: got %q, want it guarded as %q", got, "'"+formula)
 	}
+
+	// A username typed at the login page is not ours: "-1-1" would compute.
+	newBrowser(t, ts).tryLogin("-1-1", "guess", nil)
+	_, body = b.get("/admin/audit.csv?action=" + url.QueryEscape(string(models.ActionLoginFailure)))
+	recs, err = csv.NewReader(strings.NewReader(body)).ReadAll()
+	if err != nil || len(recs) != 2 {
+		t.Fatalf("login failure export: %v, %q", err, recs)
+	}
+	if got := recs[1][col("actor")]; got != "'-1-1" {
+		t.Errorf("typed username in the actor column: got %q, want it guarded as %q", got, "'-1-1")
+	}
 }

@@ -199,6 +199,52 @@ func TestLoginThrottlePerAddress(t *testing.T) {
 	wantStatus(t, "15 minutes later", resp, http.StatusSeeOther)
 }
 
+// TestAddressThrottleAuditedPerAddress: once an address is over its limit,
+// a flood that names a new username with every guess still folds into one
+// audit event a minute (not one row per guess), and its count is right.
+func TestAddressThrottleAuditedPerAddress(t *testing.T) {
+	clock := modelstest.NewClock(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
+	ts := newClockServer(t, clock, web.Config{})
+	b := newBrowser(t, ts)
+	_, html := b.get("/login")
+	form := formFields(t, html, "/login")
+	form.Set("password", "guess")
+	for i := range 100 {
+		form.Set("username", fmt.Sprintf("nobody%d", i))
+		b.post("/login", form)
+	}
+	for i := range 300 {
+		form.Set("username", fmt.Sprintf("Other%d", i))
+		resp, _ := b.post("/login", form)
+		wantStatus(t, fmt.Sprintf("throttled guess %d", i+1), resp, http.StatusTooManyRequests)
+	}
+	actions := []models.Action{models.ActionLoginThrottled}
+	got := auditSums(t, ts.st, actions, func(m map[models.Action][2]int) bool { return m[models.ActionLoginThrottled][1] == 300 })
+	if g := got[models.ActionLoginThrottled]; g[1] != 300 || g[0] > 2 {
+		t.Errorf("throttled guesses with 300 usernames: got %d events counting %d, want at most 2 counting 300", g[0], g[1])
+	}
+}
+
+// TestThrottleIPv6PerSlash64: a host rotating addresses within its /64
+// keeps one counter.
+func TestThrottleIPv6PerSlash64(t *testing.T) {
+	clock := modelstest.NewClock(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
+	_, loopback, _ := net.ParseCIDR("127.0.0.0/8")
+	ts := newClockServer(t, clock, web.Config{TrustedProxies: []*net.IPNet{loopback}})
+	b := newBrowser(t, ts)
+	// A load balancer on loopback names the client: a fresh address in
+	// 2001:db8:1:2::/64 for every guess.
+	xff := func(ip string) http.Header { return http.Header{"X-Forwarded-For": {ip}} }
+	for i := range 5 {
+		resp, _ := b.tryLogin("alice", "wrong password", xff(fmt.Sprintf("2001:db8:1:2::%x", i+1)))
+		wantStatus(t, fmt.Sprintf("guess %d from a fresh address in one /64", i+1), resp, http.StatusUnauthorized)
+	}
+	resp, _ := b.tryLogin("alice", modelstest.Password, xff("2001:db8:1:2::ffff"))
+	wantStatus(t, "the right password from yet another address in that /64", resp, http.StatusTooManyRequests)
+	resp, _ = b.tryLogin("alice", modelstest.Password, xff("2001:db8:1:3::1"))
+	wantStatus(t, "another /64", resp, http.StatusSeeOther)
+}
+
 // TestPasswordGrantThrottle: the password grant shares the throttle; its
 // 429 is an RFC 6749 §5.2 body with Retry-After.
 func TestPasswordGrantThrottle(t *testing.T) {
