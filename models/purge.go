@@ -25,7 +25,6 @@ const purgeBatch = 250
 // 7009.)
 const purgeLockKey = 7009_0001
 
-
 // DefaultPurgeAfter is how long rows stay after they died, by default.
 const DefaultPurgeAfter = 720 * time.Hour
 
