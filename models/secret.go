@@ -89,7 +89,7 @@ var hashPool = make(chan struct{}, max(1, runtime.GOMAXPROCS(0)/2))
 
 // hashWait bounds how long a password check waits for the pool, on top of
 // the request's own context.
-const hashWait = 5 * time.Second
+var hashWait = 5 * time.Second
 
 // withHashSlot runs fn on the hashing pool. It waits for a slot until ctx
 // ends or, when limit is set, until hashWait passes (ErrBusy).
