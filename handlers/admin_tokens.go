@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/labstack/echo/v4"
 	"github.com/latchkey/latchkey/models"
@@ -36,6 +35,11 @@ func (h *Handler) ShowTokens(c echo.Context) error {
 			p.Found = row
 			if p.FoundPreview, err = h.store.RevokePreview(ctx, models.RevokeRequest{GrantID: row.GrantID}); err != nil {
 				return err
+			}
+			if row.GrantRevoked {
+				if p.FoundRevocation, err = h.store.GrantRevocation(ctx, row.GrantID); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -69,24 +73,25 @@ func (h *Handler) tokenFilter(ctx context.Context, form admin.TokenFilterForm) (
 }
 
 // FindToken is the "paste a token" box: it finds a token by the SHA-256 of
-// the pasted value and shows it, with its grant, on the tokens page. It
+// the pasted value (read as the header search reads it, so "Bearer lk_at_…"
+// works too) and shows it, with its grant, on the tokens page. It
 // is a POST so that the token never sits in a URL, a browser history or an
 // access log; it is not echoed back, and a miss says nothing more than
 // that. Auditors may use it: it changes nothing.
 func (h *Handler) FindToken(c echo.Context) error {
-	raw := strings.TrimSpace(c.FormValue("token"))
+	raw := pastedToken(c.FormValue("token"))
 	if raw != "" {
 		row, err := h.store.FindTokenRow(c.Request().Context(), models.HashSecret(raw))
 		switch {
 		case err == nil:
-			return c.Redirect(http.StatusSeeOther, "/admin/tokens?grant="+strconv.FormatInt(row.GrantID, 10)+"&found="+strconv.FormatInt(row.ID, 10))
+			return c.Redirect(http.StatusSeeOther, foundTokenURL(row))
 		case !errors.Is(err, models.ErrNotFound):
 			return err
 		}
 	}
 	p := admin.TokensPageProps{Shell: shell(c, "Tokens", "tokens"), Now: h.store.Now()}
 	p.Self = "/admin/tokens"
-	p.FindError = "No token matches. It was not issued by this server, or it has been purged."
+	p.FindError = noTokenMatches
 	if raw == "" {
 		p.FindError = "Paste a whole token to find it."
 	}

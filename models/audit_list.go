@@ -14,6 +14,9 @@ type AuditRow struct {
 	Username       string
 	ClientName     string
 	ClientPublicID string
+	// ActorClientName is the name of the client that acted, when a client
+	// did (its client_id is Actor).
+	ActorClientName string
 }
 
 // ParseAction accepts a known action; "" is any.
@@ -46,23 +49,8 @@ var revocationActions = []Action{ActionRevokeToken, ActionRevokeGrant, ActionRev
 func (s *Store) ListAudit(ctx context.Context, f AuditFilter, cur Cursor, limit int) (Page[AuditRow], error) {
 	limit = clampLimit(limit)
 	q, args := s.auditListSQL(f, cur, limit)
-	rs, err := s.r.WithContext(ctx).Raw(q, args...).Rows()
+	rows, err := s.scanAudit(ctx, q, args...)
 	if err != nil {
-		return Page[AuditRow]{}, unavailable("list audit", err)
-	}
-	defer rs.Close()
-	var rows []AuditRow
-	for rs.Next() {
-		var r AuditRow
-		e := &r.AuditEvent
-		if err := rs.Scan(&e.ID, &e.CreatedAt, &e.ActorType, &e.Actor, &e.Action, &e.GrantID, &e.UserID, &e.ClientID,
-			&e.Grants, &e.Tokens, &e.Reason, &e.RemoteAddr, &e.RequestID, &e.Count, &r.Username, &r.ClientName, &r.ClientPublicID); err != nil {
-			return Page[AuditRow]{}, unavailable("list audit", err)
-		}
-		e.CreatedAt = e.CreatedAt.UTC()
-		rows = append(rows, r)
-	}
-	if err := rs.Err(); err != nil {
 		return Page[AuditRow]{}, unavailable("list audit", err)
 	}
 	return pageOf(rows, limit, func(r AuditRow) int64 { return r.ID }), nil
@@ -72,8 +60,10 @@ func (s *Store) auditListSQL(f AuditFilter, cur Cursor, limit int) (string, []an
 	var b strings.Builder
 	b.WriteString(`SELECT e.id, e.created_at, e.actor_type, e.actor, e.action, e.grant_id, e.user_id, e.client_id,
  e.grants, e.tokens, e.reason, e.remote_addr, e.request_id, e.count,
- COALESCE(u.username, '') AS username, COALESCE(c.name, '') AS client_name, COALESCE(c.client_id, '') AS client_public_id
-FROM audit_events e LEFT JOIN users u ON u.id = e.user_id LEFT JOIN clients c ON c.id = e.client_id WHERE 1 = 1`)
+ COALESCE(u.username, '') AS username, COALESCE(c.name, '') AS client_name, COALESCE(c.client_id, '') AS client_public_id,
+ COALESCE(ac.name, '') AS actor_client_name
+FROM audit_events e LEFT JOIN users u ON u.id = e.user_id LEFT JOIN clients c ON c.id = e.client_id
+ LEFT JOIN clients ac ON e.actor_type = 'client' AND ac.client_id = e.actor WHERE 1 = 1`)
 	var args []any
 	add := func(cond string, a any) {
 		b.WriteString(" AND " + cond)

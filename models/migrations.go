@@ -191,6 +191,14 @@ ALTER TABLE grants ADD COLUMN public_id TEXT;
 UPDATE grants SET public_id = {{random_id}} WHERE public_id IS NULL;
 CREATE UNIQUE INDEX grants_public_id ON grants (public_id);
 `},
+	// The dashboard finds clients by name (filters, the search box, the
+	// duplicate-name check), lists each client's last use with one index
+	// seek, and shows each user's last login.
+	{20, "client names, client last use, user last login", `
+CREATE INDEX clients_name_lower ON clients (LOWER(name));
+CREATE INDEX grants_client_used ON grants (client_id, last_used_at);
+ALTER TABLE users ADD COLUMN last_login_at {{ts}};
+`},
 }
 
 // migrationChecks run in a migration's transaction before its SQL, to

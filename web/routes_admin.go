@@ -17,6 +17,7 @@ func adminRoutes(b *echo.Group, h *handlers.Handler) {
 	a.GET("/", h.ShowOverview)
 	a.GET("/tokens", h.ShowTokens)
 	a.POST("/tokens/find", h.FindToken)
+	a.POST("/search", h.Search)
 	a.GET("/grants/:id/revoke", h.ShowRevokeGrant, admin)
 	a.POST("/grants/:id/revoke", h.RevokeGrant, admin)
 	a.GET("/users", h.ShowUsers)

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/PuerkitoBio/goquery"
 	"github.com/a-h/templ"
@@ -34,9 +35,9 @@ func TestStatusBadge(t *testing.T) {
 	}{
 		{"active", "badge-active"},
 		{"revoked", "badge-revoked"},
-		// Dead without a revocation: muted, like an expired token.
+		// Dead without a revocation: muted, and told apart from each other.
 		{"expired", "badge-expired"},
-		{"rotated", "badge-expired"},
+		{"rotated", "badge-rotated"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.status, func(t *testing.T) {
@@ -51,7 +52,7 @@ func TestStatusBadge(t *testing.T) {
 			if !b.HasClass("badge") || !b.HasClass(tc.wantClass) {
 				t.Errorf("class: got %q, want badge %s", b.AttrOr("class", ""), tc.wantClass)
 			}
-			for _, other := range []string{"badge-active", "badge-revoked", "badge-expired"} {
+			for _, other := range []string{"badge-active", "badge-revoked", "badge-expired", "badge-rotated"} {
 				if other != tc.wantClass && b.HasClass(other) {
 					t.Errorf("class: got %q, which also has %s", b.AttrOr("class", ""), other)
 				}
@@ -120,5 +121,65 @@ func TestSecretOnce(t *testing.T) {
 	}
 	if strings.Contains(warn.Text(), secret) {
 		t.Errorf("the warning repeats the secret")
+	}
+}
+
+func TestAgo(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 10, 29, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name string
+		t    time.Time
+		want string
+	}{
+		{"same instant", now, "just now"},
+		{"seconds ago", now.Add(-59 * time.Second), "just now"},
+		{"one minute", now.Add(-time.Minute), "1 min ago"},
+		{"twelve minutes", now.Add(-12*time.Minute - 30*time.Second), "12 min ago"},
+		{"just under an hour", now.Add(-59 * time.Minute), "59 min ago"},
+		{"three hours", now.Add(-3*time.Hour - 59*time.Minute), "3 h ago"},
+		{"a day", now.Add(-30 * time.Hour), "yesterday"},
+		{"five days", now.Add(-5 * 24 * time.Hour), "5 days ago"},
+		{"four months", now.Add(-125 * 24 * time.Hour), "4 months ago"},
+		{"one year", now.Add(-400 * 24 * time.Hour), "1 year ago"},
+		{"two years", now.Add(-800 * 24 * time.Hour), "2 years ago"},
+		{"in twelve minutes", now.Add(12*time.Minute + 5*time.Second), "in 12 min"},
+		{"tomorrow", now.Add(30 * time.Hour), "tomorrow"},
+		{"in ten days", now.Add(10*24*time.Hour + time.Minute), "in 10 days"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := components.Ago(tc.t, now); got != tc.want {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestWhen shows the exact time, in UTC and saying so, beside the
+// relative one.
+func TestWhen(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 10, 29, 12, 0, 0, 0, time.UTC)
+	at := time.Date(2026, 10, 29, 13, 48, 0, 0, time.FixedZone("CEST", 2*3600)) // 11:48 UTC
+	var buf bytes.Buffer
+	if err := components.When(at).Render(components.WithNow(context.Background(), now), &buf); err != nil {
+		t.Fatal(err)
+	}
+	d, err := goquery.NewDocumentFromReader(strings.NewReader(buf.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := d.Find("time").Text(); got != "2026-10-29 11:48 UTC" {
+		t.Errorf("exact: got %q, want 2026-10-29 11:48 UTC", got)
+	}
+	if got := d.Find("time").AttrOr("datetime", ""); got != "2026-10-29T11:48:00Z" {
+		t.Errorf("datetime: got %q", got)
+	}
+	if got := d.Find(`[data-testid="ago"]`).Text(); got != "12 min ago" {
+		t.Errorf("relative: got %q, want 12 min ago", got)
+	}
+	if got := strings.Join(strings.Fields(d.Text()), " "); got != "2026-10-29 11:48 UTC 12 min ago" {
+		t.Errorf("text: got %q (words must be spaced)", got)
 	}
 }
