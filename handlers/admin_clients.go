@@ -15,7 +15,8 @@ import (
 	"github.com/latchkey/latchkey/views/components"
 )
 
-// ShowClients lists the registered clients.
+// ShowClients lists the registered clients, searched by name or client_id
+// with ?q=.
 func (h *Handler) ShowClients(c echo.Context) error {
 	return h.renderClients(c, http.StatusOK, admin.ClientsPageProps{Form: admin.NewClientForm{
 		Type: "confidential", Grants: map[string]bool{"authorization_code": true, "refresh_token": true}}})
@@ -23,7 +24,8 @@ func (h *Handler) ShowClients(c echo.Context) error {
 
 func (h *Handler) renderClients(c echo.Context, status int, p admin.ClientsPageProps) error {
 	p.Shell = shell(c, "Clients", "clients")
-	list, err := h.store.ListClients(c.Request().Context(), cursor(c), pageSize)
+	p.Query = c.QueryParam("q")
+	list, err := h.store.ListClientsMatching(c.Request().Context(), models.ClientFilter{Query: p.Query}, cursor(c), pageSize)
 	if err != nil {
 		return err
 	}

@@ -173,9 +173,11 @@ func (h *Handler) revokeAndReturn(c echo.Context, req models.RevokeRequest, fall
 
 func urlEscape(s string) string { return url.QueryEscape(s) }
 
-// filterIDs resolves the username and client_id typed in a filter form to
-// row ids (zero when left empty).
-func (h *Handler) filterIDs(ctx context.Context, username, clientID string) (userID, clientRowID int64, err error) {
+// filterIDs resolves the username and the client typed in a filter form
+// to row ids (zero when left empty). The client may be typed as its name
+// (in any case) or its client_id; a name several clients share is refused
+// with the list of them. A miss says what was typed.
+func (h *Handler) filterIDs(ctx context.Context, username, client string) (userID, clientRowID int64, err error) {
 	if username = strings.TrimSpace(username); username != "" {
 		u, err := h.store.UserByUsername(ctx, username)
 		if errors.Is(err, models.ErrNotFound) {
@@ -186,15 +188,23 @@ func (h *Handler) filterIDs(ctx context.Context, username, clientID string) (use
 		}
 		userID = u.ID
 	}
-	if clientID = strings.TrimSpace(clientID); clientID != "" {
-		cl, err := h.store.ClientByClientID(ctx, clientID)
+	if client = strings.TrimSpace(client); client != "" {
+		rows, err := h.store.ClientsByNameOrID(ctx, client)
 		if errors.Is(err, models.ErrNotFound) {
-			return 0, 0, &models.ValidationError{Field: "client", Message: fmt.Sprintf("No client has the id %q.", clientID)}
+			return 0, 0, &models.ValidationError{Field: "client", Message: fmt.Sprintf("No client has the name or client_id %q.", client)}
 		}
 		if err != nil {
 			return 0, 0, err
 		}
-		clientRowID = cl.ID
+		if len(rows) > 1 {
+			names := make([]string, len(rows))
+			for i, r := range rows {
+				names[i] = fmt.Sprintf("%s (client_id %s)", r.Name, r.ClientID)
+			}
+			return 0, 0, &models.ValidationError{Field: "client", Message: fmt.Sprintf(
+				"Several clients are named %q: %s. Type the client_id of the one you mean.", client, strings.Join(names, "; "))}
+		}
+		clientRowID = rows[0].ID
 	}
 	return userID, clientRowID, nil
 }

@@ -172,6 +172,9 @@ func (s *Store) createClient(ctx context.Context, n NewClient, ev *AuditEvent) (
 		c.SecretHint = SecretHint(out.Secret)
 	}
 	err := s.write(ctx, func(tx *gorm.DB) error {
+		if err := clientNameTaken(tx, c.Name, 0); err != nil {
+			return err
+		}
 		if err := create(tx, c); err != nil || ev == nil {
 			return err
 		}

@@ -45,23 +45,16 @@ type ClientRow struct {
 	// Space-separated, as stored; the command line lists them.
 	RedirectURIs   string
 	AllowedOrigins string
+
+	// ActiveGrants and LastUsedAt are filled by ListClientsMatching.
+	ActiveGrants int64
+	LastUsedAt   *time.Time
 }
 
 // ListClients lists clients, newest first, with keyset pagination on the
 // primary key.
 func (s *Store) ListClients(ctx context.Context, cur Cursor, limit int) (Page[ClientRow], error) {
-	limit = clampLimit(limit)
-	q := s.r.WithContext(ctx).Model(&Client{}).
-		Select("id", "client_id", "name", "type", "secret_hint", "grant_types", "scope", "introspect", "disabled_at", "created_at",
-			"redirect_uris", "allowed_origins")
-	if cur.Before > 0 {
-		q = q.Where("id < ?", cur.Before)
-	}
-	var rows []ClientRow
-	if err := q.Order("id DESC").Limit(limit + 1).Scan(&rows).Error; err != nil {
-		return Page[ClientRow]{}, unavailable("list clients", err)
-	}
-	return pageOf(rows, limit, func(r ClientRow) int64 { return r.ID }), nil
+	return s.ListClientsMatching(ctx, ClientFilter{}, cur, limit)
 }
 
 // CreateClientAs registers a client, as CreateClient does, for a staff
@@ -186,6 +179,9 @@ func (s *Store) UpdateClient(ctx context.Context, id int64, u ClientUpdate, a St
 		}
 		if res.RowsAffected == 0 {
 			return fmt.Errorf("%w: client %d", ErrNotFound, id)
+		}
+		if err := clientNameTaken(tx, want.Name, id); err != nil {
+			return err
 		}
 		changed := clientChanges(&old, &want)
 		next := old

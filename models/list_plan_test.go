@@ -104,3 +104,52 @@ func TestListQueryPlans(t *testing.T) {
 		}
 	}
 }
+
+// TestNameListQueryPlans checks the queries that show names and counts
+// instead of ids: the client and user lists with their per-row counts and
+// last use (one query per page, each subquery an index search, never a
+// scan of grants), the client lookups by name, and the search for the
+// event that revoked a grant.
+func TestNameListQueryPlans(t *testing.T) {
+	t.Parallel()
+	s := openPlanStore(t)
+	now := time.Now().UTC()
+	type tc struct {
+		name  string
+		wants []string
+		q     string
+		args  []any
+	}
+	var cases []tc
+	cl := func(name string, f ClientFilter, cur Cursor, wants ...string) {
+		q, args := s.clientListSQL(f, cur, 50)
+		cases = append(cases, tc{"clients " + name, wants, q, args})
+	}
+	perClient := []string{"CORRELATED SCALAR SUBQUERY 1\nSEARCH g USING INDEX grants_client", "SEARCH g USING COVERING INDEX grants_client_used (client_id=?)"}
+	cl("first page", ClientFilter{}, Cursor{}, perClient...)
+	cl("deep page", ClientFilter{}, Cursor{Before: 9}, append([]string{"USING INTEGER PRIMARY KEY"}, perClient...)...)
+	cl("searched", ClientFilter{Query: "acme"}, Cursor{}, perClient...)
+	users := "SELECT " + userListColumns + " FROM users WHERE role = ? AND id < ? ORDER BY id DESC LIMIT 51"
+	cases = append(cases,
+		tc{"users with grant counts", []string{"users_role", "SEARCH g USING INDEX grants_user (user_id=?)"}, users, []any{now, "admin", 9}},
+		tc{"client by name", []string{"clients_name_lower"}, "SELECT " + clientRowColumns + " FROM clients WHERE LOWER(name) = LOWER(?) ORDER BY id DESC LIMIT 10", []any{"Acme"}},
+		tc{"client name taken", []string{"clients_name_lower"}, "SELECT client_id FROM clients WHERE LOWER(name) = LOWER(?) AND id <> ? LIMIT 1", []any{"Acme", 3}},
+		tc{"event that revoked a grant", []string{"SEARCH g USING INTEGER PRIMARY KEY", "SEARCH e USING INDEX audit_events_created (created_at=?)"},
+			revocationSQL, []any{4, revocationActions}},
+	)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			plan := listPlan(t, s, c.q, c.args...)
+			for _, w := range c.wants {
+				if !strings.Contains(plan, w) {
+					t.Errorf("plan lacks %q:\n%s", w, plan)
+				}
+			}
+			for _, bad := range []string{"TEMP B-TREE", "SCAN g", "SCAN e", "SCAN grants", "SCAN audit_events"} {
+				if strings.Contains(plan, bad) {
+					t.Errorf("plan has %q:\n%s", bad, plan)
+				}
+			}
+		})
+	}
+}

@@ -26,7 +26,14 @@ func (s *Store) CreateSession(ctx context.Context, u *User) (string, error) {
 	raw := NewSecret(PrefixSession)
 	now := s.Now()
 	sess := &Session{Hash: HashSecret(raw), UserID: u.ID, CreatedAt: now, ExpiresAt: now.Add(SessionTTL)}
-	if err := s.write(ctx, func(tx *gorm.DB) error { return create(tx, sess) }); err != nil {
+	err := s.write(ctx, func(tx *gorm.DB) error {
+		if err := create(tx, sess); err != nil {
+			return err
+		}
+		// The users list shows the last login.
+		return tx.Exec("UPDATE users SET last_login_at = ? WHERE id = ?", now, u.ID).Error
+	})
+	if err != nil {
 		return "", wrapWrite("create session", err)
 	}
 	return raw, nil

@@ -16,6 +16,11 @@ type UserRow struct {
 	Role       Role
 	DisabledAt *time.Time
 	CreatedAt  time.Time
+	// LastLoginAt is the user's last browser login (never for users who
+	// only reach Latchkey through the password grant).
+	LastLoginAt *time.Time
+	// ActiveGrants counts the user's active grants.
+	ActiveGrants int64
 }
 
 // UserFilter narrows the user list. Prefix matches the start of a
@@ -25,11 +30,13 @@ type UserFilter struct {
 	Role   Role
 }
 
-// ListUsers lists users, newest first, with keyset pagination. A role
-// filter walks users_role (role, id).
+// ListUsers lists users, newest first, with keyset pagination, each with
+// its last login and its count of active grants (a subquery over
+// grants_user) in the same query. A role filter walks users_role (role,
+// id).
 func (s *Store) ListUsers(ctx context.Context, f UserFilter, cur Cursor, limit int) (Page[UserRow], error) {
 	limit = clampLimit(limit)
-	q := s.r.WithContext(ctx).Model(&User{}).Select("id", "username", "role", "disabled_at", "created_at")
+	q := s.r.WithContext(ctx).Model(&User{}).Select(userListColumns, s.Now())
 	if f.Role != "" {
 		q = q.Where("role = ?", f.Role)
 	}
@@ -49,6 +56,9 @@ func (s *Store) ListUsers(ctx context.Context, f UserFilter, cur Cursor, limit i
 	}
 	return pageOf(rows, limit, func(r UserRow) int64 { return r.ID }), nil
 }
+
+const userListColumns = `id, username, role, disabled_at, created_at, last_login_at,
+ (SELECT COUNT(*) FROM grants g WHERE g.user_id = users.id AND g.revoked_at IS NULL AND g.expires_at > ?) AS active_grants`
 
 // CreateUserAs creates a user, as CreateUser does, for a staff member, and
 // records a user.create audit event (never the password).

@@ -163,33 +163,35 @@ func (b *browser) post(u string, form url.Values) (*http.Response, string) {
 	return resp, string(body)
 }
 
-// formFields returns the hidden and named inputs of the first form whose
-// action is action.
+// formFields returns the hidden and named inputs of the form whose action
+// is action: the first POST form with it, else the first form with it (a
+// page may also have a GET search form with the same action).
 func formFields(t testing.TB, html, action string) url.Values {
 	t.Helper()
 	doc, err := goquery.NewDocumentFromReader(strings.NewReader(html))
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := url.Values{}
-	found := false
-	doc.Find("form").EachWithBreak(func(_ int, f *goquery.Selection) bool {
-		if a, _ := f.Attr("action"); a != action {
-			return true
-		}
-		found = true
-		f.Find("input").Each(func(_ int, in *goquery.Selection) {
-			name, _ := in.Attr("name")
-			val, _ := in.Attr("value")
-			if name != "" {
-				v.Set(name, val)
-			}
-		})
-		return false
+	forms := doc.Find("form").FilterFunction(func(_ int, f *goquery.Selection) bool {
+		return f.AttrOr("action", "") == action
 	})
-	if !found {
+	if forms.Length() == 0 {
 		t.Fatalf("no form with action %q in page:\n%s", action, html)
 	}
+	f := forms.First()
+	if posts := forms.FilterFunction(func(_ int, f *goquery.Selection) bool {
+		return strings.EqualFold(f.AttrOr("method", ""), "post")
+	}); posts.Length() > 0 {
+		f = posts.First()
+	}
+	v := url.Values{}
+	f.Find("input").Each(func(_ int, in *goquery.Selection) {
+		name, _ := in.Attr("name")
+		val, _ := in.Attr("value")
+		if name != "" {
+			v.Set(name, val)
+		}
+	})
 	return v
 }
 

@@ -19,7 +19,7 @@ import (
 // TokenFilterForm is the tokens page's filter, as typed.
 type TokenFilterForm struct {
 	User   string // username
-	Client string // public client_id
+	Client string // client name or client_id
 	Type   string
 	Status string
 	Grant  string
@@ -142,7 +142,7 @@ func TokensPage(p TokensPageProps) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 8, "\" placeholder=\"client_id\" data-testid=\"filter-client\"></div><div><label for=\"f-type\">Type</label> <select id=\"f-type\" name=\"type\" data-testid=\"filter-type\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 8, "\" placeholder=\"client name or client_id\" data-testid=\"filter-client\"></div><div><label for=\"f-type\">Type</label> <select id=\"f-type\" name=\"type\" data-testid=\"filter-type\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
