@@ -220,3 +220,26 @@ FROM clients c WHERE 1 = 1`
 	}
 	return q + fmt.Sprintf(" ORDER BY c.id DESC LIMIT %d", limit+1), args
 }
+
+// GrantNames names a grant's user and client, for a confirmation that
+// says whose access it ends.
+type GrantNames struct {
+	ID         int64
+	ClientID   int64
+	ClientName string
+	Username   string // empty for client_credentials
+}
+
+// GrantNamesByID returns a grant's user and client names, revoked or not.
+func (s *Store) GrantNamesByID(ctx context.Context, id int64) (*GrantNames, error) {
+	var rows []GrantNames
+	err := s.r.WithContext(ctx).Raw(`SELECT g.id, g.client_id, c.name AS client_name, COALESCE(u.username, '') AS username
+FROM grants g CROSS JOIN clients c LEFT JOIN users u ON u.id = g.user_id WHERE g.id = ? AND c.id = g.client_id`, id).Scan(&rows).Error
+	if err != nil {
+		return nil, unavailable("grant names", err)
+	}
+	if len(rows) == 0 {
+		return nil, fmt.Errorf("%w: grant %d", ErrNotFound, id)
+	}
+	return &rows[0], nil
+}

@@ -675,20 +675,33 @@ func ClientPage(p ClientPageProps) templ.Component {
 				return templ_7745c5c3_Err
 			}
 			if p.CanAct {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 61, "<div class=\"actions\">")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 61, "<div class=\"actions\"><a href=\"")
+				if templ_7745c5c3_Err != nil {
+					return templ_7745c5c3_Err
+				}
+				var templ_7745c5c3_Var32 string
+				templ_7745c5c3_Var32, templ_7745c5c3_Err = templruntime.NewAttributeExpression(templ.URL("/admin/clients/" + itoa(p.Client.ID) + "/edit")).ResolveURL(ctx)
+				if templ_7745c5c3_Err != nil {
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/admin/clients.templ`, Line: 198, Col: 73}
+				}
+				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var32)
+				if templ_7745c5c3_Err != nil {
+					return templ_7745c5c3_Err
+				}
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 62, "\" role=\"button\" class=\"secondary\" data-testid=\"client-edit\">Edit settings…</a>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
 				templ_7745c5c3_Err = components.ConfirmButton(components.ActionButton{
 					Action: "/admin/clients/" + itoa(p.Client.ID) + "/revoke", ReturnTo: p.Self, Region: RegionClient,
-					Label: "Revoke all of this client's tokens…", TestID: "client-revoke-all",
+					Label: "Revoke all of this client's tokens…", TestID: "client-revoke-all", Danger: true,
 				}).Render(ctx, templ_7745c5c3_Buffer)
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
 				if p.Client.Type == models.ClientConfidential && p.Client.DisabledAt == nil {
 					templ_7745c5c3_Err = components.ConfirmButton(components.ActionButton{
-						Action: "/admin/clients/" + itoa(p.Client.ID) + "/rotate", ReturnTo: p.Self, Label: "Rotate secret…", TestID: "client-rotate",
+						Action: "/admin/clients/" + itoa(p.Client.ID) + "/rotate", ReturnTo: p.Self, Label: "Rotate secret…", TestID: "client-rotate", Danger: true,
 					}).Render(ctx, templ_7745c5c3_Buffer)
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
@@ -696,26 +709,13 @@ func ClientPage(p ClientPageProps) templ.Component {
 				}
 				if p.Client.DisabledAt == nil {
 					templ_7745c5c3_Err = components.ConfirmButton(components.ActionButton{
-						Action: "/admin/clients/" + itoa(p.Client.ID) + "/disable", ReturnTo: p.Self, Label: "Disable…", TestID: "client-disable",
+						Action: "/admin/clients/" + itoa(p.Client.ID) + "/disable", ReturnTo: p.Self, Label: "Disable…", TestID: "client-disable", Danger: true,
 					}).Render(ctx, templ_7745c5c3_Buffer)
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
 				}
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 62, "<a href=\"")
-				if templ_7745c5c3_Err != nil {
-					return templ_7745c5c3_Err
-				}
-				var templ_7745c5c3_Var32 string
-				templ_7745c5c3_Var32, templ_7745c5c3_Err = templruntime.NewAttributeExpression(templ.URL("/admin/clients/" + itoa(p.Client.ID) + "/edit")).ResolveURL(ctx)
-				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/admin/clients.templ`, Line: 212, Col: 73}
-				}
-				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var32)
-				if templ_7745c5c3_Err != nil {
-					return templ_7745c5c3_Err
-				}
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 63, "\" role=\"button\" class=\"secondary\" data-testid=\"client-edit\">Edit settings…</a></div>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 63, "</div>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
@@ -1027,20 +1027,20 @@ func EditClientPage(p EditClientPageProps) templ.Component {
 					return templ_7745c5c3_Err
 				}
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 91, " data-testid=\"edit-client-introspect\"> Resource server: may introspect every client's tokens</label> <label for=\"ec-reason\">Reason <small>(optional; recorded in the audit trail)</small></label> <input id=\"ec-reason\" name=\"reason\" type=\"text\" maxlength=\"500\" autocomplete=\"off\" data-testid=\"edit-reason\"><div class=\"confirm-actions\"><a href=\"")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 91, " data-testid=\"edit-client-introspect\"> Resource server: may introspect every client's tokens</label> <label for=\"ec-reason\">Reason <small>(optional; recorded in the audit trail)</small></label> <input id=\"ec-reason\" name=\"reason\" type=\"text\" maxlength=\"500\" autocomplete=\"off\" data-testid=\"edit-reason\"><div class=\"confirm-actions\"><button type=\"submit\" data-testid=\"edit-save\">Save changes</button> <a href=\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var48 string
 			templ_7745c5c3_Var48, templ_7745c5c3_Err = templruntime.NewAttributeExpression(templ.URL("/admin/clients/" + itoa(p.Client.ID))).ResolveURL(ctx)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/admin/clients.templ`, Line: 310, Col: 63}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/admin/clients.templ`, Line: 311, Col: 63}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var48)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 92, "\" role=\"button\" class=\"secondary outline\" data-testid=\"edit-cancel\">Cancel</a> <button type=\"submit\" data-testid=\"edit-save\">Save changes</button></div></form></article>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 92, "\" class=\"cancel\" data-testid=\"edit-cancel\">Cancel</a></div></form></article>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

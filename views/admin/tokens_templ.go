@@ -654,7 +654,7 @@ func foundToken(p TokensPageProps) templ.Component {
 			}
 			templ_7745c5c3_Err = components.ConfirmButton(components.ActionButton{
 				Action: "/admin/grants/" + itoa(p.Found.GrantID) + "/revoke", ReturnTo: p.Self, Region: RegionTokens,
-				Label: "Revoke its grant…", TestID: "found-revoke",
+				Label: "Revoke its grant…", TestID: "found-revoke", Danger: true,
 			}).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
@@ -900,7 +900,7 @@ func TokenTable(p TokensPageProps) templ.Component {
 				if !t.GrantRevoked {
 					templ_7745c5c3_Err = components.ConfirmButton(components.ActionButton{
 						Action: "/admin/grants/" + itoa(t.GrantID) + "/revoke", ReturnTo: p.Self, Region: RegionTokens,
-						Label: "Revoke", Context: "grant " + itoa(t.GrantID) + " of token " + t.Hint, TestID: "token-revoke",
+						Label: "Revoke grant", Context: itoa(t.GrantID) + " of token " + t.Hint, TestID: "token-revoke", Danger: true,
 					}).Render(ctx, templ_7745c5c3_Buffer)
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err

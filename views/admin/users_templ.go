@@ -457,7 +457,7 @@ func UserPage(p UserPageProps) templ.Component {
 					}
 				} else {
 					templ_7745c5c3_Err = components.ConfirmButton(components.ActionButton{
-						Action: "/admin/users/" + itoa(p.User.ID) + "/disable", ReturnTo: p.Self, Label: "Disable…", TestID: "user-disable",
+						Action: "/admin/users/" + itoa(p.User.ID) + "/disable", ReturnTo: p.Self, Label: "Disable…", TestID: "user-disable", Danger: true,
 					}).Render(ctx, templ_7745c5c3_Buffer)
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
@@ -514,7 +514,7 @@ func UserPage(p UserPageProps) templ.Component {
 			if p.CanAct && p.Total.Grants > 0 {
 				templ_7745c5c3_Err = components.ConfirmButton(components.ActionButton{
 					Action: "/admin/users/" + itoa(p.User.ID) + "/revoke", ReturnTo: p.Self, Region: RegionUserGrants,
-					Label: "Revoke all of this user's grants…", TestID: "user-revoke-all",
+					Label: "Revoke all of this user's grants…", TestID: "user-revoke-all", Danger: true,
 				}).Render(ctx, templ_7745c5c3_Buffer)
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
@@ -602,7 +602,7 @@ func UserPage(p UserPageProps) templ.Component {
 						}
 						templ_7745c5c3_Err = components.ConfirmButton(components.ActionButton{
 							Action: "/admin/users/" + itoa(p.User.ID) + "/revoke?client=" + itoa(c.ClientID), ReturnTo: p.Self, Region: RegionUserGrants,
-							Label: "Revoke all for this client", Context: c.ClientName, TestID: "user-revoke-client",
+							Label: "Revoke all for this client", Context: c.ClientName, TestID: "user-revoke-client", Danger: true,
 						}).Render(ctx, templ_7745c5c3_Buffer)
 						if templ_7745c5c3_Err != nil {
 							return templ_7745c5c3_Err
@@ -857,7 +857,7 @@ func grantRow(s Shell, r models.GrantRow, showUser bool, region string) templ.Co
 			}
 			templ_7745c5c3_Err = components.ConfirmButton(components.ActionButton{
 				Action: "/admin/grants/" + itoa(r.ID) + "/revoke", ReturnTo: s.Self, Region: region,
-				Label: "Revoke", Context: "grant " + itoa(r.ID), TestID: "grant-revoke",
+				Label: "Revoke session", Context: "grant " + itoa(r.ID), TestID: "grant-revoke", Danger: true,
 			}).Render(ctx, templ_7745c5c3_Buffer)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
@@ -993,20 +993,20 @@ func EditUserPage(p EditUserPageProps) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 86, "</select> <small id=\"eu-role-help\">An admin acts on the dashboard, an auditor reads it, a user only authorizes applications. The last active admin cannot be demoted.</small> <label for=\"eu-password\">New password <small>(optional, 8 to 72 characters)</small></label> <input id=\"eu-password\" name=\"password\" type=\"password\" minlength=\"8\" maxlength=\"72\" autocomplete=\"new-password\" aria-describedby=\"eu-password-help\" data-testid=\"edit-user-password\"> <small id=\"eu-password-help\">Leave empty to keep the current password. A new password logs the user out of every browser session; tokens already issued to applications stay valid (revoke them from the user's page).</small> <label for=\"eu-reason\">Reason <small>(optional; recorded in the audit trail)</small></label> <input id=\"eu-reason\" name=\"reason\" type=\"text\" maxlength=\"500\" autocomplete=\"off\" data-testid=\"edit-reason\"><div class=\"confirm-actions\"><a href=\"")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 86, "</select> <small id=\"eu-role-help\">An admin acts on the dashboard, an auditor reads it, a user only authorizes applications. The last active admin cannot be demoted.</small> <label for=\"eu-password\">New password <small>(optional, 8 to 72 characters)</small></label> <input id=\"eu-password\" name=\"password\" type=\"password\" minlength=\"8\" maxlength=\"72\" autocomplete=\"new-password\" aria-describedby=\"eu-password-help\" data-testid=\"edit-user-password\"> <small id=\"eu-password-help\">Leave empty to keep the current password. A new password logs the user out of every browser session; tokens already issued to applications stay valid (revoke them from the user's page).</small> <label for=\"eu-reason\">Reason <small>(optional; recorded in the audit trail)</small></label> <input id=\"eu-reason\" name=\"reason\" type=\"text\" maxlength=\"500\" autocomplete=\"off\" data-testid=\"edit-reason\"><div class=\"confirm-actions\"><button type=\"submit\" data-testid=\"edit-save\">Save changes</button> <a href=\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 			var templ_7745c5c3_Var40 string
 			templ_7745c5c3_Var40, templ_7745c5c3_Err = templruntime.NewAttributeExpression(templ.URL("/admin/users/" + itoa(p.User.ID))).ResolveURL(ctx)
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/admin/users.templ`, Line: 297, Col: 59}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/admin/users.templ`, Line: 298, Col: 59}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ_7745c5c3_Var40)
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 87, "\" role=\"button\" class=\"secondary outline\" data-testid=\"edit-cancel\">Cancel</a> <button type=\"submit\" data-testid=\"edit-save\">Save changes</button></div></form></article>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 87, "\" class=\"cancel\" data-testid=\"edit-cancel\">Cancel</a></div></form></article>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

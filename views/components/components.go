@@ -6,6 +6,9 @@ package components
 import (
 	"context"
 	"fmt"
+	"net/url"
+	"sort"
+	"strings"
 	"time"
 )
 
@@ -77,6 +80,46 @@ func Ago(t, now time.Time) string {
 
 // exactUTC is the exact time shown beside a relative one, with its zone.
 func exactUTC(t time.Time) string { return t.UTC().Format("2006-01-02 15:04") + " UTC" }
+
+// actionPath is an action URL without its query.
+func actionPath(action string) string {
+	p, _, _ := strings.Cut(action, "?")
+	return p
+}
+
+// actionParams are the query parameters of an action URL, in a stable
+// order.
+func actionParams(action string) [][2]string {
+	_, q, ok := strings.Cut(action, "?")
+	if !ok {
+		return nil
+	}
+	vals, err := url.ParseQuery(q)
+	if err != nil {
+		return nil
+	}
+	keys := make([]string, 0, len(vals))
+	for k := range vals {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var out [][2]string
+	for _, k := range keys {
+		for _, v := range vals[k] {
+			out = append(out, [2]string{k, v})
+		}
+	}
+	return out
+}
+
+// buttonClass is an action button's look: a red outline for a destructive
+// action, the quiet secondary look for any other.
+func buttonClass(danger bool) string {
+	if danger {
+		return "danger outline"
+	}
+	return "secondary"
+}
 
 // Plural formats a count with its noun: "1 grant", "3 tokens".
 func Plural(n int64, one, many string) string {
