@@ -1,8 +1,8 @@
 package handlers
 
 import (
+	"context"
 	"net/http"
-	"strconv"
 
 	"github.com/labstack/echo/v4"
 	"github.com/latchkey/latchkey/models"
@@ -28,68 +28,58 @@ func (h *Handler) ShowAuthorizedTokens(c echo.Context) error {
 }
 
 // accountRevoke selects the logged-in user's grants at the client in the
-// path. Another user's grants cannot be selected at all; a client the user
-// holds no active grant at is a 404.
-func (h *Handler) accountRevoke(c echo.Context) (models.RevokeRequest, models.RevokeResult, error) {
+// path, and loads that client. Another user's grants cannot be selected at
+// all; a client the user holds no active grant at is a 404.
+func (h *Handler) accountRevoke(c echo.Context) (models.RevokeRequest, models.RevokeResult, *models.Client, error) {
 	id, err := idParam(c)
 	if err != nil {
-		return models.RevokeRequest{}, models.RevokeResult{}, err
+		return models.RevokeRequest{}, models.RevokeResult{}, nil, err
 	}
+	ctx := c.Request().Context()
 	req := models.RevokeRequest{UserID: UserFrom(c).ID, ClientID: id}
-	preview, err := h.store.RevokePreview(c.Request().Context(), req)
+	preview, err := h.store.RevokePreview(ctx, req)
 	if err != nil {
-		return req, preview, err
+		return req, preview, nil, err
 	}
 	if preview.Grants == 0 {
-		return req, preview, echo.NewHTTPError(http.StatusNotFound, "You have not authorized this application, or its access is already revoked.")
+		return req, preview, nil, echo.NewHTTPError(http.StatusNotFound, "You have not authorized this application, or its access is already removed.")
 	}
-	return req, preview, nil
+	cl, err := h.store.ClientByID(ctx, id)
+	if err != nil {
+		return req, preview, nil, notFound(err, "application")
+	}
+	return req, preview, cl, nil
 }
 
-// ShowDeleteAuthorizedToken asks before revoking an application's access
-// (the page DOT shows at the same URL).
+// ShowDeleteAuthorizedToken asks before removing an application's access
+// (the page DOT shows at the same URL), in an end user's words: devices
+// signed out, not grants and tokens.
 func (h *Handler) ShowDeleteAuthorizedToken(c echo.Context) error {
-	_, preview, err := h.accountRevoke(c)
+	_, preview, cl, err := h.accountRevoke(c)
 	if err != nil {
 		return err
 	}
-	cl, err := h.store.ClientByID(c.Request().Context(), mustID(c))
-	if err != nil {
-		return notFound(err, "application")
-	}
-	cp := components.ConfirmProps{
-		Title: "Revoke " + cl.Name + "'s access?",
-		Lines: []string{cl.Name + " will be signed out: " + components.Plural(int64(preview.Tokens), "token", "tokens") +
-			" stop working at once. To use it again you will have to authorize it again."},
+	return confirm(c, "Remove access", "account", components.ConfirmProps{
+		Title: "Remove " + cl.Name + "'s access?",
+		Lines: []string{cl.Name + " will be signed out on " + components.Plural(int64(preview.Grants), "device", "devices") +
+			" at once and can no longer act for you. To use it again, you will have to sign in to it and allow it again."},
 		Action: accountPath + c.Param("id") + "/delete/", ReturnTo: accountPath, Region: regionAccount(c),
-		Submit: "Revoke access", Danger: true, CSRF: CSRFToken(c),
-	}
-	if isHTMX(c) {
-		return render(c, http.StatusOK, components.ConfirmForm(cp))
-	}
-	return render(c, http.StatusOK, account.ConfirmPage(account.ConfirmPageProps{Page: page(c, "Revoke access", "account"), Confirm: cp}))
+		Submit: "Remove access", Danger: true,
+	})
 }
 
 // DeleteAuthorizedToken revokes all of the logged-in user's grants at one
 // client, through the revocation core, as the user.
 func (h *Handler) DeleteAuthorizedToken(c echo.Context) error {
-	req, _, err := h.accountRevoke(c)
+	req, _, cl, err := h.accountRevoke(c)
 	if err != nil {
 		return err
 	}
-	u := UserFrom(c)
-	req.Actor, req.Reason, req.Remote, req.RequestID = models.EndUser(u), "revoked by the user", remote(c), requestID(c)
-	res, err := h.store.Revoke(c.Request().Context(), req)
-	if err != nil {
-		return err
-	}
-	setFlash(c, revokedMessage(res))
-	return c.Redirect(http.StatusSeeOther, accountPath)
-}
-
-func mustID(c echo.Context) int64 {
-	id, _ := strconv.ParseInt(c.Param("id"), 10, 64)
-	return id
+	req.Actor, req.Reason, req.Remote, req.RequestID = models.EndUser(UserFrom(c)), "revoked by the user", remote(c), requestID(c)
+	return act(c, "application", accountPath, func(ctx context.Context) (outcome, error) {
+		res, err := h.store.Revoke(ctx, req)
+		return outcome{Flash: account.Removed(cl.Name, res.Grants)}, err
+	})
 }
 
 func regionAccount(c echo.Context) string {

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -105,7 +106,7 @@ func (h *Handler) ShowRevokeClientTokens(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return confirm(c, "Revoke client tokens", components.ConfirmProps{
+	return confirm(c, "Revoke client tokens", "clients", components.ConfirmProps{
 		Title: "Revoke all of " + cl.Name + "'s tokens?", Lines: []string{willRevoke(preview), "The client itself stays registered and can obtain new tokens."},
 		Action: c.Request().URL.Path, ReturnTo: returnTo(c, "/admin/clients/"+c.Param("id")), Region: region(c),
 		Reason: true, Submit: "Revoke all", Danger: true,
@@ -119,8 +120,8 @@ func (h *Handler) RevokeClientTokens(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return h.revokeAndReturn(c, models.RevokeRequest{ClientID: cl.ID, Actor: models.Staff(UserFrom(c)), Reason: reason(c),
-		Remote: remote(c), RequestID: requestID(c)}, "/admin/clients/"+c.Param("id"))
+	return h.revoke(c, "/admin/clients/"+c.Param("id"), models.RevokeRequest{ClientID: cl.ID, Actor: models.Staff(UserFrom(c)),
+		Reason: reason(c), Remote: remote(c), RequestID: requestID(c)})
 }
 
 // ShowRotateSecret asks before giving a client a new secret.
@@ -132,7 +133,7 @@ func (h *Handler) ShowRotateSecret(c echo.Context) error {
 	if cl.Type != models.ClientConfidential {
 		return echo.NewHTTPError(http.StatusNotFound, "A public client has no secret.")
 	}
-	return confirm(c, "Rotate secret", components.ConfirmProps{
+	return confirm(c, "Rotate secret", "clients", components.ConfirmProps{
 		Title: "Rotate " + cl.Name + "'s secret?",
 		Lines: []string{"The current secret stops working at once: the client must be given the new one, which is shown once.",
 			"Tokens already issued stay valid; revoke them too if the old secret leaked."},
@@ -147,16 +148,12 @@ func (h *Handler) RotateSecret(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	secret, err := h.store.RotateClientSecret(c.Request().Context(), cl.ID, staffAction(c))
-	if errors.Is(err, models.ErrInvalid) {
-		return echo.NewHTTPError(http.StatusConflict, userMessage(err))
-	}
-	if err != nil {
-		return notFound(err, "client")
-	}
-	return render(c, http.StatusOK, admin.SecretPage(admin.SecretPageProps{Page: page(c, "New secret", "clients"),
-		Title: "New secret for " + cl.Name, Lines: []string{"The old secret no longer works."}, ClientID: cl.ClientID,
-		Secret: secret, Back: "/admin/clients/" + strconv.FormatInt(cl.ID, 10)}))
+	return act(c, "client", "/admin/clients/"+c.Param("id"), func(ctx context.Context) (outcome, error) {
+		secret, err := h.store.RotateClientSecret(ctx, cl.ID, staffAction(c))
+		return outcome{Show: admin.SecretPage(admin.SecretPageProps{Page: page(c, "New secret", "clients"),
+			Title: "New secret for " + cl.Name, Lines: []string{"The old secret no longer works."}, ClientID: cl.ClientID,
+			Secret: secret, Back: "/admin/clients/" + strconv.FormatInt(cl.ID, 10)})}, err
+	})
 }
 
 // ShowDisableClient asks before disabling a client.
@@ -169,7 +166,7 @@ func (h *Handler) ShowDisableClient(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return confirm(c, "Disable client", components.ConfirmProps{
+	return confirm(c, "Disable client", "clients", components.ConfirmProps{
 		Title:  "Disable " + cl.Name + "?",
 		Lines:  []string{"The client can no longer authenticate or obtain tokens.", willRevoke(preview)},
 		Action: c.Request().URL.Path, ReturnTo: returnTo(c, "/admin/clients/"+c.Param("id")),
@@ -184,15 +181,10 @@ func (h *Handler) DisableClient(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	res, err := h.store.DisableClient(c.Request().Context(), cl.ID, staffAction(c))
-	if errors.Is(err, models.ErrInvalid) {
-		return echo.NewHTTPError(http.StatusConflict, userMessage(err))
-	}
-	if err != nil {
-		return notFound(err, "client")
-	}
-	setFlash(c, fmt.Sprintf("Disabled %s. %s", cl.Name, revokedMessage(res)))
-	return c.Redirect(http.StatusSeeOther, returnTo(c, "/admin/clients/"+c.Param("id")))
+	return act(c, "client", "/admin/clients/"+c.Param("id"), func(ctx context.Context) (outcome, error) {
+		res, err := h.store.DisableClient(ctx, cl.ID, staffAction(c))
+		return outcome{Flash: fmt.Sprintf("Disabled %s. %s", cl.Name, revokedMessage(res))}, err
+	})
 }
 
 // ShowEditClient is the form that changes a client's settings.

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 	"github.com/latchkey/latchkey/models"
 	"github.com/latchkey/latchkey/views/admin"
@@ -150,25 +151,51 @@ func willRevoke(res models.RevokeResult) string {
 		components.Plural(int64(res.Grants), "grant", "grants"), components.Plural(int64(res.Tokens), "live token", "live tokens"))
 }
 
-// confirm renders a confirmation: the fragment for htmx, a page without.
-func confirm(c echo.Context, title string, cp components.ConfirmProps) error {
+// confirm renders the confirmation half of a confirm-then-act pair: the
+// fragment for htmx, a page of its own without (in the navigation section
+// the action belongs to).
+func confirm(c echo.Context, title, section string, cp components.ConfirmProps) error {
 	cp.CSRF = CSRFToken(c)
 	if isHTMX(c) {
 		return render(c, http.StatusOK, components.ConfirmForm(cp))
 	}
-	return render(c, http.StatusOK, admin.ConfirmPage(admin.ConfirmPageProps{Page: page(c, title, ""), Confirm: cp}))
+	return render(c, http.StatusOK, components.ConfirmPage(components.ConfirmPageProps{Page: page(c, title, section), Confirm: cp}))
 }
 
-// revokeAndReturn runs a revocation through the core, announces what it
-// did and goes back (303): the same answer with and without htmx, which
-// follows the redirect and swaps the changed region.
-func (h *Handler) revokeAndReturn(c echo.Context, req models.RevokeRequest, fallback string) error {
-	res, err := h.store.Revoke(c.Request().Context(), req)
-	if err != nil {
-		return notFound(err, "grant")
+// outcome is what the action half of a confirm-then-act pair did: a
+// message to announce on the page it goes back to, or (Show) a page to
+// answer at once instead, such as a new secret shown once.
+type outcome struct {
+	Flash string
+	Show  templ.Component
+}
+
+// act is the action half of every confirm-then-act pair. do calls one
+// models operation (the caller has loaded what it acts on); act maps its
+// error — a missing row is a 404 naming what, a refused change (ErrInvalid)
+// a 409 with what to fix — then announces the outcome and goes back with
+// a 303 (post, redirect, get). The answer is the same with and without
+// htmx, which follows the redirect and swaps the changed region.
+func act(c echo.Context, what, fallback string, do func(ctx context.Context) (outcome, error)) error {
+	out, err := do(c.Request().Context())
+	switch {
+	case errors.Is(err, models.ErrInvalid):
+		return echo.NewHTTPError(http.StatusConflict, userMessage(err))
+	case err != nil:
+		return notFound(err, what)
+	case out.Show != nil:
+		return render(c, http.StatusOK, out.Show)
 	}
-	setFlash(c, revokedMessage(res))
+	setFlash(c, out.Flash)
 	return c.Redirect(http.StatusSeeOther, returnTo(c, fallback))
+}
+
+// revoke is an act that revokes through the core and says what it did.
+func (h *Handler) revoke(c echo.Context, fallback string, req models.RevokeRequest) error {
+	return act(c, "grant", fallback, func(ctx context.Context) (outcome, error) {
+		res, err := h.store.Revoke(ctx, req)
+		return outcome{Flash: revokedMessage(res)}, err
+	})
 }
 
 func urlEscape(s string) string { return url.QueryEscape(s) }

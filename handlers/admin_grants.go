@@ -22,7 +22,7 @@ func (h *Handler) ShowRevokeGrant(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return confirm(c, "Revoke grant", components.ConfirmProps{
+	return confirm(c, "Revoke grant", "tokens", components.ConfirmProps{
 		Title: revokeGrantTitle(g), Lines: []string{willRevoke(preview)},
 		Action: c.Request().URL.Path, ReturnTo: returnTo(c, "/admin/tokens"), Region: region(c),
 		Reason: true, Submit: "Revoke", Danger: true,
@@ -36,8 +36,8 @@ func (h *Handler) RevokeGrant(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return h.revokeAndReturn(c, models.RevokeRequest{GrantID: id, Actor: models.Staff(UserFrom(c)), Reason: reason(c),
-		Remote: remote(c), RequestID: requestID(c)}, "/admin/tokens")
+	return h.revoke(c, "/admin/tokens", models.RevokeRequest{GrantID: id, Actor: models.Staff(UserFrom(c)), Reason: reason(c),
+		Remote: remote(c), RequestID: requestID(c)})
 }
 
 // revokeGrantTitle names the user and the client a grant revocation

@@ -17,34 +17,27 @@ import (
 // says when its numbers were counted. Lists and actions are never cached.
 const overviewTTL = 15 * time.Second
 
-// overviewCache keeps the last overview per store; one goroutine counts
+// overviewCache keeps a Handler's last overview; one goroutine counts
 // while the others wait for its result.
-var overviewCache struct {
+type overviewCache struct {
 	mu sync.Mutex
-	m  map[*models.Store]cachedOverview
-}
-
-type cachedOverview struct {
 	o  *models.Overview
 	at time.Time
 }
 
 func (h *Handler) overview(c echo.Context) (*models.Overview, time.Time, error) {
-	overviewCache.mu.Lock()
-	defer overviewCache.mu.Unlock()
-	if e, ok := overviewCache.m[h.store]; ok && time.Since(e.at) < overviewTTL {
-		return e.o, e.at, nil
+	oc := &h.overviews
+	oc.mu.Lock()
+	defer oc.mu.Unlock()
+	if oc.o != nil && time.Since(oc.at) < overviewTTL {
+		return oc.o, oc.at, nil
 	}
 	o, err := h.store.Overview(c.Request().Context())
 	if err != nil {
 		return nil, time.Time{}, err
 	}
-	if overviewCache.m == nil {
-		overviewCache.m = map[*models.Store]cachedOverview{}
-	}
-	now := time.Now()
-	overviewCache.m[h.store] = cachedOverview{o: o, at: now}
-	return o, now, nil
+	oc.o, oc.at = o, time.Now()
+	return oc.o, oc.at, nil
 }
 
 // ShowOverview is the dashboard's first page: live counts and the chart of

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strconv"
@@ -101,7 +102,7 @@ func (h *Handler) ShowRevokeUserGrants(c echo.Context) error {
 	if req.ClientID != 0 {
 		action += "?client=" + strconv.FormatInt(req.ClientID, 10)
 	}
-	return confirm(c, "Revoke grants", components.ConfirmProps{
+	return confirm(c, "Revoke grants", "users", components.ConfirmProps{
 		Title: title, Lines: []string{willRevoke(preview)}, Action: action,
 		ReturnTo: returnTo(c, "/admin/users/"+c.Param("id")), Region: region(c),
 		Reason: true, Submit: "Revoke", Danger: true,
@@ -116,7 +117,7 @@ func (h *Handler) RevokeUserGrants(c echo.Context) error {
 		return err
 	}
 	req.Actor, req.Reason, req.Remote, req.RequestID = models.Staff(UserFrom(c)), reason(c), remote(c), requestID(c)
-	return h.revokeAndReturn(c, req, "/admin/users/"+c.Param("id"))
+	return h.revoke(c, "/admin/users/"+c.Param("id"), req)
 }
 
 func (h *Handler) userRevokeRequest(c echo.Context) (models.RevokeRequest, string, error) {
@@ -205,7 +206,7 @@ func (h *Handler) ShowDisableUser(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return confirm(c, "Disable user", components.ConfirmProps{
+	return confirm(c, "Disable user", "users", components.ConfirmProps{
 		Title: "Disable " + u.Username + "?",
 		Lines: []string{u.Username + " can no longer log in, and is logged out of every browser session at once.", willRevoke(preview),
 			"Enabling the user again later does not bring these tokens back."},
@@ -221,15 +222,10 @@ func (h *Handler) DisableUser(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	res, err := h.store.DisableUser(c.Request().Context(), u.ID, staffAction(c))
-	if errors.Is(err, models.ErrInvalid) {
-		return echo.NewHTTPError(http.StatusConflict, userMessage(err))
-	}
-	if err != nil {
-		return notFound(err, "user")
-	}
-	setFlash(c, "Disabled "+u.Username+". "+revokedMessage(res))
-	return c.Redirect(http.StatusSeeOther, returnTo(c, "/admin/users/"+c.Param("id")))
+	return act(c, "user", "/admin/users/"+c.Param("id"), func(ctx context.Context) (outcome, error) {
+		res, err := h.store.DisableUser(ctx, u.ID, staffAction(c))
+		return outcome{Flash: "Disabled " + u.Username + ". " + revokedMessage(res)}, err
+	})
 }
 
 // ShowEnableUser asks before letting a disabled user log in again.
@@ -238,7 +234,7 @@ func (h *Handler) ShowEnableUser(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return confirm(c, "Enable user", components.ConfirmProps{
+	return confirm(c, "Enable user", "users", components.ConfirmProps{
 		Title:  "Enable " + u.Username + "?",
 		Lines:  []string{u.Username + " can log in again. Tokens revoked when the user was disabled stay revoked."},
 		Action: c.Request().URL.Path, ReturnTo: returnTo(c, "/admin/users/"+c.Param("id")),
@@ -252,13 +248,7 @@ func (h *Handler) EnableUser(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	err = h.store.EnableUser(c.Request().Context(), u.ID, staffAction(c))
-	if errors.Is(err, models.ErrInvalid) {
-		return echo.NewHTTPError(http.StatusConflict, userMessage(err))
-	}
-	if err != nil {
-		return notFound(err, "user")
-	}
-	setFlash(c, "Enabled "+u.Username+".")
-	return c.Redirect(http.StatusSeeOther, returnTo(c, "/admin/users/"+c.Param("id")))
+	return act(c, "user", "/admin/users/"+c.Param("id"), func(ctx context.Context) (outcome, error) {
+		return outcome{Flash: "Enabled " + u.Username + "."}, h.store.EnableUser(ctx, u.ID, staffAction(c))
+	})
 }

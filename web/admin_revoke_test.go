@@ -248,22 +248,30 @@ func TestSelfServiceRevoke(t *testing.T) {
 		if resp.StatusCode != 200 || doc(t, html).Find(`[data-testid="app-row"]`).Length() != 1 {
 			t.Fatalf("%s: got %d, want one app row", p, resp.StatusCode)
 		}
-		if !strings.Contains(html, "2 sessions") {
-			t.Errorf("the two grants are not grouped under one client")
+		if got := doc(t, html).Find(`[data-testid="app-devices"]`).Text(); got != "Signed in to Confidential App on 2 devices" {
+			t.Errorf("the two grants are not grouped under one client: got %q", got)
 		}
+		noJargon(t, p, html)
 	}
 	if resp, _ := alice.get("/o/authorized_tokens/" + strconv.FormatInt(ts.f.Other.ID, 10) + "/delete/"); resp.StatusCode != 404 {
 		t.Errorf("confirm for an app alice never authorized: got %d, want 404", resp.StatusCode)
 	}
 	resp, html := alice.get("/o/authorized_tokens/" + cid + "/delete/")
-	if resp.StatusCode != 200 || !strings.Contains(html, "4 tokens") {
-		t.Fatalf("confirmation: %d", resp.StatusCode)
+	if resp.StatusCode != 200 || doc(t, html).Find("#confirm-title").Text() != "Remove Confidential App's access?" ||
+		!strings.Contains(html, "signed out on 2 devices") {
+		t.Fatalf("confirmation: %d %s", resp.StatusCode, doc(t, html).Find("main").Text())
 	}
+	noJargon(t, "the confirmation", html)
 	form := formFields(t, html, "/o/authorized_tokens/"+cid+"/delete/")
 	resp, _ = alice.post("/o/authorized_tokens/"+cid+"/delete", form)
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("revoke: got %d, want 303", resp.StatusCode)
 	}
+	_, html = alice.get(resp.Header.Get("Location"))
+	if got := doc(t, html).Find(`[data-testid="flash"]`).Text(); got != "Removed Confidential App's access: it is signed out on 2 devices." {
+		t.Errorf("flash: got %q", got)
+	}
+	noJargon(t, "after removing", html)
 	ts.assertRevoked(t, t1)
 	ts.assertRevoked(t, t2)
 	ts.assertActive(t, bobs)
@@ -278,4 +286,16 @@ func TestSelfServiceRevoke(t *testing.T) {
 		t.Errorf("second revoke: got %d, want 404", resp.StatusCode)
 	}
 	_ = csrf
+}
+
+// noJargon fails when an end user's page speaks of sessions, tokens or
+// grants: the self-service page talks of applications, devices and access.
+func noJargon(t *testing.T, where, html string) {
+	t.Helper()
+	text := strings.ToLower(doc(t, html).Find("main").Text())
+	for _, w := range []string{"session", "token", "grant"} {
+		if strings.Contains(text, w) {
+			t.Errorf("%s: an end user reads %q: %s", where, w, strings.Join(strings.Fields(text), " "))
+		}
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -23,7 +24,7 @@ func TestAuditCSVKeepsIdentifiers(t *testing.T) {
 	var cc *models.CreatedClient
 	for i := 0; i < 2000 && (cc == nil || !strings.HasPrefix(cc.Client.ClientID, "-")); i++ {
 		var err error
-		cc, err = ts.st.CreateClient(t.Context(), models.NewClient{Name: "Dash", Type: models.ClientConfidential,
+		cc, err = ts.st.CreateClient(t.Context(), models.NewClient{Name: "Dash " + strconv.Itoa(i), Type: models.ClientConfidential,
 			GrantTypes: []models.GrantType{models.GrantClientCredentials}})
 		if err != nil {
 			t.Fatal(err)

@@ -74,9 +74,6 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 	}
 }
 
-// oauthAllow is what each machine endpoint accepts, for 405 answers.
-var oauthAllow = map[string]string{"/o/token": "POST", "/o/revoke_token": "POST, OPTIONS", "/o/introspect": "POST"}
-
 // machinePath reports whether a path answers JSON errors.
 func machinePath(p string) bool {
 	if strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, "/.well-known/") {

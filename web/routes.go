@@ -11,9 +11,10 @@ import (
 // drop a POST body). metrics is nil when /metrics has a listener of its own.
 func routes(e *echo.Echo, h *handlers.Handler, csrf echo.MiddlewareFunc, metrics echo.HandlerFunc) {
 	// Machine endpoints: no session, no CSRF (clients authenticate).
-	oauth(e, "/o/token", "POST", h.IssueToken)
-	oauth(e, "/o/revoke_token", "POST, OPTIONS", h.RevokeToken)
-	oauth(e, "/o/introspect", "POST", h.IntrospectToken)
+	for path, post := range map[string]echo.HandlerFunc{"/o/token": h.IssueToken, "/o/revoke_token": h.RevokeToken,
+		"/o/introspect": h.IntrospectToken} {
+		oauth(e, path, oauthAllow[path], post)
+	}
 	both(e, "OPTIONS", "/o/revoke_token", h.PreflightRevoke)
 	e.GET("/.well-known/oauth-authorization-server", h.ShowMetadata)
 	e.GET("/api/me", h.ShowMe)
@@ -38,6 +39,11 @@ func routes(e *echo.Echo, h *handlers.Handler, csrf echo.MiddlewareFunc, metrics
 	bothGroup(b, "POST", "/o/authorize", h.DecideAuthorize)
 	adminRoutes(b, h)
 }
+
+// oauthAllow is what each machine endpoint accepts: the routes register
+// its 405 answers from it, and the error handler answers an unknown path
+// below one with it.
+var oauthAllow = map[string]string{"/o/token": "POST", "/o/revoke_token": "POST, OPTIONS", "/o/introspect": "POST"}
 
 // oauth registers a POST endpoint at both spellings, and a 405 with the
 // Allow header for every other method.

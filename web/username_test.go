@@ -122,7 +122,7 @@ func TestUsernamesAreCaseInsensitive(t *testing.T) {
 		alice := newBrowser(t, ts)
 		alice.login("Alice")
 		_, html := alice.get("/o/authorized_tokens/")
-		if got := doc(t, html).Find(`[data-testid="logout"]`).Text(); !strings.Contains(got, "alice") {
+		if got := doc(t, html).Find(`[data-testid="whoami"]`).Text(); got != "alice" {
 			t.Errorf("logged in as: got %q, want alice", got)
 		}
 	})

@@ -44,6 +44,15 @@ func filterURL(path, key, value string) string {
 
 func num(n int) string { return strconv.Itoa(n) }
 
+// cols is a table's column count: its data columns, and one more for the
+// actions when the viewer may act (an auditor's table has none).
+func cols(data int, canAct bool) string {
+	if canAct {
+		data++
+	}
+	return strconv.Itoa(data)
+}
+
 func ptrID(p *int64) string {
 	if p == nil {
 		return ""
