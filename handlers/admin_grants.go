@@ -25,7 +25,7 @@ func (h *Handler) ShowRevokeGrant(c echo.Context) error {
 	return confirm(c, "Revoke grant", "tokens", components.ConfirmProps{
 		Title: revokeGrantTitle(g), Lines: []string{willRevoke(preview)},
 		Action: c.Request().URL.Path, ReturnTo: returnTo(c, "/admin/tokens"), Region: region(c),
-		Reason: true, Submit: "Revoke", Danger: true,
+		Reason: true, Submit: "Revoke grant", Danger: true,
 	})
 }
 

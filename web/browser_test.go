@@ -67,27 +67,8 @@ type journey struct {
 // (cookies) per journey. Each journey checks what the page shows, then
 // checks from outside that the tokens are dead.
 func TestBrowserJourneys(t *testing.T) {
-	path := requireChromium(t)
 	shots := screenshotDir(t)
-	actx, cancel := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(path),
-		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	t.Cleanup(cancel) // after the parallel journeys, unlike defer
-	bctx, bcancel := chromedp.NewContext(actx)
-	t.Cleanup(bcancel)
-	if err := chromedp.Do(bctx); err != nil {
-		if os.Getenv("LATCHKEY_REQUIRE_BROWSER") == "1" {
-			t.Fatalf("start Chromium: %v", err)
-		}
-		t.Skipf("browser tests skipped: Chromium does not start: %v", err)
-	}
+	bctx := startChromium(t)
 	start := func(t *testing.T) *journey {
 		ctx, cancel := chromedp.NewContext(bctx, chromedp.WithNewBrowserContext())
 		t.Cleanup(cancel)
@@ -262,6 +243,33 @@ func TestBrowserJourneys(t *testing.T) {
 		}
 		j.logout("/o/authorized_tokens/")
 	})
+}
+
+// startChromium starts one headless Chromium for a test and its subtests
+// (each takes a browser context of its own), or skips the test without
+// one (fails it when LATCHKEY_REQUIRE_BROWSER=1).
+func startChromium(t *testing.T) context.Context {
+	path := requireChromium(t)
+	actx, cancel := chromedp.NewExecAllocator(context.Background(),
+		chromedp.ExecPath(path),
+		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(t.TempDir()),
+	)
+	t.Cleanup(cancel) // after the parallel journeys, unlike defer
+	bctx, bcancel := chromedp.NewContext(actx)
+	t.Cleanup(bcancel)
+	if err := chromedp.Do(bctx); err != nil {
+		if os.Getenv("LATCHKEY_REQUIRE_BROWSER") == "1" {
+			t.Fatalf("start Chromium: %v", err)
+		}
+		t.Skipf("browser tests skipped: Chromium does not start: %v", err)
+	}
+	return bctx
 }
 
 func (j *journey) do(steps ...chromedp.Action[chromedp.Void]) {

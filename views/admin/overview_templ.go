@@ -110,7 +110,7 @@ func OverviewPage(p OverviewPageProps) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 5, " UTC; the lists are always live.</small></p><section aria-labelledby=\"chart-title\"><h2 id=\"chart-title\">Tokens issued and revoked per day, last 30 days (UTC)</h2>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 5, "; the lists are always live.</small></p><section aria-labelledby=\"chart-title\"><h2 id=\"chart-title\">Tokens issued and revoked per day, last 30 days (UTC)</h2>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
