@@ -55,12 +55,12 @@ type Store struct {
 	// gorm's builder (see exec).
 	wdb, rdb *sql.DB
 	dialect  Dialect
-	log     *slog.Logger
-	now     func() time.Time
-	batch   *batcher
-	lastUse *lastUseThrottle
-	stmts   *stmtCache
-	clients clientCache
+	log      *slog.Logger
+	now      func() time.Time
+	batch    *batcher
+	lastUse  *lastUseThrottle
+	stmts    *stmtCache
+	clients  clientCache
 	// counters are exposed through Stats, for /metrics.
 	counters counters
 	// purging is held by the purge running in this process.
