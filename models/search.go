@@ -186,7 +186,7 @@ func (s *Store) ListClientsMatching(ctx context.Context, f ClientFilter, cur Cur
 	for rs.Next() {
 		var r ClientRow
 		var used any
-		if err := rs.Scan(&r.ID, &r.ClientID, &r.Name, &r.Type, &r.SecretHint, &r.GrantTypes, &r.Scope, &r.Introspect,
+		if err := rs.Scan(&r.ID, &r.ClientID, &r.Name, &r.Type, &r.SecretHint, &r.GrantTypes, &r.Scope, &r.Introspect, &r.SSF,
 			&r.DisabledAt, &r.CreatedAt, &r.RedirectURIs, &r.AllowedOrigins, &r.ActiveGrants, &used); err != nil {
 			return Page[ClientRow]{}, unavailable("list clients", err)
 		}
@@ -204,7 +204,7 @@ func (s *Store) ListClientsMatching(ctx context.Context, f ClientFilter, cur Cur
 }
 
 func (s *Store) clientListSQL(f ClientFilter, cur Cursor, limit int) (string, []any) {
-	q := `SELECT c.id, c.client_id, c.name, c.type, c.secret_hint, c.grant_types, c.scope, c.introspect, c.disabled_at, c.created_at,
+	q := `SELECT c.id, c.client_id, c.name, c.type, c.secret_hint, c.grant_types, c.scope, c.introspect, c.ssf, c.disabled_at, c.created_at,
  c.redirect_uris, c.allowed_origins,
  (SELECT COUNT(*) FROM grants g WHERE g.client_id = c.id AND g.revoked_at IS NULL AND g.expires_at > ?) AS active_grants,
  (SELECT MAX(g.last_used_at) FROM grants g WHERE g.client_id = c.id) AS last_used_at
