@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/latchkey/latchkey/demo"
 	"github.com/latchkey/latchkey/models"
 	"github.com/latchkey/latchkey/models/modelstest"
 	"github.com/latchkey/latchkey/web"
@@ -101,15 +102,16 @@ func TestBrowserJourneys(t *testing.T) {
 		j := start(t)
 		// A fresh store with the demo history, so the pages have
 		// something to show (the README's screenshots come from here).
-		st := modelstest.Open(t, filepath.Join(t.TempDir(), "demo.db"))
-		demo, err := st.SeedDemo(context.Background())
+		dsn := filepath.Join(t.TempDir(), "demo.db")
+		st := modelstest.Open(t, dsn)
+		seeded, err := demo.Seed(context.Background(), dsn)
 		if err != nil {
 			t.Fatal(err)
 		}
 		j.ts = startServer(t, st, nil, web.Config{}, nil)
-		j.loginWith(demo.Users[0], models.DemoPassword)
-		if got := j.text(tid("stat-users")); got != strconv.Itoa(len(demo.Users)) {
-			t.Errorf("users on the overview: got %s, want %d", got, len(demo.Users))
+		j.loginWith(seeded.Users[0], demo.Password)
+		if got := j.text(tid("stat-users")); got != strconv.Itoa(len(seeded.Users)) {
+			t.Errorf("users on the overview: got %s, want %d", got, len(seeded.Users))
 		}
 		j.screenshot("demo-overview", 1280)
 		j.open("/admin/tokens")
