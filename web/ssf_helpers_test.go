@@ -34,6 +34,13 @@ const testBackoff = 50 * time.Millisecond
 
 func newEventServer(t testing.TB) *eventServer {
 	t.Helper()
+	return newEventServerWith(t, true)
+}
+
+// newEventServerWith is newEventServer, without the push worker unless
+// worker is set (a fuzzer's streams must not push anywhere).
+func newEventServerWith(t testing.TB, worker bool) *eventServer {
+	t.Helper()
 	var st *models.Store
 	if modelstest.OnPostgres() {
 		st, _ = modelstest.NewPostgresStore(t)
@@ -48,13 +55,15 @@ func newEventServer(t testing.TB) *eventServer {
 	srv.Start()
 	t.Cleanup(srv.Close)
 	t.Cleanup(tx.StopPolls) // runs first: long polls answer, so Close does not wait for them
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		events.NewWorker(tx, events.WorkerOptions{InitialBackoff: testBackoff, PollInterval: 100 * time.Millisecond}).Run(ctx)
-	}()
-	t.Cleanup(func() { cancel(); <-done })
+	if worker {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			events.NewWorker(tx, events.WorkerOptions{InitialBackoff: testBackoff, PollInterval: 100 * time.Millisecond}).Run(ctx)
+		}()
+		t.Cleanup(func() { cancel(); <-done })
+	}
 	es := &eventServer{testServer: &testServer{Server: srv, st: st, f: f}, tx: tx}
 	es.receiver, es.bearer = es.newReceiverClient(t, "Resource Server")
 	return es
