@@ -123,18 +123,22 @@ func (w *Worker) start(ctx context.Context, wg *sync.WaitGroup, streamID string)
 	w.running[streamID] = true
 	w.mu.Unlock()
 	wg.Go(func() {
-		defer func() {
-			w.mu.Lock()
-			delete(w.running, streamID)
-			w.mu.Unlock()
+		claimed, err := w.t.st.ClaimStream(ctx, streamID, func(ctx context.Context) error { return w.drain(ctx, streamID) })
+		w.mu.Lock()
+		delete(w.running, streamID)
+		w.mu.Unlock()
+		if err != nil && ctx.Err() == nil && !errors.Is(err, models.ErrNotFound) {
+			w.log.Warn("event delivery failed", "stream_id", streamID, "err", err)
+		}
+		if claimed && err == nil {
+			// Events may have come while the last batch went out: look
+			// again now. Not after a failure, nor when another replica
+			// holds the stream: the next regular look is soon enough, and
+			// looking at once would spin.
 			select {
 			case w.kick <- struct{}{}:
 			default:
 			}
-		}()
-		_, err := w.t.st.ClaimStream(ctx, streamID, func(ctx context.Context) error { return w.drain(ctx, streamID) })
-		if err != nil && ctx.Err() == nil && !errors.Is(err, models.ErrNotFound) {
-			w.log.Warn("event delivery failed", "stream_id", streamID, "err", err)
 		}
 	})
 }
