@@ -182,3 +182,25 @@ func (es *eventServer) poll(t testing.TB, streamID string, req map[string]any) p
 	}
 	return decode[pollJSON](t, raw)
 }
+
+// waitDelivered waits until no stream has an event left to deliver: a
+// push answered 202 is recorded a moment after the receiver has it.
+func (es *eventServer) waitDelivered(t testing.TB) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		rows, err := es.st.StreamsOverview(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		backlog := 0
+		for _, r := range rows {
+			backlog += r.Backlog
+		}
+		if backlog == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("backlog still %d after 5 s", backlog)
+		}
+	}
+}
