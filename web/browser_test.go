@@ -245,6 +245,43 @@ func TestBrowserJourneys(t *testing.T) {
 		}
 		j.logout("/o/authorized_tokens/")
 	})
+
+	t.Run("admin pauses, enables and deletes an event stream", func(t *testing.T) {
+		t.Parallel()
+		j := start(t)
+		es := newEventServer(t)
+		j.ts = es.testServer
+		s := es.pollStream(t)
+		status := func() string {
+			_, raw, _ := es.call(t, "GET", "/ssf/status?stream_id="+s.StreamID, es.bearer, nil)
+			return decode[map[string]any](t, raw)["status"].(string)
+		}
+		j.login("admin")
+		j.do(chromedp.Click(`nav a[href="/admin/streams"]`), chromedp.WaitVisible(tid("stream-row")))
+		if got := j.text(tid("stream-receiver")); got != "Resource Server" {
+			t.Errorf("receiver: got %q", got)
+		}
+		j.screenshot("streams", 1280)
+		for _, c := range []struct{ button, want string }{{"stream-pause", "paused"}, {"stream-enable", "enabled"}} {
+			j.do(chromedp.Click(tid(c.button)), chromedp.WaitVisible(tid("confirm")),
+				chromedp.SendKeys(tid("confirm-reason"), "journey"), chromedp.Click(tid("confirm-submit")))
+			j.waitText("stream-status", c.want)
+			if got := status(); got != c.want {
+				t.Errorf("after %s the receiver reads %q, want %q", c.button, got, c.want)
+			}
+			if ev := j.ts.lastAudit(t); ev.Action != models.ActionStreamStatus || ev.Actor != "admin" {
+				t.Errorf("audit event after %s: %+v", c.button, ev)
+			}
+		}
+		j.do(chromedp.Click(tid("stream-delete")), chromedp.WaitVisible(tid("confirm")), chromedp.Click(tid("confirm-submit")),
+			chromedp.WaitVisible(tid("streams-empty")))
+		if st, _, _ := es.call(t, "GET", "/ssf/stream?stream_id="+s.StreamID, es.bearer, nil); st != 404 {
+			t.Errorf("the receiver still reads its deleted stream: %d", st)
+		}
+		if ev := j.ts.lastAudit(t); ev.Action != models.ActionStreamDelete || ev.Actor != "admin" {
+			t.Errorf("audit event after delete: %+v", ev)
+		}
+	})
 }
 
 // startChromium starts one headless Chromium for a test and its subtests

@@ -76,7 +76,7 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 
 // machinePath reports whether a path answers JSON errors.
 func machinePath(p string) bool {
-	if strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, "/.well-known/") {
+	if strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, "/.well-known/") || strings.HasPrefix(p, "/ssf/") {
 		return true
 	}
 	if !strings.HasPrefix(p, "/o/") {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey/demo"
+	"github.com/latchkey/latchkey/events"
 	"github.com/latchkey/latchkey/models"
 	"github.com/latchkey/latchkey/web"
 	"github.com/spf13/cobra"
@@ -64,7 +65,12 @@ request a proxy forwarded; --metrics-addr (LATCHKEY_METRICS_ADDR) moves it to a
 listener of its own instead. About every 10 minutes the server deletes tokens,
 codes, sessions and grants dead for longer than --purge-after
 (LATCHKEY_PURGE_AFTER: a duration such as 720h or days such as 30d); on
-PostgreSQL one replica at a time does it.`,
+PostgreSQL one replica at a time does it.
+
+Revocation events: on a first start serve generates the key that signs them
+(see latchkey keys rotate), and runs a push worker beside the server that
+delivers them to the receivers' streams (on PostgreSQL, each stream by one
+replica at a time).`,
 		Args: noArgs,
 		PreRunE: func(cmd *cobra.Command, _ []string) error {
 			return a.flagsFromEnv(cmd.Flags(), [][2]string{
@@ -189,7 +195,17 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	if err != nil {
 		return err
 	}
+	// The key that signs revocation events: generated on a first start.
+	transmitter := events.NewTransmitter(st, o.issuer)
+	kid, created, err := transmitter.Keys().Ensure(ctx)
+	if err != nil {
+		return fmt.Errorf("signing key: %w", err)
+	}
+	if created {
+		log.Info("generated the event signing key", "kid", kid)
+	}
 	cfg := web.Config{
+		Events:           transmitter,
 		TrustedProxies:   proxies,
 		Issuer:           o.issuer,
 		TTLs:             models.TTLs{Access: o.accessTTL, Refresh: o.refreshTTL, Code: models.DefaultTTLs.Code},
@@ -221,6 +237,16 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	}()
 	defer func() { stopPurge(); <-purgeDone }()
 
+	// The push worker delivers revocation events; it stops before the
+	// store closes, after recording the deliveries in flight.
+	workerCtx, stopWorker := context.WithCancel(context.Background())
+	workerDone := make(chan struct{})
+	go func() {
+		defer close(workerDone)
+		events.NewWorker(transmitter, events.WorkerOptions{Log: log}).Run(workerCtx)
+	}()
+	defer func() { stopWorker(); <-workerDone }()
+
 	srv := &http.Server{
 		Handler:           web.New(cfg, st, log),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -230,6 +256,7 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	srv.RegisterOnShutdown(transmitter.StopPolls) // long polls answer at once
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 
@@ -253,7 +280,8 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	log.Info("shutting down", "timeout", shutdownTimeout.String())
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
-	stopPurge() // a purge in progress ends after its current batch
+	stopPurge()  // a purge in progress ends after its current batch
+	stopWorker() // pushes in flight end; what they delivered is recorded
 	if metricsSrv != nil {
 		_ = metricsSrv.Shutdown(sctx)
 	}
