@@ -66,7 +66,7 @@ func (t *Transmitter) Poll(ctx context.Context, stream *models.Stream, maxEvents
 		if len(pending) > 0 || deadline == nil {
 			return t.signAll(ctx, stream, pending, more)
 		}
-		tick := time.NewTimer(time.Second)
+		tick := time.NewTimer(Recheck)
 		select {
 		case <-wake:
 		case <-tick.C:

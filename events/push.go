@@ -19,6 +19,14 @@ const (
 	MaxBackoff     = 5 * time.Minute
 )
 
+// Recheck is how often the push worker and a held long poll look for
+// events without being woken. A revocation made in this process wakes them
+// at once (models.Store.EventsQueued); one made by another process — the
+// command line, another replica on PostgreSQL — is seen within Recheck, so
+// that a resource server hears of it well within a second. Each look is
+// one indexed read.
+const Recheck = 200 * time.Millisecond
+
 // Backoff is how long to wait after the n-th failed attempt (n ≥ 1) to
 // deliver the same SET, starting from initial and doubling up to
 // MaxBackoff: 1 s, 2 s, 4 s … 256 s, then 300 s for good.

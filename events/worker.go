@@ -63,7 +63,7 @@ func NewWorker(t *Transmitter, opts WorkerOptions) *Worker {
 		opts.InitialBackoff = InitialBackoff
 	}
 	if opts.PollInterval <= 0 {
-		opts.PollInterval = time.Second
+		opts.PollInterval = Recheck
 	}
 	if opts.PushTimeout <= 0 {
 		opts.PushTimeout = 10 * time.Second
