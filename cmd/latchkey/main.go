@@ -92,6 +92,7 @@ Exit status: 0 on success, 2 on a usage error, 1 otherwise.`,
 		a.tokensCommand(),
 		a.migrateCommand(),
 		a.benchCommand(),
+		a.guardCommand(),
 	)
 	return root
 }
