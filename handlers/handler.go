@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/latchkey/latchkey/events"
 	"github.com/latchkey/latchkey/models"
 	"github.com/latchkey/latchkey/throttle"
 )
@@ -19,6 +20,9 @@ type Config struct {
 	// is held before its 429 is sent (never longer than the wait the 429
 	// announces); 0 means DefaultThrottleHold, negative means not at all.
 	ThrottleHold time.Duration
+	// Events is the revocation-event transmitter (SSF endpoints, poll);
+	// nil: New makes one for Issuer.
+	Events *events.Transmitter
 }
 
 // DefaultThrottleHold is how long a throttled login is held by default.
@@ -36,6 +40,7 @@ type Handler struct {
 	cfg      Config
 	log      *slog.Logger
 	throttle *throttle.Limiter // password guessing, per replica (see checkPassword)
+	events   *events.Transmitter
 }
 
 // New returns the handlers over st.
@@ -44,7 +49,11 @@ func New(cfg Config, st *models.Store, log *slog.Logger) *Handler {
 	if cfg.ThrottleHold == 0 {
 		cfg.ThrottleHold = DefaultThrottleHold
 	}
-	return &Handler{store: st, cfg: cfg, log: log, throttle: throttle.New(throttle.Config{Now: st.Now})}
+	tx := cfg.Events
+	if tx == nil {
+		tx = events.NewTransmitter(st, cfg.Issuer)
+	}
+	return &Handler{store: st, cfg: cfg, log: log, throttle: throttle.New(throttle.Config{Now: st.Now}), events: tx}
 }
 
 type ctxKey int

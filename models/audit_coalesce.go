@@ -164,7 +164,7 @@ func (c *auditCoalescer) flush(s *Store) {
 	defer cancel()
 	err := s.write(ctx, func(tx *gorm.DB) error {
 		for id, n := range adds {
-			if _, err := s.exec(tx, "UPDATE audit_events SET count = count + ? WHERE id = ?", n, id); err != nil {
+			if _, err := s.exec(tx, qAuditCount, n, id); err != nil {
 				return err
 			}
 		}

@@ -54,12 +54,15 @@ type Client struct {
 	Scope          string
 	AllowedOrigins string
 	Introspect     bool
-	DisabledAt     *time.Time
-	CreatedAt      time.Time
+	// SSF lets the client manage revocation event streams as a receiver
+	// (OpenID SSF 1.0 stream management), with a client_credentials token.
+	SSF        bool `gorm:"column:ssf"`
+	DisabledAt *time.Time
+	CreatedAt  time.Time
 }
 
 var clientColumns = []string{"id", "client_id", "name", "type", "secret_hash", "secret_hint", "grant_types",
-	"redirect_uris", "scope", "allowed_origins", "introspect", "disabled_at", "created_at"}
+	"redirect_uris", "scope", "allowed_origins", "introspect", "ssf", "disabled_at", "created_at"}
 
 // IsPublic reports whether the client cannot keep a secret.
 func (c *Client) IsPublic() bool { return c.Type == ClientPublic }
@@ -88,6 +91,7 @@ type NewClient struct {
 	Scope          string
 	AllowedOrigins []string
 	Introspect     bool
+	SSF            bool // may manage revocation event streams
 }
 
 // Validate checks a client registration and says what to fix.
@@ -163,6 +167,7 @@ func (s *Store) createClient(ctx context.Context, n NewClient, ev *AuditEvent) (
 		Scope:          scope.String(),
 		AllowedOrigins: strings.Join(trimSlashes(n.AllowedOrigins), " "),
 		Introspect:     n.Introspect,
+		SSF:            n.SSF,
 		CreatedAt:      s.Now(),
 	}
 	out := &CreatedClient{Client: c}
@@ -191,9 +196,9 @@ func (s *Store) ClientByClientID(ctx context.Context, clientID string) (*Client,
 		return nil, fmt.Errorf("%w: client", ErrNotFound)
 	}
 	var c Client
-	err := s.r.Statement.ConnPool.QueryRowContext(context.WithoutCancel(ctx), s.rebind(qClientByClientID), clientID).Scan(
+	err := s.readRow(ctx, qClientByClientID, clientID).Scan(
 		&c.ID, &c.ClientID, &c.Name, &c.Type, &c.SecretHash, &c.SecretHint, &c.GrantTypes, &c.RedirectURIs,
-		&c.Scope, &c.AllowedOrigins, &c.Introspect, &c.DisabledAt, &c.CreatedAt)
+		&c.Scope, &c.AllowedOrigins, &c.Introspect, &c.SSF, &c.DisabledAt, &c.CreatedAt)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return nil, fmt.Errorf("%w: client", ErrNotFound)
@@ -205,7 +210,7 @@ func (s *Store) ClientByClientID(ctx context.Context, clientID string) (*Client,
 
 // qClientByClientID is the client lookup every authenticated request does.
 const qClientByClientID = `SELECT id, client_id, name, type, secret_hash, secret_hint, grant_types, redirect_uris, scope,
-	allowed_origins, introspect, disabled_at, created_at FROM clients WHERE client_id = ?`
+	allowed_origins, introspect, ssf, disabled_at, created_at FROM clients WHERE client_id = ?`
 
 // ClientByID returns the client with that row id.
 func (s *Store) ClientByID(ctx context.Context, id int64) (*Client, error) {

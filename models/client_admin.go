@@ -39,6 +39,7 @@ type ClientRow struct {
 	GrantTypes string
 	Scope      string
 	Introspect bool
+	SSF        bool `gorm:"column:ssf"`
 	DisabledAt *time.Time
 	CreatedAt  time.Time
 
@@ -52,7 +53,7 @@ type ClientRow struct {
 func (s *Store) ListClients(ctx context.Context, cur Cursor, limit int) (Page[ClientRow], error) {
 	limit = clampLimit(limit)
 	q := s.r.WithContext(ctx).Model(&Client{}).
-		Select("id", "client_id", "name", "type", "secret_hint", "grant_types", "scope", "introspect", "disabled_at", "created_at",
+		Select("id", "client_id", "name", "type", "secret_hint", "grant_types", "scope", "introspect", "ssf", "disabled_at", "created_at",
 			"redirect_uris", "allowed_origins")
 	if cur.Before > 0 {
 		q = q.Where("id < ?", cur.Before)

@@ -175,10 +175,22 @@ type revocation struct {
 	token   bool // the request named a token
 }
 
-// tally collects the revocations a write made. A write's transaction
-// carries a pointer to one in its context (see write); revokeTx appends to
-// it, and the writer counts them only once the transaction has committed.
-type tally struct{ revs []revocation }
+// tally collects the revocations a write made, and whether it queued
+// events. A write's transaction carries a pointer to one in its context
+// (see write); revokeTx appends to it, and the writer counts them, and
+// wakes the event delivery, only once the transaction has committed.
+type tally struct {
+	revs      []revocation
+	queued    bool // events were queued on some stream
+	uncounted bool // the demo: move no counters
+}
+
+// reset empties t for a fresh run of its write.
+func (t *tally) reset() {
+	if t != nil {
+		t.revs, t.queued = t.revs[:0], false
+	}
+}
 
 type tallyKey struct{}
 type uncountedKey struct{}
@@ -190,23 +202,40 @@ func uncounted(ctx context.Context) context.Context {
 }
 
 // withTally returns a tally and txCtx carrying it, for the transaction of
-// a write made with ctx; a write made with an uncounted ctx gets no tally.
+// a write made with ctx.
 func withTally(ctx, txCtx context.Context) (*tally, context.Context) {
-	if ctx.Value(uncountedKey{}) != nil {
-		return nil, txCtx
-	}
-	t := &tally{}
+	t := &tally{uncounted: ctx.Value(uncountedKey{}) != nil}
 	return t, context.WithValue(txCtx, tallyKey{}, t)
+}
+
+// tallyOf returns the tally of the write tx belongs to, or nil.
+func tallyOf(tx *gorm.DB) *tally {
+	if tx == nil || tx.Statement == nil || tx.Statement.Context == nil {
+		return nil
+	}
+	t, _ := tx.Statement.Context.Value(tallyKey{}).(*tally)
+	return t
 }
 
 // noteRevocation records a revocation made inside tx, to be counted when
 // tx commits.
 func noteRevocation(tx *gorm.DB, req RevokeRequest, outcome RevocationOutcome, res RevokeResult) {
-	if tx == nil || tx.Statement == nil || tx.Statement.Context == nil {
+	if t := tallyOf(tx); t != nil {
+		t.revs = append(t.revs, revocation{revocationPath(req), outcome, res, req.Token != ""})
+	}
+}
+
+// committed counts a committed write's revocations and wakes the event
+// delivery if it queued events.
+func (s *Store) committed(t *tally) {
+	if t == nil {
 		return
 	}
-	if t, ok := tx.Statement.Context.Value(tallyKey{}).(*tally); ok && t != nil {
-		t.revs = append(t.revs, revocation{revocationPath(req), outcome, res, req.Token != ""})
+	if !t.uncounted {
+		s.counters.countTally(t)
+	}
+	if t.queued {
+		s.queued.poke()
 	}
 }
 

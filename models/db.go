@@ -48,15 +48,19 @@ type Options struct {
 // connection avoids SQLITE_BUSY storms) and a pool of read-only readers; on
 // PostgreSQL both are the same pool.
 type Store struct {
-	w       *gorm.DB
-	r       *gorm.DB
-	dialect Dialect
-	log     *slog.Logger
-	now     func() time.Time
-	batch   *batcher
-	lastUse *lastUseThrottle
-	stmts   *stmtCache
-	clients clientCache
+	w *gorm.DB
+	r *gorm.DB
+	// wdb and rdb are the database/sql pools behind w and r, taken once
+	// through DB() when the store opens, for the statements that bypass
+	// gorm's builder (see exec).
+	wdb, rdb *sql.DB
+	dialect  Dialect
+	log      *slog.Logger
+	now      func() time.Time
+	batch    *batcher
+	lastUse  *lastUseThrottle
+	stmts    *stmtCache
+	clients  clientCache
 	// counters are exposed through Stats, for /metrics.
 	counters counters
 	// purging is held by the purge running in this process.
@@ -64,6 +68,14 @@ type Store struct {
 	// audit folds repeated events (failed logins, refused revocations)
 	// into one row a minute with a count.
 	audit *auditCoalescer
+	// readStmts are the hot reads, prepared on rdb (see prepareHot).
+	readStmts *stmtCache
+	// queued wakes the event delivery when a commit queued events.
+	queued broadcast
+	// claims are the streams this process delivers now (SQLite).
+	claims streamClaims
+	// unprepared remembers the hot statements already warned about.
+	unprepared sync.Map
 }
 
 // Open connects to dsn — a SQLite file path (optionally "file:" URI) or a
@@ -97,6 +109,7 @@ func Open(dsn string, opts Options) (*Store, error) {
 		sqlDB.SetMaxIdleConns(32)
 		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
 		s.r = s.w
+		s.wdb, s.rdb = sqlDB, sqlDB
 	} else {
 		s.dialect = DialectSQLite
 		path := strings.TrimPrefix(dsn, "file:")
@@ -162,6 +175,7 @@ func Open(dsn string, opts Options) (*Store, error) {
 		n := max(4, 2*runtime.GOMAXPROCS(0))
 		rdb.SetMaxOpenConns(n)
 		rdb.SetMaxIdleConns(n)
+		s.wdb, s.rdb = wdb, rdb
 	}
 	s.batch = newBatcher(s)
 	s.lastUse.start(s)
@@ -237,14 +251,10 @@ func (s *Store) Close() error {
 	s.audit.stop()
 	s.batch.close()
 	s.stmts.close()
-	var errs []error
-	for _, g := range []*gorm.DB{s.w, s.r} {
-		if db, err := g.DB(); err == nil {
-			errs = append(errs, db.Close())
-		}
-		if s.r == s.w {
-			break
-		}
+	s.readStmts.close()
+	errs := []error{s.wdb.Close()}
+	if s.rdb != s.wdb {
+		errs = append(errs, s.rdb.Close())
 	}
 	return errors.Join(errs...)
 }

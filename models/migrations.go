@@ -187,6 +187,80 @@ ALTER TABLE grants ADD COLUMN public_id TEXT;
 UPDATE grants SET public_id = {{random_id}} WHERE public_id IS NULL;
 CREATE UNIQUE INDEX grants_public_id ON grants (public_id);
 `},
+	// Revocation events (OpenID SSF 1.0, CAEP 1.0). events is the outbox:
+	// one row per revocation event, written in the revocation's own
+	// transaction, with what a Security Event Token needs copied in (the
+	// user's name, the client's public id), so that the SET can be built
+	// after the grant was purged. stream_events is each stream's delivery
+	// state for each event; a pending row is one whose delivered_at is NULL,
+	// found oldest first through stream_events_pending. streams are the
+	// receivers' subscriptions; signing_keys the SETs' ES256 keys (PKCS#8).
+	// clients.ssf marks a client allowed to manage streams (--ssf).
+	{9, "revocation events", `
+ALTER TABLE clients ADD COLUMN ssf BOOLEAN NOT NULL DEFAULT FALSE;
+
+CREATE TABLE events (
+	id {{pk}},
+	jti TEXT NOT NULL,
+	type TEXT NOT NULL,
+	sid TEXT,
+	user_id BIGINT,
+	username TEXT NOT NULL DEFAULT '',
+	client_id BIGINT,
+	client_public_id TEXT NOT NULL DEFAULT '',
+	initiating_entity TEXT NOT NULL DEFAULT '',
+	reason_admin TEXT NOT NULL DEFAULT '',
+	reason_user TEXT NOT NULL DEFAULT '',
+	state TEXT NOT NULL DEFAULT '',
+	event_time {{ts}} NOT NULL,
+	created_at {{ts}} NOT NULL
+);
+CREATE UNIQUE INDEX events_jti ON events (jti);
+CREATE INDEX events_created ON events (created_at);
+
+CREATE TABLE streams (
+	id {{pk}},
+	stream_id TEXT NOT NULL,
+	client_id BIGINT NOT NULL REFERENCES clients (id),
+	status TEXT NOT NULL,
+	status_reason TEXT NOT NULL DEFAULT '',
+	delivery_method TEXT NOT NULL,
+	endpoint_url TEXT NOT NULL DEFAULT '',
+	authorization_header TEXT NOT NULL DEFAULT '',
+	aud TEXT NOT NULL,
+	events_requested TEXT NOT NULL DEFAULT '',
+	description TEXT NOT NULL DEFAULT '',
+	created_at {{ts}} NOT NULL,
+	updated_at {{ts}} NOT NULL,
+	last_delivery_at {{ts}},
+	last_error TEXT NOT NULL DEFAULT '',
+	last_error_at {{ts}}
+);
+CREATE UNIQUE INDEX streams_stream_id ON streams (stream_id);
+CREATE INDEX streams_client ON streams (client_id, id);
+
+CREATE TABLE stream_events (
+	id {{pk}},
+	stream_id BIGINT NOT NULL REFERENCES streams (id),
+	event_id BIGINT NOT NULL REFERENCES events (id),
+	attempts INTEGER NOT NULL DEFAULT 0,
+	next_attempt_at {{ts}} NOT NULL,
+	delivered_at {{ts}},
+	created_at {{ts}} NOT NULL
+);
+CREATE UNIQUE INDEX stream_events_stream_event ON stream_events (stream_id, event_id);
+CREATE INDEX stream_events_pending ON stream_events (stream_id, id) WHERE delivered_at IS NULL;
+CREATE INDEX stream_events_event ON stream_events (event_id);
+
+CREATE TABLE signing_keys (
+	id {{pk}},
+	kid TEXT NOT NULL,
+	private_key {{bytes}} NOT NULL,
+	created_at {{ts}} NOT NULL,
+	retired_at {{ts}}
+);
+CREATE UNIQUE INDEX signing_keys_kid ON signing_keys (kid);
+`},
 }
 
 // migrationChecks run in a migration's transaction before its SQL, to
@@ -263,18 +337,26 @@ func (s *Store) Migrate(ctx context.Context) (int, error) {
 	return applied, nil
 }
 
-// prepareHot prepares the writer's hot statements once the schema exists.
-// It must run before the first write goes through the batcher, which is
-// the case: every command migrates first.
+// prepareHot prepares the hot statements once the schema exists: the
+// writer's on SQLite (see exec), and the hot reads on the reader pool on
+// both databases. It must run before the first write goes through the
+// batcher, which is the case: every command migrates first.
 func (s *Store) prepareHot() error {
+	if s.readStmts == nil {
+		reads := make([]string, len(hotReads))
+		for i, q := range hotReads {
+			reads[i] = s.rebind(q)
+		}
+		var err error
+		if s.readStmts, err = newStmtCache(s.rdb, reads); err != nil {
+			return err
+		}
+	}
 	if s.dialect != DialectSQLite || s.stmts != nil {
 		return nil
 	}
-	db, err := s.w.DB()
-	if err != nil {
-		return err
-	}
-	s.stmts, err = newStmtCache(db, hotStatements)
+	var err error
+	s.stmts, err = newStmtCache(s.wdb, hotStatements)
 	return err
 }
 

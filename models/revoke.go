@@ -51,7 +51,7 @@ func (s *Store) Revoke(ctx context.Context, req RevokeRequest) (RevokeResult, er
 		// only does the writes. A token's grant and client never change, and
 		// the writes below re-check everything that can.
 		var t Token
-		err := s.r.Statement.ConnPool.QueryRowContext(context.WithoutCancel(ctx), s.rebind(qTokenOwner), HashSecret(req.Token)).
+		err := s.readRow(ctx, qTokenOwner, HashSecret(req.Token)).
 			Scan(&t.ID, &t.GrantID, &t.ClientID, &t.UserID)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):

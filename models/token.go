@@ -248,9 +248,7 @@ func (s *Store) ActiveToken(ctx context.Context, raw string) (*AccessInfo, error
 	var info AccessInfo
 	var username *string
 	t := &info.Token
-	// An index lookup of microseconds: not worth the driver's per-row
-	// cancellation watcher that a cancelable context costs.
-	err := s.r.Statement.ConnPool.QueryRowContext(context.WithoutCancel(ctx), s.rebind(qActiveToken), HashSecret(raw)).Scan(
+	err := s.readRow(ctx, qActiveToken, HashSecret(raw)).Scan(
 		&t.ID, &t.Type, &t.Hint, &t.GrantID, &t.ClientID, &t.UserID, &t.Scope, &t.ParentID, &t.CreatedAt, &t.ExpiresAt,
 		&t.RotatedAt, &t.RevokedAt, &info.ClientID, &username, &info.GrantPublicID)
 	switch {

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 
 	"gorm.io/gorm"
@@ -72,7 +73,7 @@ func (s *Store) write(ctx context.Context, fn func(tx *gorm.DB) error) error {
 			return err
 		}
 		s.counters.countCommit(1)
-		s.counters.countTally(t)
+		s.committed(t)
 		return nil
 	}
 	op := &writeOp{fn: fn, ctx: ctx, done: make(chan error, 1)}
@@ -161,9 +162,7 @@ func (b *batcher) runTogether(ops []*writeOp) bool {
 		return true
 	}
 	for _, op := range ops {
-		if op.tally != nil {
-			op.tally.revs = op.tally.revs[:0] // afresh: a batch may run twice
-		}
+		op.tally.reset() // afresh: a batch may run twice
 		tx.Statement.Context = op.txCtx
 		if err := safeRun(op.fn, tx); err != nil {
 			tx.Rollback()
@@ -183,7 +182,7 @@ func (b *batcher) runTogether(ops []*writeOp) bool {
 	}
 	b.s.counters.countCommit(len(ops))
 	for _, op := range ops {
-		b.s.counters.countTally(op.tally)
+		b.s.committed(op.tally)
 	}
 	if d := time.Since(start); d > time.Second {
 		b.s.log.Warn("slow commit", "duration", d, "batch", len(ops))
@@ -205,27 +204,71 @@ func safeRun(fn func(tx *gorm.DB) error, tx *gorm.DB) (err error) {
 	return fn(tx)
 }
 
-// exec runs one statement on tx's connection, bypassing gorm's callback
-// chain: the hot paths (revocation, issuance) run a few fixed statements,
-// and gorm's per-call overhead was most of their cost. On SQLite each
-// statement is prepared once on the writer connection and reused in every
-// transaction.
+// exec runs one of the hot statements on tx's connection, bypassing gorm's
+// callback chain: the hot paths (revocation, issuance) run a few fixed
+// statements, and gorm's per-call overhead was most of their cost. On
+// SQLite each statement is prepared once on the writer connection and
+// reused in every transaction; one that is not (a query missing from
+// hotStatements) is an error under test, and in production runs
+// unprepared with a warning, once.
 func (s *Store) exec(tx *gorm.DB, query string, args ...any) (int64, error) {
 	ctx := context.Background()
+	conn := connOf(tx)
 	var res sql.Result
 	var err error
-	if st := s.stmts.get(query); st != nil {
-		if sqlTx, ok := tx.Statement.ConnPool.(*sql.Tx); ok {
-			res, err = sqlTx.StmtContext(ctx, st).ExecContext(ctx, args...)
+	if st, ok, err := s.prepared(conn, query); err != nil {
+		return 0, err
+	} else if ok {
+		res, err = st.ExecContext(ctx, args...)
+		if err != nil {
+			return 0, err
 		}
+		return res.RowsAffected()
 	}
-	if res == nil && err == nil {
-		res, err = tx.Statement.ConnPool.ExecContext(ctx, s.rebind(query), args...)
-	}
+	res, err = conn.ExecContext(ctx, s.rebind(query), args...)
 	if err != nil {
 		return 0, err
 	}
 	return res.RowsAffected()
+}
+
+// prepared returns query's prepared statement bound to conn, the writer's
+// transaction, on SQLite; ok is false on PostgreSQL, where the pool
+// prepares statements itself.
+func (s *Store) prepared(conn gorm.ConnPool, query string) (st *sql.Stmt, ok bool, err error) {
+	if s.dialect != DialectSQLite {
+		return nil, false, nil
+	}
+	sqlTx, isTx := conn.(*sql.Tx)
+	cached := s.stmts.get(query)
+	if cached != nil && isTx {
+		return sqlTx.StmtContext(context.Background(), cached), true, nil
+	}
+	if testing.Testing() {
+		return nil, false, fmt.Errorf("models: hot statement not prepared (in a transaction: %v): %.80s", isTx, query)
+	}
+	if _, warned := s.unprepared.LoadOrStore(query, true); !warned {
+		s.log.Warn("hot statement not prepared; running it unprepared", "query", query)
+	}
+	return nil, false, nil
+}
+
+// connOf is the connection a write's transaction runs on: the *sql.Tx that
+// gorm began (on PostgreSQL, gorm's prepared-statement wrapper of it). It
+// is the one place models reaches below gorm's builder inside a write.
+func connOf(tx *gorm.DB) gorm.ConnPool { return tx.Statement.ConnPool }
+
+// readRow runs a hot read on the reader pool, prepared once there (see
+// prepareHot). An index lookup of microseconds: not worth the driver's
+// per-row cancellation watcher that a cancelable context costs, so ctx's
+// cancellation is not passed on.
+func (s *Store) readRow(ctx context.Context, query string, args ...any) *sql.Row {
+	ctx = context.WithoutCancel(ctx)
+	q := s.rebind(query)
+	if st := s.readStmts.get(q); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return s.rdb.QueryRowContext(ctx, q, args...)
 }
 
 // stmtCache holds the hot statements, prepared on the SQLite writer
@@ -292,26 +335,32 @@ const (
 		"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 	qInsertAudit = "INSERT INTO audit_events (created_at, actor_type, actor, action, grant_id, user_id, client_id, " +
 		"grants, tokens, reason, remote_addr, request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	qAuditCount = "UPDATE audit_events SET count = count + ? WHERE id = ?"
 )
 
-var hotStatements = []string{qInsertGrant, qInsertToken, qRevokeGrant, qRevokeGrantTokens, qInsertAudit}
+var hotStatements = []string{qInsertGrant, qInsertToken, qRevokeGrant, qRevokeGrantTokens, qInsertAudit, qAuditCount,
+	qInsertEvent, qQueueStreamEvents}
 
-// insertID runs an INSERT and returns the new row's id.
+// hotReads are the reads every request makes, prepared on the reader pool.
+var hotReads = []string{qTokenOwner, qActiveToken, qClientByClientID}
+
+// insertID runs one of the hot INSERTs and returns the new row's id.
 func (s *Store) insertID(tx *gorm.DB, query string, args ...any) (int64, error) {
+	conn := connOf(tx)
 	if s.dialect == DialectPostgres {
 		var id int64
-		err := tx.Statement.ConnPool.QueryRowContext(context.Background(), s.rebind(query)+" RETURNING id", args...).Scan(&id)
+		err := conn.QueryRowContext(context.Background(), s.rebind(query)+" RETURNING id", args...).Scan(&id)
 		return id, err
 	}
-	ctx := context.Background()
 	var res sql.Result
-	var err error
-	st := s.stmts.get(query)
-	sqlTx, ok := tx.Statement.ConnPool.(*sql.Tx)
-	if st != nil && ok {
-		res, err = sqlTx.StmtContext(ctx, st).ExecContext(ctx, args...)
-	} else {
-		res, err = tx.Statement.ConnPool.ExecContext(ctx, query, args...)
+	st, ok, err := s.prepared(conn, query)
+	switch {
+	case err != nil:
+		return 0, err
+	case ok:
+		res, err = st.ExecContext(context.Background(), args...)
+	default:
+		res, err = conn.ExecContext(context.Background(), query, args...)
 	}
 	if err != nil {
 		return 0, err

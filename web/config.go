@@ -4,6 +4,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/latchkey/latchkey/events"
 	"github.com/latchkey/latchkey/models"
 )
 
@@ -30,4 +31,8 @@ type Config struct {
 	// not serve it at all. Otherwise the main listener serves it to
 	// loopback clients only.
 	MetricsElsewhere bool
+	// Events is the revocation-event transmitter, shared with the push
+	// worker that `serve` runs beside the server; nil gives the server one
+	// of its own (tests that need no worker).
+	Events *events.Transmitter
 }

@@ -79,7 +79,7 @@ var oauthAllow = map[string]string{"/o/token": "POST", "/o/revoke_token": "POST,
 
 // machinePath reports whether a path answers JSON errors.
 func machinePath(p string) bool {
-	if strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, "/.well-known/") {
+	if strings.HasPrefix(p, "/api/") || strings.HasPrefix(p, "/.well-known/") || strings.HasPrefix(p, "/ssf/") {
 		return true
 	}
 	if !strings.HasPrefix(p, "/o/") {

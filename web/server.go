@@ -4,6 +4,7 @@ import (
 	"log/slog"
 
 	"github.com/labstack/echo/v4"
+	"github.com/latchkey/latchkey/events"
 	"github.com/latchkey/latchkey/handlers"
 	"github.com/latchkey/latchkey/models"
 )
@@ -36,11 +37,15 @@ func New(cfg Config, st *models.Store, log *slog.Logger) *echo.Echo {
 			return next(c)
 		}
 	})
-	h := handlers.New(handlers.Config{Issuer: cfg.Issuer, TTLs: cfg.TTLs, ThrottleHold: cfg.ThrottleHold}, st, log)
+	if cfg.Events == nil {
+		cfg.Events = events.NewTransmitter(st, cfg.Issuer)
+	}
+	h := handlers.New(handlers.Config{Issuer: cfg.Issuer, TTLs: cfg.TTLs, ThrottleHold: cfg.ThrottleHold, Events: cfg.Events}, st, log)
 	e.HTTPErrorHandler = errorHandler(log)
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics(st)
 	}
+	cfg.Metrics.WatchEvents(cfg.Events)
 	e.Use(cfg.Metrics.observe) // outermost: sees the status every other layer settled
 	useMiddleware(e, cfg, log)
 	var metrics echo.HandlerFunc

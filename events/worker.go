@@ -1,0 +1,205 @@
+package events
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/latchkey/latchkey/models"
+)
+
+// WorkerOptions tune the push worker. The zero value is the production
+// setting.
+type WorkerOptions struct {
+	// InitialBackoff is the wait after a first failed push; each further
+	// failure doubles it, up to MaxBackoff. Zero: InitialBackoff (1 s).
+	// Tests shorten it; the schedule's shape stays the same.
+	InitialBackoff time.Duration
+	// PollInterval is how often the worker looks for work it was not woken
+	// for: events queued by another replica, and retries coming due. Zero:
+	// one second.
+	PollInterval time.Duration
+	// PushTimeout bounds one push request. Zero: ten seconds.
+	PushTimeout time.Duration
+	// Log receives delivery failures; nil discards them.
+	Log *slog.Logger
+}
+
+// batchSize is how many pending events a stream's delivery reads at once,
+// and how many deliveries one MarkDelivered records.
+const batchSize = 64
+
+// Worker pushes SETs to the push streams (RFC 8935). One runs per replica
+// (started by `latchkey serve` beside the server). It is woken in-process
+// when a revocation that queued events commits, and otherwise looks every
+// PollInterval. Each stream is delivered by one goroutine at a time, under
+// models.ClaimStream, so that on PostgreSQL with several replicas a
+// stream's events go out once and in order. The head event of a stream
+// blocks the rest: after a failure nothing on that stream goes out before
+// the head's next attempt, due after Backoff.
+type Worker struct {
+	t      *Transmitter
+	opts   WorkerOptions
+	pusher *Pusher
+	log    *slog.Logger
+
+	mu      sync.Mutex
+	running map[string]bool
+	kick    chan struct{} // a stream's goroutine ended: look again
+}
+
+// NewWorker returns a push worker for t.
+func NewWorker(t *Transmitter, opts WorkerOptions) *Worker {
+	if opts.InitialBackoff <= 0 {
+		opts.InitialBackoff = InitialBackoff
+	}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = time.Second
+	}
+	if opts.PushTimeout <= 0 {
+		opts.PushTimeout = 10 * time.Second
+	}
+	log := opts.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Worker{t: t, opts: opts, pusher: NewPusher(opts.PushTimeout), log: log,
+		running: map[string]bool{}, kick: make(chan struct{}, 1)}
+}
+
+// Run delivers until ctx ends, then waits for the deliveries in flight
+// (each ends with ctx) and returns.
+func (w *Worker) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	st := w.t.st
+	for {
+		// Take the wake-up channel before looking, so that an event
+		// committed while we look still wakes us.
+		wake := st.EventsQueued()
+		next := w.opts.PollInterval
+		due, err := st.PushStreamsDue(ctx)
+		if err != nil && ctx.Err() == nil {
+			w.log.Warn("event delivery: cannot list streams", "err", err)
+		}
+		now := st.Now()
+		for _, d := range due {
+			if wait := d.HeadDueAt.Sub(now); wait > 0 {
+				next = min(next, wait)
+				continue
+			}
+			w.start(ctx, &wg, d.StreamID)
+		}
+		timer := time.NewTimer(next)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-wake:
+		case <-w.kick:
+		case <-timer.C:
+		}
+		timer.Stop()
+	}
+}
+
+// start delivers a stream in a goroutine of its own, unless one of this
+// worker's already does.
+func (w *Worker) start(ctx context.Context, wg *sync.WaitGroup, streamID string) {
+	w.mu.Lock()
+	if w.running[streamID] {
+		w.mu.Unlock()
+		return
+	}
+	w.running[streamID] = true
+	w.mu.Unlock()
+	wg.Go(func() {
+		defer func() {
+			w.mu.Lock()
+			delete(w.running, streamID)
+			w.mu.Unlock()
+			select {
+			case w.kick <- struct{}{}:
+			default:
+			}
+		}()
+		_, err := w.t.st.ClaimStream(ctx, streamID, func(ctx context.Context) error { return w.drain(ctx, streamID) })
+		if err != nil && ctx.Err() == nil && !errors.Is(err, models.ErrNotFound) {
+			w.log.Warn("event delivery failed", "stream_id", streamID, "err", err)
+		}
+	})
+}
+
+// drain pushes a stream's due events in order until none is left, one is
+// refused, or the stream stops being an enabled push stream.
+func (w *Worker) drain(ctx context.Context, streamID string) error {
+	st := w.t.st
+	for ctx.Err() == nil {
+		stream, err := st.StreamByID(ctx, models.AnyOwner, streamID)
+		if err != nil {
+			return err
+		}
+		if stream.Status != models.StreamEnabled || stream.Method != models.DeliveryPush {
+			return nil // paused: held; disabled or deleted: dropped by models
+		}
+		pending, err := st.PendingEvents(ctx, streamID, batchSize)
+		if err != nil || len(pending) == 0 {
+			return err
+		}
+		signer, err := w.t.keys.Signer(ctx)
+		if err != nil {
+			return err
+		}
+		more, err := w.pushBatch(ctx, signer, stream, pending)
+		if err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}
+
+// pushBatch pushes pending (oldest first) until one is not yet due or is
+// refused, records what was accepted in one write, and reports whether the
+// stream may have more to deliver now.
+func (w *Worker) pushBatch(ctx context.Context, signer *Signer, stream *models.Stream, pending []models.PendingEvent) (bool, error) {
+	st := w.t.st
+	var delivered []int64
+	record := func() error {
+		if len(delivered) == 0 {
+			return nil
+		}
+		// Not ctx: a 202 received must be recorded even during shutdown,
+		// or the SET goes out again after the restart.
+		return st.MarkDelivered(context.WithoutCancel(ctx), stream.StreamID, delivered...)
+	}
+	for i := range pending {
+		p := &pending[i]
+		if p.NextAttemptAt.After(st.Now()) {
+			return false, record() // the head waits for its retry
+		}
+		set, err := w.t.sign(signer, stream, &p.Event)
+		if err != nil {
+			return false, errors.Join(err, record())
+		}
+		perr := w.pusher.Push(ctx, stream.EndpointURL, stream.AuthorizationHeader, set)
+		if perr == nil {
+			delivered = append(delivered, p.DeliveryID)
+			w.t.stats.delivered(stream.StreamID, time.Since(p.Event.CreatedAt))
+			continue
+		}
+		if ctx.Err() != nil {
+			return false, record() // shutting down: not the receiver's failure
+		}
+		w.t.stats.failed(stream.StreamID)
+		next := st.Now().Add(Backoff(w.opts.InitialBackoff, p.Attempts+1))
+		w.log.Info("push refused; will retry", "stream_id", stream.StreamID, "attempt", p.Attempts+1,
+			"retry_at", next, "err", perr.Error())
+		if err := record(); err != nil {
+			return false, err
+		}
+		return false, st.MarkFailed(context.WithoutCancel(ctx), stream.StreamID, p.DeliveryID, next, perr.Error())
+	}
+	return len(pending) == batchSize, record()
+}

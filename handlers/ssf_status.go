@@ -1,0 +1,87 @@
+package handlers
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+	"github.com/latchkey/latchkey/models"
+)
+
+// streamStatus is SSF 1.0 §8.1.2's status object.
+type streamStatus struct {
+	StreamID *string `json:"stream_id"`
+	Status   string  `json:"status"`
+	Reason   string  `json:"reason,omitempty"`
+}
+
+// ShowStreamStatus is GET /ssf/status?stream_id= (SSF 1.0 §8.1.2.1).
+func (h *Handler) ShowStreamStatus(c echo.Context) error {
+	client, err := h.authenticateReceiver(c)
+	if err != nil {
+		return err
+	}
+	id := c.QueryParam("stream_id")
+	if id == "" {
+		return ErrInvalidRequest.WithDescription("stream_id is required")
+	}
+	s, err := h.store.StreamByID(c.Request().Context(), client.ID, id)
+	if err != nil {
+		return modelError(err)
+	}
+	return writeJSON(c, http.StatusOK, streamStatus{StreamID: &s.StreamID, Status: string(s.Status), Reason: s.StatusReason})
+}
+
+// UpdateStreamStatus is POST /ssf/status (SSF 1.0 §8.1.2.2): enabled,
+// paused (events are held) or disabled (events are dropped).
+func (h *Handler) UpdateStreamStatus(c echo.Context) error {
+	client, err := h.authenticateReceiver(c)
+	if err != nil {
+		return err
+	}
+	var r streamStatus
+	if err := decodeJSON(c, &r); err != nil {
+		return err
+	}
+	id, err := streamIDOf(r.StreamID)
+	if err != nil {
+		return err
+	}
+	switch models.StreamStatus(r.Status) {
+	case models.StreamEnabled, models.StreamPaused, models.StreamDisabled:
+	default:
+		return ErrInvalidRequest.WithDescription("status must be enabled, paused or disabled")
+	}
+	s, err := h.store.SetStreamStatus(c.Request().Context(), client.ID, id, models.StreamStatus(r.Status), r.Reason)
+	if err != nil {
+		return modelError(err)
+	}
+	return writeJSON(c, http.StatusOK, streamStatus{StreamID: &s.StreamID, Status: string(s.Status), Reason: s.StatusReason})
+}
+
+// verifyRequest is SSF 1.0 §8.1.4.2's verification request.
+type verifyRequest struct {
+	StreamID *string `json:"stream_id"`
+	State    string  `json:"state"`
+}
+
+// VerifyStream is POST /ssf/verify (SSF 1.0 §8.1.4.2): a verification SET
+// carrying state is queued on the stream, behind its other events; 204.
+func (h *Handler) VerifyStream(c echo.Context) error {
+	client, err := h.authenticateReceiver(c)
+	if err != nil {
+		return err
+	}
+	var r verifyRequest
+	if err := decodeJSON(c, &r); err != nil {
+		return err
+	}
+	id, err := streamIDOf(r.StreamID)
+	if err != nil {
+		return err
+	}
+	if err := h.store.QueueVerification(c.Request().Context(), client.ID, id, r.State); err != nil {
+		return modelError(err)
+	}
+	noStore(c)
+	return c.NoContent(http.StatusNoContent)
+}

@@ -1,0 +1,503 @@
+package models
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// StreamStatus is an SSF 1.0 §8.1.2 stream status.
+type StreamStatus string
+
+// The stream statuses. A paused stream holds its events until enabled; a
+// disabled one drops them and gets no new ones.
+const (
+	StreamEnabled  StreamStatus = "enabled"
+	StreamPaused   StreamStatus = "paused"
+	StreamDisabled StreamStatus = "disabled"
+)
+
+// DeliveryMethod is how a stream's events reach its receiver.
+type DeliveryMethod string
+
+// The delivery methods: push (RFC 8935, urn:ietf:rfc:8935) and poll
+// (RFC 8936, urn:ietf:rfc:8936).
+const (
+	DeliveryPush DeliveryMethod = "push"
+	DeliveryPoll DeliveryMethod = "poll"
+)
+
+// AnyOwner, as a stream operation's owner, lets staff and the delivery
+// worker reach every stream. A receiver passes its client's row id and
+// reaches only its own.
+const AnyOwner int64 = -1
+
+// Stream is a receiver's event stream (SSF 1.0 §8.1.1).
+type Stream struct {
+	ID           int64  // row id
+	StreamID     string // the public stream_id
+	ClientID     int64  // the owning receiver's client row id
+	Status       StreamStatus
+	StatusReason string
+	Method       DeliveryMethod
+	EndpointURL  string // push: the receiver's URL
+	// AuthorizationHeader is sent as is with every push (RFC 8935 §2). It is
+	// the receiver's secret: stored as given because it must be sent back,
+	// never logged (see LogValue) and never shown on the dashboard.
+	AuthorizationHeader string
+	Aud                 string // the SETs' aud: the owner's client_id unless set
+	EventsRequested     []string
+	Description         string
+	CreatedAt           time.Time
+	UpdatedAt           time.Time
+	LastDeliveryAt      *time.Time
+	LastError           string
+	LastErrorAt         *time.Time
+}
+
+// LogValue keeps the receiver's Authorization header out of logs.
+func (st Stream) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("stream_id", st.StreamID), slog.String("status", string(st.Status)),
+		slog.String("method", string(st.Method)), slog.String("endpoint_url", st.EndpointURL))
+}
+
+// StreamConfig is what a receiver sets on a stream: all of it on create
+// (POST) and replace (PUT).
+type StreamConfig struct {
+	Method              DeliveryMethod
+	EndpointURL         string // push only
+	AuthorizationHeader string // push only; optional
+	Aud                 string // empty: the owner's client_id
+	EventsRequested     []string
+	Description         string
+}
+
+// StreamUpdate is an update (PATCH): nil fields stay as they are.
+type StreamUpdate struct {
+	Method              *DeliveryMethod
+	EndpointURL         *string
+	AuthorizationHeader *string
+	EventsRequested     *[]string
+	Description         *string
+}
+
+// Validate checks a stream's configuration and says what to fix.
+func (c *StreamConfig) Validate() error {
+	switch c.Method {
+	case DeliveryPush:
+		u, err := url.Parse(c.EndpointURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Fragment != "" || len(c.EndpointURL) > 2000 {
+			return invalid("endpoint_url", "A push stream needs an absolute http or https endpoint_url.")
+		}
+	case DeliveryPoll:
+		if c.EndpointURL != "" || c.AuthorizationHeader != "" {
+			return invalid("endpoint_url", "A poll stream takes no endpoint_url or authorization_header: the transmitter gives the poll URL.")
+		}
+	default:
+		return invalid("method", "Delivery method must be push (urn:ietf:rfc:8935) or poll (urn:ietf:rfc:8936).")
+	}
+	if len(c.AuthorizationHeader) > 4096 || strings.ContainsAny(c.AuthorizationHeader, "\r\n\x00") {
+		return invalid("authorization_header", "authorization_header must be one line of at most 4096 bytes.")
+	}
+	if len(c.Aud) > 500 {
+		return invalid("aud", "aud must be at most 500 characters.")
+	}
+	if len(c.EventsRequested) > 50 {
+		return invalid("events_requested", "At most 50 event types may be requested.")
+	}
+	for _, e := range c.EventsRequested {
+		if e == "" || len(e) > 500 || strings.ContainsAny(e, " \t\r\n%") {
+			return invalid("events_requested", "Each requested event type must be a URI.")
+		}
+	}
+	if len(c.Description) > 1000 {
+		return invalid("description", "description must be at most 1000 characters.")
+	}
+	return nil
+}
+
+const streamColumns = `s.id, s.stream_id, s.client_id, s.status, s.status_reason, s.delivery_method, s.endpoint_url,
+ s.authorization_header, s.aud, s.events_requested, s.description, s.created_at, s.updated_at, s.last_delivery_at,
+ s.last_error, s.last_error_at`
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanStream(r scanner, st *Stream, extra ...any) error {
+	var events string
+	err := r.Scan(append([]any{&st.ID, &st.StreamID, &st.ClientID, &st.Status, &st.StatusReason, &st.Method, &st.EndpointURL,
+		&st.AuthorizationHeader, &st.Aud, &events, &st.Description, &st.CreatedAt, &st.UpdatedAt, &st.LastDeliveryAt,
+		&st.LastError, &st.LastErrorAt}, extra...)...)
+	if err != nil {
+		return err
+	}
+	st.EventsRequested = strings.Fields(events)
+	st.CreatedAt, st.UpdatedAt = st.CreatedAt.UTC(), st.UpdatedAt.UTC()
+	return nil
+}
+
+// newStreamID returns a public stream id: 128 random bits, 32 hex digits.
+func newStreamID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// CreateStream creates an enabled stream owned by the receiver client
+// owner, which must be enabled and allowed to manage streams (--ssf).
+func (s *Store) CreateStream(ctx context.Context, owner int64, c StreamConfig) (*Stream, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	var out *Stream
+	err := s.write(ctx, func(tx *gorm.DB) error {
+		out = nil
+		var cl Client
+		res := tx.Select("id", "client_id", "ssf", "disabled_at").Where("id = ?", owner).Limit(1).Find(&cl)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 || !cl.SSF || cl.DisabledAt != nil {
+			return invalid("client", "Only an enabled client created with --ssf may own event streams.")
+		}
+		now := s.Now()
+		st := &Stream{StreamID: newStreamID(), ClientID: owner, Status: StreamEnabled, Method: c.Method,
+			EndpointURL: c.EndpointURL, AuthorizationHeader: c.AuthorizationHeader, Aud: c.Aud,
+			EventsRequested: c.EventsRequested, Description: c.Description, CreatedAt: now, UpdatedAt: now}
+		if st.Aud == "" {
+			st.Aud = cl.ClientID
+		}
+		if err := tx.Exec("INSERT INTO streams (stream_id, client_id, status, status_reason, delivery_method, endpoint_url, "+
+			"authorization_header, aud, events_requested, description, created_at, updated_at) VALUES (?, ?, ?, '', ?, ?, ?, ?, ?, ?, ?, ?)",
+			st.StreamID, owner, string(st.Status), string(st.Method), st.EndpointURL, st.AuthorizationHeader, st.Aud,
+			strings.Join(st.EventsRequested, " "), st.Description, now, now).Error; err != nil {
+			return err
+		}
+		if err := tx.Raw("SELECT id FROM streams WHERE stream_id = ?", st.StreamID).Scan(&st.ID).Error; err != nil {
+			return err
+		}
+		out = st
+		return nil
+	})
+	if err != nil {
+		return nil, wrapWrite("create stream", err)
+	}
+	return out, nil
+}
+
+// StreamByID returns one of owner's streams (AnyOwner: any stream). A
+// stream of another owner is ErrNotFound, like one that does not exist.
+func (s *Store) StreamByID(ctx context.Context, owner int64, streamID string) (*Stream, error) {
+	st, err := s.ownedStream(ctx, s.rdb, owner, streamID)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return nil, unavailable("stream", err)
+	}
+	return st, err
+}
+
+// StreamsByOwner lists owner's streams, oldest first.
+func (s *Store) StreamsByOwner(ctx context.Context, owner int64) ([]Stream, error) {
+	rows, err := s.rdb.QueryContext(ctx, s.rebind("SELECT "+streamColumns+" FROM streams s WHERE s.client_id = ? ORDER BY s.id"), owner)
+	if err != nil {
+		return nil, unavailable("streams by owner", err)
+	}
+	defer rows.Close()
+	var out []Stream
+	for rows.Next() {
+		var st Stream
+		if err := scanStream(rows, &st); err != nil {
+			return nil, unavailable("streams by owner", err)
+		}
+		out = append(out, st)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, unavailable("streams by owner", err)
+	}
+	return out, nil
+}
+
+// queryRower is what ownedStream reads with: the reader pool or a
+// transaction's connection.
+type queryRower interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func (s *Store) ownedStream(ctx context.Context, db queryRower, owner int64, streamID string) (*Stream, error) {
+	q := "SELECT " + streamColumns + " FROM streams s WHERE s.stream_id = ?"
+	args := []any{streamID}
+	if owner != AnyOwner {
+		q += " AND s.client_id = ?"
+		args = append(args, owner)
+	}
+	var st Stream
+	err := scanStream(db.QueryRowContext(ctx, s.rebind(q), args...), &st)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, errStreamNotFound(streamID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &st, nil
+}
+
+// ownedStreamTx is ownedStream inside a write.
+func (s *Store) ownedStreamTx(tx *gorm.DB, owner int64, streamID string) (*Stream, error) {
+	return s.ownedStream(context.Background(), connOf(tx), owner, streamID)
+}
+
+// streamKey is the little the delivery calls need of a stream.
+type streamKey struct {
+	id     int64
+	status StreamStatus
+}
+
+// streamRef looks a stream up by its public id, in db (the reader or a
+// write's tx).
+func (s *Store) streamRef(ctx context.Context, db *gorm.DB, streamID string) (streamKey, error) {
+	var k struct {
+		ID     int64
+		Status StreamStatus
+	}
+	res := db.WithContext(ctx).Raw("SELECT id, status FROM streams WHERE stream_id = ?", streamID).Scan(&k)
+	if res.Error != nil {
+		return streamKey{}, unavailable("stream", res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return streamKey{}, errStreamNotFound(streamID)
+	}
+	return streamKey{k.ID, k.Status}, nil
+}
+
+// UpdateStream changes the fields of u that are set (SSF 1.0 §8.1.1.3).
+func (s *Store) UpdateStream(ctx context.Context, owner int64, streamID string, u StreamUpdate) (*Stream, error) {
+	return s.changeStream(ctx, owner, streamID, func(c *StreamConfig) {
+		if u.Method != nil {
+			c.Method = *u.Method
+			if c.Method == DeliveryPoll {
+				c.EndpointURL, c.AuthorizationHeader = "", ""
+			}
+		}
+		if u.EndpointURL != nil {
+			c.EndpointURL = *u.EndpointURL
+		}
+		if u.AuthorizationHeader != nil {
+			c.AuthorizationHeader = *u.AuthorizationHeader
+		}
+		if u.EventsRequested != nil {
+			c.EventsRequested = *u.EventsRequested
+		}
+		if u.Description != nil {
+			c.Description = *u.Description
+		}
+	})
+}
+
+// ReplaceStream replaces everything a receiver sets on a stream (SSF 1.0
+// §8.1.1.4). An empty Aud keeps the owner's client_id.
+func (s *Store) ReplaceStream(ctx context.Context, owner int64, streamID string, c StreamConfig) (*Stream, error) {
+	return s.changeStream(ctx, owner, streamID, func(cur *StreamConfig) {
+		aud := cur.Aud
+		*cur = c
+		if cur.Aud == "" {
+			cur.Aud = aud
+		}
+	})
+}
+
+func (s *Store) changeStream(ctx context.Context, owner int64, streamID string, change func(*StreamConfig)) (*Stream, error) {
+	var out *Stream
+	err := s.write(ctx, func(tx *gorm.DB) error {
+		out = nil
+		st, err := s.ownedStreamTx(tx, owner, streamID)
+		if err != nil {
+			return err
+		}
+		c := StreamConfig{Method: st.Method, EndpointURL: st.EndpointURL, AuthorizationHeader: st.AuthorizationHeader,
+			Aud: st.Aud, EventsRequested: st.EventsRequested, Description: st.Description}
+		change(&c)
+		if err := c.Validate(); err != nil {
+			return err
+		}
+		now := s.Now()
+		if err := tx.Exec("UPDATE streams SET delivery_method = ?, endpoint_url = ?, authorization_header = ?, aud = ?, "+
+			"events_requested = ?, description = ?, updated_at = ? WHERE id = ?",
+			string(c.Method), c.EndpointURL, c.AuthorizationHeader, c.Aud, strings.Join(c.EventsRequested, " "), c.Description,
+			now, st.ID).Error; err != nil {
+			return err
+		}
+		st.Method, st.EndpointURL, st.AuthorizationHeader, st.Aud = c.Method, c.EndpointURL, c.AuthorizationHeader, c.Aud
+		st.EventsRequested, st.Description, st.UpdatedAt = c.EventsRequested, c.Description, now
+		out = st
+		return nil
+	})
+	if err != nil {
+		return nil, wrapWrite("update stream", err)
+	}
+	return out, nil
+}
+
+// DeleteStream deletes one of owner's streams and drops its pending events.
+func (s *Store) DeleteStream(ctx context.Context, owner int64, streamID string) error {
+	err := s.write(ctx, func(tx *gorm.DB) error {
+		_, err := s.deleteStreamTx(tx, owner, streamID)
+		return err
+	})
+	return wrapWrite("delete stream", err)
+}
+
+func (s *Store) deleteStreamTx(tx *gorm.DB, owner int64, streamID string) (*Stream, error) {
+	st, err := s.ownedStreamTx(tx, owner, streamID)
+	if err != nil {
+		return nil, err
+	}
+	if err := tx.Exec("DELETE FROM stream_events WHERE stream_id = ?", st.ID).Error; err != nil {
+		return nil, err
+	}
+	return st, tx.Exec("DELETE FROM streams WHERE id = ?", st.ID).Error
+}
+
+// SetStreamStatus sets a stream's status (SSF 1.0 §8.1.2.2) with a
+// reason. Disabling drops the events it has not delivered; pausing keeps
+// them for when it is enabled again.
+func (s *Store) SetStreamStatus(ctx context.Context, owner int64, streamID string, status StreamStatus, reason string) (*Stream, error) {
+	var out *Stream
+	err := s.write(ctx, func(tx *gorm.DB) error {
+		var err error
+		out, err = s.setStreamStatusTx(tx, owner, streamID, status, reason)
+		return err
+	})
+	if err != nil {
+		return nil, wrapWrite("set stream status", err)
+	}
+	return out, nil
+}
+
+func (s *Store) setStreamStatusTx(tx *gorm.DB, owner int64, streamID string, status StreamStatus, reason string) (*Stream, error) {
+	switch status {
+	case StreamEnabled, StreamPaused, StreamDisabled:
+	default:
+		return nil, invalid("status", "Status must be enabled, paused or disabled.")
+	}
+	st, err := s.ownedStreamTx(tx, owner, streamID)
+	if err != nil {
+		return nil, err
+	}
+	now := s.Now()
+	reason = truncate(strings.TrimSpace(reason), 500)
+	if err := tx.Exec("UPDATE streams SET status = ?, status_reason = ?, updated_at = ? WHERE id = ?", string(status), reason, now, st.ID).Error; err != nil {
+		return nil, err
+	}
+	if status == StreamDisabled {
+		if err := tx.Exec("DELETE FROM stream_events WHERE stream_id = ? AND delivered_at IS NULL", st.ID).Error; err != nil {
+			return nil, err
+		}
+	}
+	if status == StreamEnabled && st.Status != StreamEnabled {
+		noteQueued(tx) // held events may go out now
+	}
+	st.Status, st.StatusReason, st.UpdatedAt = status, reason, now
+	return st, nil
+}
+
+// The audited staff actions on streams.
+const (
+	ActionStreamStatus Action = "stream.status"
+	ActionStreamDelete Action = "stream.delete"
+)
+
+// SetStreamStatusAs is SetStreamStatus for a staff member on the
+// dashboard, with a stream.status audit event naming the stream, its
+// receiver and the new status, in the same transaction.
+func (s *Store) SetStreamStatusAs(ctx context.Context, streamID string, status StreamStatus, a StaffAction) (*Stream, error) {
+	var out *Stream
+	err := s.write(ctx, func(tx *gorm.DB) error {
+		var err error
+		out, err = s.setStreamStatusTx(tx, AnyOwner, streamID, status, a.Reason)
+		if err != nil {
+			return err
+		}
+		ev := a.event(ActionStreamStatus, s.Now())
+		ev.ClientID = &out.ClientID
+		ev.Reason = truncate(fmt.Sprintf("stream %s %s", out.StreamID, status)+reasonSuffix(a.Reason), 500)
+		return s.insertAudit(tx, &ev)
+	})
+	if err != nil {
+		return nil, wrapWrite("set stream status", err)
+	}
+	return out, nil
+}
+
+// DeleteStreamAs is DeleteStream for a staff member on the dashboard, with
+// a stream.delete audit event, in the same transaction.
+func (s *Store) DeleteStreamAs(ctx context.Context, streamID string, a StaffAction) error {
+	err := s.write(ctx, func(tx *gorm.DB) error {
+		st, err := s.deleteStreamTx(tx, AnyOwner, streamID)
+		if err != nil {
+			return err
+		}
+		ev := a.event(ActionStreamDelete, s.Now())
+		ev.ClientID = &st.ClientID
+		ev.Reason = truncate("stream "+st.StreamID+reasonSuffix(a.Reason), 500)
+		return s.insertAudit(tx, &ev)
+	})
+	return wrapWrite("delete stream", err)
+}
+
+// StreamRow is a stream as the dashboard lists it: its receiver, method,
+// status, backlog, last delivery and last error. It has no Authorization
+// header.
+type StreamRow struct {
+	ID             int64
+	StreamID       string
+	ClientID       int64
+	ClientName     string
+	ClientPublicID string
+	Status         StreamStatus
+	StatusReason   string
+	Method         DeliveryMethod
+	EndpointURL    string
+	Description    string
+	CreatedAt      time.Time
+	Backlog        int // events not yet delivered (or, on a poll stream, acknowledged)
+	LastDeliveryAt *time.Time
+	LastError      string
+	LastErrorAt    *time.Time
+}
+
+// qStreamsOverview lists every stream with its backlog in one query; each
+// backlog is a count over stream_events_pending.
+const qStreamsOverview = `SELECT s.id, s.stream_id, s.client_id, c.name, c.client_id, s.status, s.status_reason, s.delivery_method,
+ s.endpoint_url, s.description, s.created_at, s.last_delivery_at, s.last_error, s.last_error_at,
+ (SELECT COUNT(*) FROM stream_events se WHERE se.stream_id = s.id AND se.delivered_at IS NULL) AS backlog
+FROM streams s JOIN clients c ON c.id = s.client_id ORDER BY s.id DESC`
+
+// StreamsOverview lists every stream, newest first, for the dashboard.
+// Streams are few (one or two per resource server), so there is no paging.
+func (s *Store) StreamsOverview(ctx context.Context) ([]StreamRow, error) {
+	rows, err := s.rdb.QueryContext(ctx, qStreamsOverview)
+	if err != nil {
+		return nil, unavailable("streams overview", err)
+	}
+	defer rows.Close()
+	var out []StreamRow
+	for rows.Next() {
+		var r StreamRow
+		if err := rows.Scan(&r.ID, &r.StreamID, &r.ClientID, &r.ClientName, &r.ClientPublicID, &r.Status, &r.StatusReason, &r.Method,
+			&r.EndpointURL, &r.Description, &r.CreatedAt, &r.LastDeliveryAt, &r.LastError, &r.LastErrorAt, &r.Backlog); err != nil {
+			return nil, unavailable("streams overview", err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, unavailable("streams overview", err)
+	}
+	return out, nil
+}
