@@ -283,6 +283,7 @@ func (g *Guard) pollLoop(ctx context.Context, endpoint string) error {
 		}
 		backoff = 100 * time.Millisecond
 		g.ev.lastPollOK.Store(g.now().UnixNano())
+		g.Healthy() // flush and log on recovery now, not at the next request
 		ack, errs = ack[:0], nil
 		for jti, set := range resp.Sets {
 			if code, err := g.handleSET(ctx, set, jti); err != nil {
@@ -325,6 +326,7 @@ func (g *Guard) statusLoop(ctx context.Context) error {
 			g.ev.lastStatusOK.Store(0)
 			g.log.Warn("guard: the event stream is not enabled", "status", st.Status)
 		}
+		g.Healthy() // notice a change now, not at the next request
 		if !sleep(ctx, g.cfg.StaleAfter/3) {
 			return ctx.Err()
 		}
@@ -386,6 +388,7 @@ func (g *Guard) PushHandler() http.Handler {
 			return
 		}
 		g.ev.lastEventOK.Store(g.now().UnixNano())
+		g.Healthy()
 		w.WriteHeader(http.StatusAccepted)
 	})
 }
