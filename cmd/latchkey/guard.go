@@ -141,7 +141,13 @@ func (a *app) runGuard(ctx context.Context, o guardOptions, upstream *url.URL, i
 // need the token (to call other APIs with it, or to check it itself),
 // and it is behind the guard, on the trust side.
 func guardProxy(upstream *url.URL, stripAuthorization bool, log *slog.Logger) http.Handler {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	// The default keeps 2 idle connections per host: under concurrent
+	// load a proxy would then open a new upstream connection for most
+	// requests.
+	tr.MaxIdleConnsPerHost = 256
 	return &httputil.ReverseProxy{
+		Transport: tr,
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(upstream)
 			pr.SetXForwarded()

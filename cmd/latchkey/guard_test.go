@@ -3,12 +3,15 @@ package main
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -456,4 +459,74 @@ func (d *dashboard) login(username string) {
 	if code := d.post("/login", form); code != http.StatusSeeOther {
 		d.t.Fatalf("login: %d", code)
 	}
+}
+
+// TestGuardThroughput measures requests per second through `latchkey
+// guard` with a cached token, next to the same reverse proxy without the
+// check, over loopback: 5 alternating rounds of 2 s each with 32
+// keep-alive clients, medians reported. It runs only with
+// LATCHKEY_BENCH_GUARD=1 (docs/benchmarks.md has the figures).
+func TestGuardThroughput(t *testing.T) {
+	if os.Getenv("LATCHKEY_BENCH_GUARD") != "1" {
+		t.Skip("set LATCHKEY_BENCH_GUARD=1 to measure")
+	}
+	r := newGuardRig(t, 30*time.Second)
+	tok := r.token(t)
+	r.accepted(t, tok)
+	bare := httptest.NewServer(guardProxy(mustParse(t, r.upstream.URL), false, slog.New(slog.DiscardHandler)))
+	defer bare.Close()
+	tr := &http.Transport{MaxIdleConnsPerHost: 64}
+	defer tr.CloseIdleConnections()
+	hc := &http.Client{Transport: tr}
+	measure := func(base string) float64 {
+		var n atomic.Int64
+		stop := time.Now().Add(2 * time.Second)
+		var wg sync.WaitGroup
+		for range 32 {
+			wg.Go(func() {
+				for time.Now().Before(stop) {
+					req, _ := http.NewRequest("GET", base+"/things", nil)
+					req.Header.Set("Authorization", "Bearer "+tok)
+					resp, err := hc.Do(req)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != 200 {
+						t.Errorf("status %d", resp.StatusCode)
+						return
+					}
+					n.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		return float64(n.Load()) / 2
+	}
+	before := r.proxy.introspections.Load()
+	var guarded, plain []float64
+	for range 5 {
+		guarded = append(guarded, measure(r.guardURL))
+		plain = append(plain, measure(bare.URL))
+	}
+	if n := r.proxy.introspections.Load() - before; n != 0 {
+		t.Errorf("%d introspection calls during the run, want 0", n)
+	}
+	ratios := make([]float64, len(guarded))
+	for i := range guarded {
+		ratios[i] = 100 * guarded[i] / plain[i]
+	}
+	median := func(v []float64) float64 { v = slices.Clone(v); slices.Sort(v); return v[len(v)/2] }
+	t.Logf("guard: median %.0f req/s (rounds %.0f); bare proxy: median %.0f req/s (rounds %.0f); guard/bare per round %.0f%%, median %.0f%%",
+		median(guarded), guarded, median(plain), plain, ratios, median(ratios))
+}
+
+func mustParse(t *testing.T, raw string) *url.URL {
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
 }
