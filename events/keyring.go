@@ -133,9 +133,16 @@ func (k *Keys) Rotate(ctx context.Context) (string, []string, error) {
 }
 
 // Published returns the keys the JWK Set lists: the current key first,
-// then those retired less than RetiredKeyTTL ago.
+// then those retired less than RetiredKeyTTL ago. With no key yet (a
+// server started without Ensure) it makes the first one, so that the set
+// is never empty.
 func (k *Keys) Published(ctx context.Context) ([]PublicKey, error) {
 	keys, err := k.st.SigningKeys(ctx)
+	if err == nil && len(keys) == 0 {
+		if _, _, err = k.Ensure(ctx); err == nil {
+			keys, err = k.st.SigningKeys(ctx)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}

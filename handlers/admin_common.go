@@ -112,7 +112,7 @@ func returnTo(c echo.Context, fallback string) string {
 
 // regions are the page parts an action may update in place.
 var regions = map[string]bool{admin.RegionTokens: true, admin.RegionUserGrants: true, admin.RegionClientGrants: true,
-	admin.RegionClient: true, "authorized-apps": true}
+	admin.RegionClient: true, admin.RegionStreams: true, "authorized-apps": true}
 
 func region(c echo.Context) string {
 	if r := c.QueryParam("region"); regions[r] {

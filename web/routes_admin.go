@@ -41,6 +41,9 @@ func adminRoutes(b *echo.Group, h *handlers.Handler) {
 	a.POST("/clients/:id/disable", h.DisableClient, admin)
 	a.GET("/clients/:id/edit", h.ShowEditClient, admin)
 	a.POST("/clients/:id/edit", h.UpdateClient, admin)
+	a.GET("/streams", h.ShowEventStreams)
+	a.GET("/streams/:id/:action", h.ShowStreamAction, admin)
+	a.POST("/streams/:id/:action", h.DoStreamAction, admin)
 	a.GET("/audit", h.ShowAudit)
 	a.GET("/audit.csv", h.ExportAuditCSV)
 

@@ -27,7 +27,7 @@ func (a *app) clientCreateCommand() *cobra.Command {
 		grantNames[i] = string(g)
 	}
 	cmd := &cobra.Command{
-		Use:   "create --name N --type confidential|public --grant G[,G…] [--redirect-uri URI]… [--scope S] [--allowed-origin O]… [--introspect] [--json]",
+		Use:   "create --name N --type confidential|public --grant G[,G…] [--redirect-uri URI]… [--scope S] [--allowed-origin O]… [--introspect] [--ssf] [--json]",
 		Short: "Register a client and print its client_id and, once, its secret",
 		Long: `Register an OAuth client and print its client_id and, for a confidential
 client, its client_secret. The secret is shown this once: Latchkey keeps only
@@ -36,6 +36,8 @@ a hash of it.
 Grants (comma-separated or repeated): ` + strings.Join(grantNames, ", ") + `.
 Without --scope the client may ask for "` + models.DefaultScope + `".
 --introspect marks a resource server allowed to introspect every client's tokens.
+--ssf lets the client manage revocation event streams (OpenID SSF 1.0) with
+a bearer token from client_credentials: give it that grant too.
 --json prints {"client_id": …, "client_secret": …, "type": …, "grants": […]};
 a public client has no client_secret key.`,
 		Args: noArgs,
@@ -82,6 +84,7 @@ a public client has no client_secret key.`,
 	f.StringVar(&n.Scope, "scope", "", `space-separated scopes the client may ask for (default "`+models.DefaultScope+`")`)
 	f.StringArrayVar(&n.AllowedOrigins, "allowed-origin", nil, "a browser origin allowed to call the revocation endpoint (repeatable)")
 	f.BoolVar(&n.Introspect, "introspect", false, "may introspect tokens of every client (a resource server)")
+	f.BoolVar(&n.SSF, "ssf", false, "may manage revocation event streams (an SSF receiver)")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.MarkFlagRequired("name")
 	cmd.MarkFlagRequired("type")

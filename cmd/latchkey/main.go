@@ -91,6 +91,7 @@ Exit status: 0 on success, 2 on a usage error, 1 otherwise.`,
 		a.revokeCommand(),
 		a.tokensCommand(),
 		a.migrateCommand(),
+		a.keysCommand(),
 		a.benchCommand(),
 		a.guardCommand(),
 	)

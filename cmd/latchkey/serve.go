@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/latchkey/latchkey/events"
 	"github.com/latchkey/latchkey/models"
 	"github.com/latchkey/latchkey/web"
 	"github.com/spf13/cobra"
@@ -188,7 +189,17 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	if err != nil {
 		return err
 	}
+	// The key that signs revocation events: generated on a first start.
+	transmitter := events.NewTransmitter(st, o.issuer)
+	kid, created, err := transmitter.Keys().Ensure(ctx)
+	if err != nil {
+		return fmt.Errorf("signing key: %w", err)
+	}
+	if created {
+		log.Info("generated the event signing key", "kid", kid)
+	}
 	cfg := web.Config{
+		Events:           transmitter,
 		TrustedProxies:   proxies,
 		Issuer:           o.issuer,
 		TTLs:             models.TTLs{Access: o.accessTTL, Refresh: o.refreshTTL, Code: models.DefaultTTLs.Code},
@@ -220,6 +231,16 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	}()
 	defer func() { stopPurge(); <-purgeDone }()
 
+	// The push worker delivers revocation events; it stops before the
+	// store closes, after recording the deliveries in flight.
+	workerCtx, stopWorker := context.WithCancel(context.Background())
+	workerDone := make(chan struct{})
+	go func() {
+		defer close(workerDone)
+		events.NewWorker(transmitter, events.WorkerOptions{Log: log}).Run(workerCtx)
+	}()
+	defer func() { stopWorker(); <-workerDone }()
+
 	srv := &http.Server{
 		Handler:           web.New(cfg, st, log),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -229,6 +250,7 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	srv.RegisterOnShutdown(transmitter.StopPolls) // long polls answer at once
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 
@@ -252,7 +274,8 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	log.Info("shutting down", "timeout", shutdownTimeout.String())
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
-	stopPurge() // a purge in progress ends after its current batch
+	stopPurge()  // a purge in progress ends after its current batch
+	stopWorker() // pushes in flight end; what they delivered is recorded
 	if metricsSrv != nil {
 		_ = metricsSrv.Shutdown(sctx)
 	}
