@@ -112,8 +112,11 @@ func (g *Guard) handleSET(ctx context.Context, raw, jti string) (string, error) 
 		return code, err
 	}
 	for typ, body := range claims.Events {
+		if typ == EventVerification {
+			g.log.Info("guard: verification event", "jti", claims.Jti)
+		}
 		if typ != EventSessionRevoked {
-			continue // verification and anything else: nothing to drop
+			continue // nothing to drop
 		}
 		sub := claims.SubID
 		if sub == nil {
