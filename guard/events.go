@@ -62,6 +62,7 @@ type events struct {
 	noStatus     atomic.Bool  // the transmitter has no status endpoint
 	push         atomic.Bool
 	trusted      atomic.Bool // Healthy's last answer, to flush on recovery
+	recover      sync.Mutex
 
 	mu       sync.RWMutex
 	streamID string
@@ -100,9 +101,15 @@ func (g *Guard) Healthy() bool {
 		}
 		return false
 	}
-	if !e.trusted.Load() && e.trusted.CompareAndSwap(false, true) {
-		g.cache.flush()
-		g.log.Info("guard: event stream live; caching introspection answers")
+	if !e.trusted.Load() {
+		// Flush before anyone is told to trust the cache.
+		e.recover.Lock()
+		if !e.trusted.Load() {
+			g.cache.flush()
+			e.trusted.Store(true)
+			g.log.Info("guard: event stream live; caching introspection answers")
+		}
+		e.recover.Unlock()
 	}
 	return true
 }

@@ -334,3 +334,54 @@ func TestStandInFallback(t *testing.T) {
 		t.Errorf("introspections after recovery: got %d, want 1 (the cache was flushed, then used)", n)
 	}
 }
+
+// TestStandInRefusals: RFC 6750 §3 answers, and 503 (fail closed) when
+// the authorization server cannot be reached and nothing trusted is cached.
+func TestStandInRefusals(t *testing.T) {
+	t.Parallel()
+	s := newStandIn(t)
+	_, front := startGuard(t, s, 30*time.Second)
+	do := func(authz ...string) (int, string, string) {
+		req, _ := http.NewRequest("GET", front.URL, nil)
+		for _, a := range authz {
+			req.Header.Add("Authorization", a)
+		}
+		resp, err := front.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get("WWW-Authenticate"), resp.Header.Get("Retry-After")
+	}
+	tests := []struct {
+		name      string
+		authz     []string
+		status    int
+		challenge string
+	}{
+		{"no token", nil, 401, `Bearer realm="latchkey"`},
+		{"another scheme", []string{"Basic YTpi"}, 400, `Bearer realm="latchkey", error="invalid_request", error_description="send the token as Authorization: Bearer <token>"`},
+		{"two headers", []string{"Bearer a", "Bearer b"}, 400, `Bearer realm="latchkey", error="invalid_request", error_description="send the token as Authorization: Bearer <token>"`},
+		{"unknown token", []string{"Bearer nope"}, 401, `Bearer realm="latchkey", error="invalid_token", error_description="the access token is invalid, expired or revoked"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			status, challenge, _ := do(tc.authz...)
+			if status != tc.status || challenge != tc.challenge {
+				t.Errorf("got %d %q, want %d %q", status, challenge, tc.status, tc.challenge)
+			}
+		})
+	}
+	s.issue("refresh", "sid", "alice", "app")
+	s.mu.Lock()
+	s.active["refresh"]["token_type"] = "refresh_token"
+	s.mu.Unlock()
+	if status, _, _ := do("Bearer refresh"); status != 401 {
+		t.Errorf("a refresh token as a bearer token: got %d, want 401", status)
+	}
+	s.CloseClientConnections()
+	s.Close()
+	if status, _, retry := do("Bearer whatever"); status != 503 || retry == "" {
+		t.Errorf("authorization server down: got %d (Retry-After %q), want 503 with Retry-After", status, retry)
+	}
+}
