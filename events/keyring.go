@@ -14,8 +14,8 @@ import (
 // in the JWK Set. Every SET is signed when it is sent (each push attempt
 // and each poll answer signs afresh with the current key), so after a
 // rotation the old key signs nothing new once every replica has read the
-// new key (within signerRefresh, 5 s) and the requests in flight have
-// ended (a push gives up after 10 s, a long poll after 25 s): about 40 s.
+// new key (within signerRefresh, 1 s) and the requests in flight have
+// ended (a push gives up after 10 s, a long poll after 25 s): about 36 s.
 // What can still be in flight after that is a SET a receiver took and
 // verifies later, from a queue of its own. A day covers a receiver that
 // was down or batching for that long, without publishing a replaced key
@@ -25,7 +25,7 @@ const RetiredKeyTTL = 24 * time.Hour
 // signerRefresh is how long a process signs with the key it read before
 // looking again, so that a rotation done from the command line (another
 // process) takes effect on every replica within it.
-const signerRefresh = 5 * time.Second
+const signerRefresh = time.Second
 
 // Keys is the signing key ring, kept in the database (models.SigningKey)
 // so that every replica signs with the same key.

@@ -25,6 +25,9 @@ type WorkerOptions struct {
 	PushTimeout time.Duration
 	// Log receives delivery failures; nil discards them.
 	Log *slog.Logger
+	// OnDelivered, when set, is told of every push answered 202 and its
+	// latency from the event's commit (`latchkey bench` collects them).
+	OnDelivered func(streamID string, latency time.Duration)
 }
 
 // batchSize is how many pending events a stream's delivery reads at once,
@@ -186,7 +189,11 @@ func (w *Worker) pushBatch(ctx context.Context, signer *Signer, stream *models.S
 		perr := w.pusher.Push(ctx, stream.EndpointURL, stream.AuthorizationHeader, set)
 		if perr == nil {
 			delivered = append(delivered, p.DeliveryID)
-			w.t.stats.delivered(stream.StreamID, time.Since(p.Event.CreatedAt))
+			latency := time.Since(p.Event.CreatedAt)
+			w.t.stats.delivered(stream.StreamID, latency)
+			if w.opts.OnDelivered != nil {
+				w.opts.OnDelivered(stream.StreamID, latency)
+			}
 			continue
 		}
 		if ctx.Err() != nil {

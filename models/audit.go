@@ -3,6 +3,8 @@ package models
 import (
 	"context"
 	"time"
+
+	"gorm.io/gorm"
 )
 
 // ActorType says who did something recorded in the audit trail.
@@ -85,6 +87,26 @@ type AuditEvent struct {
 	// failed or throttled login, or of a refused revocation, within a
 	// minute are folded into the first one's row (see auditCoalesced).
 	Count int `gorm:"default:1"`
+}
+
+// newAuditEvent is the one builder of audit events: who did action at
+// now, why, from where, within which request. The free texts are cut to
+// their columns' sizes; an unnamed actor is the system.
+func newAuditEvent(a Actor, action Action, reason, remote, requestID string, now time.Time) AuditEvent {
+	ev := AuditEvent{CreatedAt: now, ActorType: a.Type, Actor: a.Name, Action: action,
+		Reason: truncate(reason, 500), RemoteAddr: truncate(remote, 100), RequestID: truncate(requestID, 100)}
+	if ev.ActorType == "" {
+		ev.ActorType, ev.Actor = ActorSystem, "system"
+	}
+	return ev
+}
+
+// insertAudit is the one writer of audit events, inside a write.
+func (s *Store) insertAudit(tx *gorm.DB, ev *AuditEvent) error {
+	_, err := s.exec(tx, qInsertAudit,
+		ev.CreatedAt, string(ev.ActorType), ev.Actor, string(ev.Action), ev.GrantID, ev.UserID, ev.ClientID,
+		ev.Grants, ev.Tokens, ev.Reason, ev.RemoteAddr, ev.RequestID)
+	return err
 }
 
 func nonZero(v int64) *int64 {

@@ -195,7 +195,7 @@ func (s *Store) Overview(ctx context.Context) (*Overview, error) {
 			}
 			for i := range firsts {
 				var ids []int64
-				if err := db.Raw("SELECT id FROM tokens WHERE created_at >= ? ORDER BY created_at LIMIT 1", start.AddDate(0, 0, i)).
+				if err := db.Raw("SELECT id FROM tokens WHERE created_at >= ? ORDER BY created_at, id LIMIT 1", start.AddDate(0, 0, i)).
 					Scan(&ids).Error; err != nil {
 					return err
 				}

@@ -19,7 +19,7 @@ func (s *Store) BulkIssue(ctx context.Context, client *Client, userID int64, n i
 			got = make([]*Issued, 0, chunk) // afresh on every run: the writer may run this twice
 			for range chunk {
 				iss, err := s.issueGrantTx(tx, StartGrant{Client: client, UserID: userID, GrantType: GrantPassword,
-					Scope: client.Scope, WithRefresh: true})
+					Scope: client.Scope, WithRefresh: true}, s.Now())
 				if err != nil {
 					return err
 				}

@@ -182,7 +182,7 @@ func (s *Store) createClient(ctx context.Context, n NewClient, ev *AuditEvent) (
 		}
 		e := *ev
 		e.ClientID = &c.ID
-		return create(tx, &e)
+		return s.insertAudit(tx, &e)
 	})
 	if err != nil {
 		return nil, wrapWrite("create client", err)

@@ -21,12 +21,7 @@ type StaffAction struct {
 
 // event returns the audit event of a staff action at now.
 func (a StaffAction) event(action Action, now time.Time) AuditEvent {
-	ev := AuditEvent{CreatedAt: now, ActorType: a.Actor.Type, Actor: a.Actor.Name, Action: action,
-		Reason: truncate(a.Reason, 500), RemoteAddr: truncate(a.Remote, 100), RequestID: truncate(a.RequestID, 100)}
-	if ev.ActorType == "" {
-		ev.ActorType, ev.Actor = ActorSystem, "system"
-	}
-	return ev
+	return newAuditEvent(a.Actor, action, a.Reason, a.Remote, a.RequestID, now)
 }
 
 // ClientRow is a client as the dashboard lists it. It has no secret hash.
@@ -98,7 +93,7 @@ func (s *Store) RotateClientSecret(ctx context.Context, id int64, a StaffAction)
 		}
 		ev := a.event(ActionClientRotate, s.Now())
 		ev.ClientID = &id
-		return create(tx, &ev)
+		return s.insertAudit(tx, &ev)
 	})
 	s.forgetClients() // the old secret must stop working at once
 	if err != nil {
@@ -133,7 +128,7 @@ func (s *Store) DisableClient(ctx context.Context, id int64, a StaffAction) (Rev
 		}
 		var err error
 		res, err = s.revokeTx(tx, RevokeRequest{ClientID: id, Actor: a.Actor, Action: ActionClientDisable,
-			Reason: strings.TrimSpace(a.Reason), Remote: a.Remote, RequestID: a.RequestID}, now)
+			Reason: strings.TrimSpace(a.Reason), Remote: a.Remote, RequestID: a.RequestID}, nil)
 		return err
 	})
 	s.forgetClients() // a disabled client must be refused at once
@@ -203,7 +198,7 @@ func (s *Store) UpdateClient(ctx context.Context, id int64, u ClientUpdate, a St
 		ev := a.event(ActionClientUpdate, s.Now())
 		ev.ClientID = &id
 		ev.Reason = truncate(describeChanges(changed, a.Reason), 500)
-		if err := create(tx, &ev); err != nil {
+		if err := s.insertAudit(tx, &ev); err != nil {
 			return err
 		}
 		out = &next

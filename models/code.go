@@ -103,7 +103,7 @@ func (s *Store) ExchangeCode(ctx context.Context, x ExchangeCode) (*Issued, erro
 			refusal = fmt.Errorf("%w: code was already used", ErrInvalidGrant)
 			if c.GrantID != nil {
 				_, err := s.revokeTx(tx, RevokeRequest{GrantID: *c.GrantID, Actor: System(), Action: ActionCodeReuse,
-					Reason: "authorization code reuse", Remote: x.Remote, RequestID: x.RequestID}, now)
+					Reason: "authorization code reuse", Remote: x.Remote, RequestID: x.RequestID}, nil)
 				return err
 			}
 		case !now.Before(c.ExpiresAt):
@@ -133,8 +133,8 @@ func (s *Store) ExchangeCode(ctx context.Context, x ExchangeCode) (*Issued, erro
 		}
 		out, err = s.issueGrantTx(tx, StartGrant{
 			Client: x.Client, UserID: c.UserID, GrantType: GrantAuthorizationCode, Scope: scope.String(),
-			WithRefresh: x.Client.Allows(GrantRefreshToken), TTLs: x.TTLs, At: now,
-		})
+			WithRefresh: x.Client.Allows(GrantRefreshToken), TTLs: x.TTLs,
+		}, now)
 		if err != nil {
 			return err
 		}
@@ -200,7 +200,7 @@ func (s *Store) Refresh(ctx context.Context, r RefreshGrant) (*Issued, error) {
 		if t.RotatedAt != nil {
 			refusal = fmt.Errorf("%w: refresh token was already used", ErrInvalidGrant)
 			_, err := s.revokeTx(tx, RevokeRequest{GrantID: t.GrantID, Actor: System(), Action: ActionRefreshReuse,
-				Reason: "refresh token reuse", Remote: r.Remote, RequestID: r.RequestID}, now)
+				Reason: "refresh token reuse", Remote: r.Remote, RequestID: r.RequestID}, nil)
 			return err
 		}
 		if !now.Before(t.ExpiresAt) {

@@ -135,34 +135,3 @@ func parseSQLiteTime(s string) time.Time {
 	}
 	return time.Time{}
 }
-
-// RevokePreview counts what Revoke would revoke for the same selector
-// (GrantID, UserID with optional ClientID, or ClientID) right now: the
-// number the confirmation asks about. It reads only.
-func (s *Store) RevokePreview(ctx context.Context, req RevokeRequest) (RevokeResult, error) {
-	now := s.Now()
-	var sel string
-	var args []any
-	switch {
-	case req.GrantID != 0:
-		sel, args = "id = ?", []any{req.GrantID}
-	case req.UserID != 0 && req.ClientID != 0:
-		sel, args = "user_id = ? AND client_id = ?", []any{req.UserID, req.ClientID}
-	case req.UserID != 0:
-		sel, args = "user_id = ?", []any{req.UserID}
-	case req.ClientID != 0:
-		sel, args = "client_id = ?", []any{req.ClientID}
-	default:
-		return RevokeResult{}, fmt.Errorf("%w: nothing selected to revoke", ErrInvalid)
-	}
-	grants := "SELECT id FROM grants WHERE " + sel + " AND revoked_at IS NULL AND expires_at > ?"
-	gargs := append(append([]any{}, args...), now)
-	var out struct{ Grants, Tokens int }
-	q := "SELECT (SELECT COUNT(*) FROM (" + grants + ") x) AS grants, " +
-		"(SELECT COUNT(*) FROM tokens WHERE grant_id IN (" + grants + ") AND revoked_at IS NULL AND rotated_at IS NULL AND expires_at > ?) AS tokens"
-	all := append(append(append([]any{}, gargs...), gargs...), now)
-	if err := s.r.WithContext(ctx).Raw(q, all...).Scan(&out).Error; err != nil {
-		return RevokeResult{}, unavailable("revoke preview", err)
-	}
-	return RevokeResult{Grants: out.Grants, Tokens: out.Tokens}, nil
-}

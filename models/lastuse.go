@@ -46,6 +46,11 @@ func (s *Store) TouchGrant(grantID int64) {
 	l.pending[grantID] = now
 }
 
+// FlushLastUse writes the last uses TouchGrant recorded, now rather than
+// at the background flush's next tick: for the demo, which moves its
+// store's clock, and for tests.
+func (s *Store) FlushLastUse() { s.lastUse.flush(s) }
+
 func (l *lastUseThrottle) start(s *Store) {
 	go func() {
 		defer close(l.done)

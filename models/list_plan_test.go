@@ -78,7 +78,7 @@ func TestListQueryPlans(t *testing.T) {
 		tc{"clients deep page", "USING INTEGER PRIMARY KEY", "SELECT id FROM clients WHERE id < ? ORDER BY id DESC LIMIT 51", []any{9}, false},
 		tc{"overview live tokens", "tokens_live_type", "SELECT COUNT(*) FROM tokens INDEXED BY tokens_live_type WHERE type = ? AND revoked_at IS NULL AND rotated_at IS NULL AND expires_at > ?", []any{"refresh_token", now}, false},
 		tc{"overview live grants", "grants_live", "SELECT COUNT(*) FROM grants WHERE revoked_at IS NULL AND expires_at > ?", []any{now}, false},
-		tc{"overview first token of a day", "tokens_created", "SELECT id FROM tokens WHERE created_at >= ? ORDER BY created_at LIMIT 1", []any{now}, false},
+		tc{"overview first token of a day", "tokens_created", "SELECT id FROM tokens WHERE created_at >= ? ORDER BY created_at, id LIMIT 1", []any{now}, false},
 		tc{"self-service apps", "grants_user_client", `SELECT g.client_id, COUNT(*) FROM grants g CROSS JOIN clients c
  WHERE c.id = g.client_id AND g.user_id = ? AND g.revoked_at IS NULL AND g.expires_at > ? GROUP BY g.user_id, g.client_id ORDER BY g.client_id DESC LIMIT 51`, []any{3, now}, true},
 	)

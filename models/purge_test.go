@@ -213,17 +213,19 @@ func TestPurgeInBatches(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	now := time.Now().UTC()
-	st := modelstest.NewStore(t)
+	clock := modelstest.NewClock(now)
+	st := modelstest.NewStoreWithClock(t, clock.Now)
 	f := modelstest.NewFixture(t, st)
 	// 1,300 grants of two tokens each: more than one batch.
 	const grants = 1300
 	for i := range grants {
+		clock.Set(now.Add(-90*24*time.Hour + time.Duration(i)*time.Second))
 		if _, err := st.IssueGrant(ctx, models.StartGrant{Client: f.Confidential, UserID: f.Alice.ID,
-			GrantType: models.GrantPassword, Scope: "read", WithRefresh: true,
-			At: now.Add(-90*24*time.Hour + time.Duration(i)*time.Second)}); err != nil {
+			GrantType: models.GrantPassword, Scope: "read", WithRefresh: true}); err != nil {
 			t.Fatal(err)
 		}
 	}
+	clock.Set(now)
 	live := modelstest.IssuePassword(t, st, f.Confidential, f.Alice)
 	res, err := st.Purge(ctx, models.PurgeOptions{OlderThan: 0})
 	if err != nil {

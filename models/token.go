@@ -122,7 +122,6 @@ type StartGrant struct {
 	Scope       string // already resolved against the client's scopes
 	WithRefresh bool
 	TTLs        TTLs
-	At          time.Time // zero means now; the demo seeds history with it
 }
 
 // IssueGrant starts a new grant and issues its first tokens (RFC 6749 §4.3,
@@ -131,7 +130,7 @@ func (s *Store) IssueGrant(ctx context.Context, sg StartGrant) (*Issued, error) 
 	var out *Issued
 	err := s.write(ctx, func(tx *gorm.DB) error {
 		var err error
-		out, err = s.issueGrantTx(tx, sg)
+		out, err = s.issueGrantTx(tx, sg, s.Now())
 		return err
 	})
 	if err != nil {
@@ -140,11 +139,7 @@ func (s *Store) IssueGrant(ctx context.Context, sg StartGrant) (*Issued, error) 
 	return out, nil
 }
 
-func (s *Store) issueGrantTx(tx *gorm.DB, sg StartGrant) (*Issued, error) {
-	now := sg.At
-	if now.IsZero() {
-		now = s.Now()
-	}
+func (s *Store) issueGrantTx(tx *gorm.DB, sg StartGrant, now time.Time) (*Issued, error) {
 	ttl := sg.TTLs.withDefaults()
 	g := &Grant{ClientID: sg.Client.ID, GrantType: sg.GrantType, Scope: sg.Scope, CreatedAt: now, ExpiresAt: now.Add(ttl.Access)}
 	if sg.UserID != 0 {

@@ -80,7 +80,7 @@ func (s *Store) createUser(ctx context.Context, username string, role Role, pass
 		}
 		e := *ev
 		e.UserID = &u.ID
-		return create(tx, &e)
+		return s.insertAudit(tx, &e)
 	})
 	if err != nil {
 		return nil, wrapWrite("create user", err)

@@ -120,7 +120,7 @@ func (s *Store) UpdateUser(ctx context.Context, id int64, u UserUpdate, a StaffA
 		ev := a.event(ActionUserUpdate, s.Now())
 		ev.UserID = &id
 		ev.Reason = truncate(strings.Join(changed, "; ")+reasonSuffix(a.Reason), 500)
-		if err := create(tx, &ev); err != nil {
+		if err := s.insertAudit(tx, &ev); err != nil {
 			return err
 		}
 		out = &next
@@ -168,7 +168,7 @@ func (s *Store) DisableUser(ctx context.Context, id int64, a StaffAction) (Revok
 			return err
 		}
 		res, err = s.revokeTx(tx, RevokeRequest{UserID: id, Actor: a.Actor, Action: ActionUserDisable,
-			Reason: strings.TrimSpace(a.Reason), Remote: a.Remote, RequestID: a.RequestID}, now)
+			Reason: strings.TrimSpace(a.Reason), Remote: a.Remote, RequestID: a.RequestID}, nil)
 		return err
 	})
 	if err != nil {
@@ -195,7 +195,7 @@ func (s *Store) EnableUser(ctx context.Context, id int64, a StaffAction) error {
 		ev := a.event(ActionUserEnable, s.Now())
 		ev.UserID = &id
 		ev.Reason = truncate(strings.TrimSpace(a.Reason), 500)
-		return create(tx, &ev)
+		return s.insertAudit(tx, &ev)
 	})
 	if err != nil {
 		return wrapWrite("enable user", err)

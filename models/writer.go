@@ -338,11 +338,11 @@ const (
 	qAuditCount = "UPDATE audit_events SET count = count + ? WHERE id = ?"
 )
 
-var hotStatements = []string{qInsertGrant, qInsertToken, qRevokeGrant, qRevokeGrantTokens, qInsertAudit, qAuditCount,
-	qInsertEvent, qQueueStreamEvents}
+var hotStatements = append([]string{qInsertGrant, qInsertToken, qInsertAudit, qAuditCount, qInsertEvent, qQueueStreamEvents},
+	revokeStatements...)
 
 // hotReads are the reads every request makes, prepared on the reader pool.
-var hotReads = []string{qTokenOwner, qActiveToken, qClientByClientID}
+var hotReads = []string{qTokenGrant, qActiveToken, qClientByClientID}
 
 // insertID runs one of the hot INSERTs and returns the new row's id.
 func (s *Store) insertID(tx *gorm.DB, query string, args ...any) (int64, error) {

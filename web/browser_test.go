@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/latchkey/latchkey/demo"
 	"github.com/latchkey/latchkey/models"
 	"github.com/latchkey/latchkey/models/modelstest"
 	"github.com/latchkey/latchkey/web"
@@ -101,15 +102,16 @@ func TestBrowserJourneys(t *testing.T) {
 		j := start(t)
 		// A fresh store with the demo history, so the pages have
 		// something to show (the README's screenshots come from here).
-		st := modelstest.Open(t, filepath.Join(t.TempDir(), "demo.db"))
-		demo, err := st.SeedDemo(context.Background())
+		dsn := filepath.Join(t.TempDir(), "demo.db")
+		st := modelstest.Open(t, dsn)
+		seeded, err := demo.Seed(context.Background(), dsn)
 		if err != nil {
 			t.Fatal(err)
 		}
 		j.ts = startServer(t, st, nil, web.Config{}, nil)
-		j.loginWith(demo.Users[0], models.DemoPassword)
-		if got := j.text(tid("stat-users")); got != strconv.Itoa(len(demo.Users)) {
-			t.Errorf("users on the overview: got %s, want %d", got, len(demo.Users))
+		j.loginWith(seeded.Users[0], demo.Password)
+		if got := j.text(tid("stat-users")); got != strconv.Itoa(len(seeded.Users)) {
+			t.Errorf("users on the overview: got %s, want %d", got, len(seeded.Users))
 		}
 		j.screenshot("demo-overview", 1280)
 		j.open("/admin/tokens")
@@ -261,6 +263,43 @@ func TestBrowserJourneys(t *testing.T) {
 			t.Errorf("audit event: %+v", ev)
 		}
 		j.logout("/o/authorized_tokens/")
+	})
+
+	t.Run("admin pauses, enables and deletes an event stream", func(t *testing.T) {
+		t.Parallel()
+		j := start(t)
+		es := newEventServer(t)
+		j.ts = es.testServer
+		s := es.pollStream(t)
+		status := func() string {
+			_, raw, _ := es.call(t, "GET", "/ssf/status?stream_id="+s.StreamID, es.bearer, nil)
+			return decode[map[string]any](t, raw)["status"].(string)
+		}
+		j.login("admin")
+		j.do(chromedp.Click(`nav a[href="/admin/streams"]`), chromedp.WaitVisible(tid("stream-row")))
+		if got := j.text(tid("stream-receiver")); got != "Resource Server" {
+			t.Errorf("receiver: got %q", got)
+		}
+		j.screenshot("streams", 1280)
+		for _, c := range []struct{ button, want string }{{"stream-pause", "paused"}, {"stream-enable", "enabled"}} {
+			j.do(chromedp.Click(tid(c.button)), chromedp.WaitVisible(tid("confirm")),
+				chromedp.SendKeys(tid("confirm-reason"), "journey"), chromedp.Click(tid("confirm-submit")))
+			j.waitText("stream-status", c.want)
+			if got := status(); got != c.want {
+				t.Errorf("after %s the receiver reads %q, want %q", c.button, got, c.want)
+			}
+			if ev := j.ts.lastAudit(t); ev.Action != models.ActionStreamStatus || ev.Actor != "admin" {
+				t.Errorf("audit event after %s: %+v", c.button, ev)
+			}
+		}
+		j.do(chromedp.Click(tid("stream-delete")), chromedp.WaitVisible(tid("confirm")), chromedp.Click(tid("confirm-submit")),
+			chromedp.WaitVisible(tid("streams-empty")))
+		if st, _, _ := es.call(t, "GET", "/ssf/stream?stream_id="+s.StreamID, es.bearer, nil); st != 404 {
+			t.Errorf("the receiver still reads its deleted stream: %d", st)
+		}
+		if ev := j.ts.lastAudit(t); ev.Action != models.ActionStreamDelete || ev.Actor != "admin" {
+			t.Errorf("audit event after delete: %+v", ev)
+		}
 	})
 }
 

@@ -47,6 +47,7 @@ func newEventServer(t testing.TB) *eventServer {
 	srv.Config.Handler = web.New(web.Config{Issuer: issuer, TTLs: models.DefaultTTLs, Events: tx}, st, nil)
 	srv.Start()
 	t.Cleanup(srv.Close)
+	t.Cleanup(tx.StopPolls) // runs first: long polls answer, so Close does not wait for them
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

@@ -23,6 +23,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/latchkey/latchkey/events"
 	"github.com/latchkey/latchkey/models"
 	"github.com/latchkey/latchkey/web"
 )
@@ -34,6 +35,8 @@ type benchOptions struct {
 	tokens   int
 	keep     bool
 	profile  string
+	events   bool
+	runs     int
 }
 
 func (a *app) benchCommand() *cobra.Command {
@@ -54,7 +57,14 @@ commit), then for --duration each:
   2. drives POST /o/introspect/ the same way on live tokens, checking each
      answer says active.
 
-It prints throughput and p50/p99 latency. Requests go to 127.0.0.1 only.`,
+It prints throughput and p50/p99 latency. Requests go to 127.0.0.1 only.
+
+--events measures what revocation events cost instead: --runs revocation
+runs of --duration without any event stream, and as many with a live push
+stream to an in-process receiver that answers 202, alternating, with the push
+worker running as in serve. It prints each run's revocations per second, the
+medians and their ratio, and the time from each revocation's commit to the
+receiver's 202 (p50, p99) under that load.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.clients < 1 || o.clients > 4096 {
@@ -66,6 +76,9 @@ It prints throughput and p50/p99 latency. Requests go to 127.0.0.1 only.`,
 			if o.tokens < o.clients {
 				return usagef("--tokens must be at least --clients")
 			}
+			if o.runs < 1 || o.runs > 50 {
+				return usagef("--runs must be between 1 and 50")
+			}
 			return a.bench(cmd.Context(), o)
 		},
 	}
@@ -75,6 +88,8 @@ It prints throughput and p50/p99 latency. Requests go to 127.0.0.1 only.`,
 	f.IntVar(&o.tokens, "tokens", 120_000, "grants to seed (each has an access and a refresh token); revocation stops early if they run out")
 	f.BoolVar(&o.keep, "keep", false, "keep the temporary database for inspection")
 	f.StringVar(&o.profile, "cpuprofile", "", "write a CPU profile of the introspection phase to this file")
+	f.BoolVar(&o.events, "events", false, "compare revocation with and without a live push event stream")
+	f.IntVar(&o.runs, "runs", 5, "with --events: runs of each kind (the medians are compared)")
 	return cmd
 }
 
@@ -138,13 +153,18 @@ func (a *app) bench(ctx context.Context, o benchOptions) error {
 		return err
 	}
 	base := "http://" + ln.Addr().String()
-	srv := &http.Server{Handler: web.New(web.Config{Issuer: base, TTLs: models.DefaultTTLs}, st, nil), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: web.New(web.Config{Issuer: base, TTLs: models.DefaultTTLs, Events: events.NewTransmitter(st, base)}, st, nil),
+		ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
 	defer srv.Close()
 
 	addr := ln.Addr().String()
 	fmt.Fprintf(a.stdout, "machine: %d CPUs (GOMAXPROCS %d), %s/%s, %s; server and load generator share it\n",
 		runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH, runtime.Version())
+
+	if o.events {
+		return a.benchEvents(ctx, o, st, base, app, issued)
+	}
 
 	// Phase 1: revocation. Each request takes the next unrevoked grant and
 	// revokes its access token (the grant, so both tokens, goes).

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/latchkey/latchkey/demo"
 	"github.com/latchkey/latchkey/models"
 )
 
@@ -63,7 +64,14 @@ func (c *cli) ok(stdin string, args ...string) string {
 // commands cannot show.
 func (c *cli) store() *models.Store {
 	c.t.Helper()
-	st, err := models.Open(c.db, models.Options{})
+	return c.storeAt(nil)
+}
+
+// storeAt is store with the clock fixed at now (nil: the real clock), to
+// issue tokens in the past.
+func (c *cli) storeAt(now func() time.Time) *models.Store {
+	c.t.Helper()
+	st, err := models.Open(c.db, models.Options{Now: now})
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -391,8 +399,8 @@ func TestTokensPurge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	old, err := st.IssueGrant(ctx, models.StartGrant{Client: client, GrantType: models.GrantClientCredentials, Scope: client.Scope,
-		At: time.Now().Add(-60 * 24 * time.Hour)})
+	old, err := c.storeAt(ago(60*24*time.Hour)).IssueGrant(ctx, models.StartGrant{Client: client, GrantType: models.GrantClientCredentials,
+		Scope: client.Scope})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -502,7 +510,7 @@ func TestServeDemo(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
-	for _, want := range []string{"Demo data: 7 users, 5 clients", "as admin, password " + models.DemoPassword, "client_secret=" + models.PrefixClientSecret} {
+	for _, want := range []string{"Demo data: 7 users, 5 clients", "as admin, password " + demo.Password, "client_secret=" + models.PrefixClientSecret} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("stdout %q: want %q", r.stdout, want)
 		}
@@ -529,4 +537,10 @@ func TestHelp(t *testing.T) {
 			t.Errorf("latchkey %v: got %q, want the help", args, out)
 		}
 	}
+}
+
+// ago is a clock fixed d before now.
+func ago(d time.Duration) func() time.Time {
+	at := time.Now().Add(-d)
+	return func() time.Time { return at }
 }

@@ -298,11 +298,11 @@ type server struct {
 	done   chan error
 }
 
-// startServer runs `latchkey serve` on db at a port the system picks, and
-// returns once /healthz answers.
-func startServer(t *testing.T, bin, db string) *server {
+// startServer runs `latchkey serve` on db at a port the system picks (or
+// as args say: a later flag wins), and returns once /healthz answers.
+func startServer(t *testing.T, bin, db string, args ...string) *server {
 	t.Helper()
-	cmd := exec.Command(bin, "serve", "--db", db, "--addr", "127.0.0.1:0")
+	cmd := exec.Command(bin, append([]string{"serve", "--db", db, "--addr", "127.0.0.1:0"}, args...)...)
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "LATCHKEY_") {
 			cmd.Env = append(cmd.Env, kv)

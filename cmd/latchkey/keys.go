@@ -17,7 +17,7 @@ func (a *app) keysRotateCommand() *cobra.Command {
 		Use:   "rotate",
 		Short: "Add a new event signing key that signs from now on; the old one stays published for a day",
 		Long: `Generate a new ECDSA P-256 key for signing revocation events (ES256 SETs) and
-make it the signing key at once. Running servers pick it up within 5 seconds.
+make it the signing key at once. Running servers pick it up within a second.
 
 The old key is retired, not deleted: it stays in the JWK Set at /o/jwks/ for
 ` + events.RetiredKeyTTL.String() + `, so that a receiver verifying a SET it took before the

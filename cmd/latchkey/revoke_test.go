@@ -50,8 +50,8 @@ func TestRevokeTokenAlreadyDead(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	old, err := st.IssueGrant(ctx, models.StartGrant{Client: client, GrantType: models.GrantClientCredentials, Scope: client.Scope,
-		At: time.Now().Add(-48 * time.Hour)})
+	old, err := c.storeAt(ago(48*time.Hour)).IssueGrant(ctx, models.StartGrant{Client: client, GrantType: models.GrantClientCredentials,
+		Scope: client.Scope})
 	if err != nil {
 		t.Fatal(err)
 	}

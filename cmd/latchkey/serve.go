@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/latchkey/latchkey/demo"
 	"github.com/latchkey/latchkey/events"
 	"github.com/latchkey/latchkey/models"
 	"github.com/latchkey/latchkey/web"
@@ -54,7 +55,7 @@ Authorization codes live 60 seconds.
 
 --demo fills an empty database with demo users, clients and a few thousand
 tokens, and prints the demo logins. Every demo user's password is
-"` + models.DemoPassword + `": never use --demo where real users can reach it.
+"` + demo.Password + `": never use --demo where real users can reach it.
 
 On a database without an admin, serve prints a one-time setup URL for
 creating the first one. Logs are JSON on stderr.
@@ -168,7 +169,7 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	}
 
 	if o.demo {
-		if err := a.seedDemo(ctx, st, o.issuer, log); err != nil {
+		if err := a.seedDemo(ctx, o.issuer, log); err != nil {
 			return err
 		}
 	}
@@ -289,15 +290,15 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	return nil
 }
 
-// seedDemo fills an empty database with the demo data and prints the demo
-// logins; on a database that has data already it says so and changes
-// nothing.
-func (a *app) seedDemo(ctx context.Context, st *models.Store, issuer string, log *slog.Logger) error {
+// seedDemo fills an empty database with the demo data (package demo, on a
+// store of its own whose clock it moves) and prints the demo logins; on a
+// database that has data already it says so and changes nothing.
+func (a *app) seedDemo(ctx context.Context, issuer string, log *slog.Logger) error {
 	start := time.Now()
-	res, err := st.SeedDemo(ctx)
+	res, err := demo.Seed(ctx, a.db)
 	if errors.Is(err, models.ErrAlreadyExists) {
 		fmt.Fprintf(a.stdout, "Demo: the database already has users or clients, so nothing was seeded; demo logins, if --demo seeded it, are unchanged: admin / %s\n",
-			models.DemoPassword)
+			demo.Password)
 		return nil
 	}
 	if err != nil {
@@ -309,7 +310,7 @@ func (a *app) seedDemo(ctx context.Context, st *models.Store, issuer string, log
 	fmt.Fprintf(w, "Demo data: %s, %s, %s and %s over the last 30 days (%s revoked).\n",
 		plural(len(res.Users), "user"), plural(len(res.Clients), "client"), plural(res.Grants, "grant"),
 		plural(res.Tokens, "token"), plural(res.RevokedGrants, "grant"))
-	fmt.Fprintf(w, "Demo admin: log in at %s/login as admin, password %s\n", issuer, models.DemoPassword)
+	fmt.Fprintf(w, "Demo admin: log in at %s/login as admin, password %s\n", issuer, demo.Password)
 	fmt.Fprintf(w, "Other demo users, same password: %s\n", strings.Join(res.Users[1:], ", "))
 	fmt.Fprintln(w, "Demo clients (secrets are shown only this once):")
 	for _, c := range res.Clients {

@@ -29,9 +29,9 @@ func TestTokensPurgeDryRunAndDays(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Dead for 20 and for 40 days.
-	for _, ago := range []time.Duration{20, 40} {
-		if _, err := st.IssueGrant(ctx, models.StartGrant{Client: client, GrantType: models.GrantClientCredentials, Scope: client.Scope,
-			At: time.Now().Add(-ago * 24 * time.Hour)}); err != nil {
+	for _, days := range []time.Duration{20, 40} {
+		if _, err := c.storeAt(ago(days*24*time.Hour)).IssueGrant(ctx, models.StartGrant{Client: client,
+			GrantType: models.GrantClientCredentials, Scope: client.Scope}); err != nil {
 			t.Fatal(err)
 		}
 	}

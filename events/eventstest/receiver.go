@@ -296,7 +296,7 @@ type Receiver struct {
 	got    []SET
 	seen   map[string]int
 	errs   []error
-	tries  int
+	tries  []time.Time
 	wake   chan struct{}
 }
 
@@ -375,7 +375,7 @@ func (r *Receiver) serve(ln net.Listener) {
 
 func (r *Receiver) handle(w http.ResponseWriter, req *http.Request) {
 	r.mu.Lock()
-	r.tries++
+	r.tries = append(r.tries, time.Now())
 	status, want := r.status, r.Authorization
 	r.mu.Unlock()
 	if status != 0 {
@@ -444,11 +444,11 @@ func (r *Receiver) Received() []SET {
 	return slices.Clone(r.got)
 }
 
-// Tries is how many pushes reached the receiver, accepted or not.
-func (r *Receiver) Tries() int {
+// Tries returns when each push reached the receiver, accepted or not.
+func (r *Receiver) Tries() []time.Time {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.tries
+	return slices.Clone(r.tries)
 }
 
 // Errors returns the verification failures and duplicates seen.

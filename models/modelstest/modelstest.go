@@ -174,6 +174,9 @@ func (c *Clock) Set(t time.Time) {
 // test can make things old: set the clock in the past, issue, move it on.
 func NewStoreWithClock(t testing.TB, now func() time.Time) *models.Store {
 	t.Helper()
+	if OnPostgres() {
+		return OpenWith(t, newPostgresDatabase(t), models.Options{Now: now})
+	}
 	return OpenWith(t, filepath.Join(t.TempDir(), "latchkey.db"), models.Options{Now: now})
 }
 
@@ -199,6 +202,14 @@ func OpenWith(t testing.TB, dsn string, opts models.Options) *models.Store {
 // when LATCHKEY_REQUIRE_POSTGRES=1.
 func NewPostgresStore(t testing.TB) (*models.Store, string) {
 	t.Helper()
+	dsn := newPostgresDatabase(t)
+	return Open(t, dsn), dsn
+}
+
+// newPostgresDatabase creates a database for this test, dropped after it,
+// and returns its URL.
+func newPostgresDatabase(t testing.TB) string {
+	t.Helper()
 	base := PostgresDSN(t)
 	admin, err := sql.Open("pgx", base)
 	if err != nil {
@@ -217,7 +228,7 @@ func NewPostgresStore(t testing.TB) (*models.Store, string) {
 		t.Fatalf("postgres: %v", err)
 	}
 	u.Path = "/" + name
-	return Open(t, u.String()), u.String()
+	return u.String()
 }
 
 // Backend is a way to get a fresh store, for tests that run on both

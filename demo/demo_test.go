@@ -1,11 +1,14 @@
-package models_test
+package demo_test
 
 import (
 	"context"
 	"errors"
+	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/latchkey/latchkey/demo"
 	"github.com/latchkey/latchkey/models"
 	"github.com/latchkey/latchkey/models/modelstest"
 )
@@ -13,10 +16,10 @@ import (
 func TestSeedDemo(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	st := modelstest.NewStore(t)
+	st, dsn := newStore(t)
 
 	start := time.Now()
-	res, err := st.SeedDemo(ctx)
+	res, err := demo.Seed(ctx, dsn)
 	if err != nil {
 		t.Fatalf("seed: %v", err)
 	}
@@ -58,7 +61,7 @@ func TestSeedDemo(t *testing.T) {
 		t.Errorf("expired tokens: got %d of %d, want a share", res.ExpiredTokens, res.Tokens)
 	}
 
-	events, err := st.AuditEventsForTest(ctx)
+	events, err := allAuditEvents(ctx, st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,11 +85,11 @@ func TestSeedDemo(t *testing.T) {
 		}
 	}
 
-	if u, err := st.Authenticate(ctx, "admin", models.DemoPassword); err != nil || u.Role != models.RoleAdmin {
+	if u, err := st.Authenticate(ctx, "admin", demo.Password); err != nil || u.Role != models.RoleAdmin {
 		t.Errorf("demo admin login: %v", err)
 	}
 
-	if _, err := st.SeedDemo(ctx); !errors.Is(err, models.ErrAlreadyExists) {
+	if _, err := demo.Seed(ctx, dsn); !errors.Is(err, models.ErrAlreadyExists) {
 		t.Errorf("second seed: got %v, want %v", err, models.ErrAlreadyExists)
 	}
 	again, err := st.TableCounts(ctx)
@@ -101,11 +104,11 @@ func TestSeedDemo(t *testing.T) {
 func TestSeedDemoRefusesADatabaseWithAUser(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	st := modelstest.NewStore(t)
+	st, dsn := newStore(t)
 	if _, err := st.CreateUser(ctx, "root", models.RoleAdmin, "a long password"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.SeedDemo(ctx); !errors.Is(err, models.ErrAlreadyExists) {
+	if _, err := demo.Seed(ctx, dsn); !errors.Is(err, models.ErrAlreadyExists) {
 		t.Fatalf("got %v, want %v", err, models.ErrAlreadyExists)
 	}
 	counts, err := st.TableCounts(ctx)
@@ -115,4 +118,33 @@ func TestSeedDemoRefusesADatabaseWithAUser(t *testing.T) {
 	if counts.Users != 1 || counts.Clients != 0 || counts.Tokens != 0 {
 		t.Errorf("got %+v, want the database untouched", counts)
 	}
+}
+
+// newStore returns a migrated store and its DSN, on the test backend.
+func newStore(t *testing.T) (*models.Store, string) {
+	t.Helper()
+	if modelstest.OnPostgres() {
+		return modelstest.NewPostgresStore(t)
+	}
+	dsn := filepath.Join(t.TempDir(), "latchkey.db")
+	return modelstest.Open(t, dsn), dsn
+}
+
+// allAuditEvents pages through the audit trail, oldest first.
+func allAuditEvents(ctx context.Context, st *models.Store) ([]models.AuditEvent, error) {
+	var out []models.AuditEvent
+	cur := models.Cursor{}
+	for {
+		p, err := st.AuditEvents(ctx, models.AuditFilter{}, cur, 500)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p.Rows...)
+		if !p.HasNext {
+			break
+		}
+		cur = p.Next
+	}
+	slices.Reverse(out)
+	return out, nil
 }

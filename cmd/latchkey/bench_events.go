@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/latchkey/latchkey/events"
+	"github.com/latchkey/latchkey/models"
+)
+
+// benchEvents compares revocation throughput without an event stream and
+// with a live push stream, run by run, and measures commit-to-202 latency
+// under that load. Runs alternate (without, with, without, …) so that a
+// drift of the machine's speed during the benchmark falls on both alike.
+func (a *app) benchEvents(ctx context.Context, o benchOptions, st *models.Store, base string, app *models.CreatedClient, issued []*models.Issued) error {
+	// The receiver: an in-process push endpoint that reads the SET and
+	// answers 202, as a resource server's would before processing it.
+	var received atomic.Int64
+	rln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	rsrv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		received.Add(1)
+		w.WriteHeader(http.StatusAccepted)
+	})}
+	go rsrv.Serve(rln)
+	defer rsrv.Close()
+	endpoint := "http://" + rln.Addr().String() + "/events"
+
+	receiver, err := st.CreateClient(ctx, models.NewClient{Name: "Bench Receiver", Type: models.ClientConfidential,
+		GrantTypes: []models.GrantType{models.GrantClientCredentials}, SSF: true})
+	if err != nil {
+		return err
+	}
+
+	// The push worker, as serve runs it, reporting each 202's latency.
+	var mu sync.Mutex
+	var latencies []time.Duration
+	recording := atomic.Bool{}
+	tx := events.NewTransmitter(st, base)
+	if _, _, err := tx.Keys().Ensure(ctx); err != nil {
+		return err
+	}
+	wctx, stopWorker := context.WithCancel(ctx)
+	workerDone := make(chan struct{})
+	go func() {
+		defer close(workerDone)
+		events.NewWorker(tx, events.WorkerOptions{OnDelivered: func(_ string, d time.Duration) {
+			if recording.Load() {
+				mu.Lock()
+				latencies = append(latencies, d)
+				mu.Unlock()
+			}
+		}}).Run(wctx)
+	}()
+	defer func() { stopWorker(); <-workerDone }()
+
+	addr := base[len("http://"):]
+	revAuth := "Basic " + base64.StdEncoding.EncodeToString([]byte(app.Client.ClientID+":"+app.Secret))
+	var next atomic.Int64
+	revoke := func(c *loadConn) (bool, error) {
+		i := int(next.Add(1) - 1)
+		if i >= len(issued) {
+			return false, errExhausted
+		}
+		status, _, err := c.post("/o/revoke_token/", revAuth, "token="+issued[i].AccessToken)
+		if err != nil || status != 200 {
+			return false, fmt.Errorf("status %d: %w", status, err)
+		}
+		return true, nil
+	}
+
+	var without, with []float64
+	var sent int64
+	for run := range 2 * o.runs {
+		live := run%2 == 1
+		var stream *models.Stream
+		if live {
+			stream, err = st.CreateStream(ctx, receiver.Client.ID, models.StreamConfig{Method: models.DeliveryPush, EndpointURL: endpoint})
+			if err != nil {
+				return err
+			}
+			recording.Store(true)
+		}
+		before := received.Load()
+		res := drive(ctx, o, addr, revoke)
+		name := "without a stream"
+		if live {
+			name = "with a push stream"
+			with = append(with, res.rate())
+			// Let the stream drain before it is deleted: every event of
+			// the run must reach the receiver.
+			if err := drain(ctx, st, stream.StreamID, 60*time.Second); err != nil {
+				return err
+			}
+			recording.Store(false)
+			sent += received.Load() - before
+			if err := st.DeleteStream(ctx, models.AnyOwner, stream.StreamID); err != nil {
+				return err
+			}
+		} else {
+			without = append(without, res.rate())
+		}
+		fmt.Fprintf(a.stdout, "revoke %-18s run %d: %d ok, %d failed in %v: %.0f/s\n", name, run/2+1, res.ok, res.failed,
+			res.elapsed.Round(time.Millisecond), res.rate())
+		if res.ok == 0 {
+			return fmt.Errorf("no revocation succeeded; raise --tokens")
+		}
+	}
+	mw, mwith := median(without), median(with)
+	fmt.Fprintf(a.stdout, "median revocations/s: %.0f without a stream, %.0f with a push stream (%.1f%%)\n", mw, mwith, 100*mwith/mw)
+	slices.Sort(latencies)
+	q := func(p float64) time.Duration {
+		if len(latencies) == 0 {
+			return 0
+		}
+		return latencies[min(len(latencies)-1, int(p*float64(len(latencies))))]
+	}
+	fmt.Fprintf(a.stdout, "commit to 202 with a push stream: %d SETs delivered (%d received), p50 %v, p99 %v, max %v\n",
+		len(latencies), sent, q(0.50).Round(100*time.Microsecond), q(0.99).Round(100*time.Microsecond), q(1).Round(time.Millisecond))
+	return nil
+}
+
+// drain waits until the stream has no event left to deliver.
+func drain(ctx context.Context, st *models.Store, streamID string, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		p, err := st.PendingEvents(ctx, streamID, 1)
+		if err != nil {
+			return err
+		}
+		if len(p) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("the push stream still had events to deliver %v after the run", limit)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s) == 0 {
+		return 0
+	}
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
