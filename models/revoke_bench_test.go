@@ -11,9 +11,22 @@ import (
 
 // BenchmarkRevoke measures the revocation core alone, 64 callers at once,
 // each revoking a distinct token's grant with a durable commit.
-func BenchmarkRevoke(b *testing.B) {
+func BenchmarkRevoke(b *testing.B) { benchRevoke(b, false) }
+
+// BenchmarkRevokeWithStream is BenchmarkRevoke with one live event stream:
+// every revocation also writes its outbox event and the stream's delivery
+// row, in the same transaction.
+func BenchmarkRevokeWithStream(b *testing.B) { benchRevoke(b, true) }
+
+func benchRevoke(b *testing.B, stream bool) {
 	st := modelstest.NewStore(b)
 	f := modelstest.NewFixture(b, st)
+	if stream {
+		rx := newReceiver(b, st, "Receiver")
+		if _, err := st.CreateStream(context.Background(), rx.ID, pushConfig("https://rs.example/events")); err != nil {
+			b.Fatal(err)
+		}
+	}
 	iss, err := st.BulkIssue(context.Background(), f.Confidential, f.Alice.ID, b.N)
 	if err != nil {
 		b.Fatal(err)
