@@ -29,7 +29,7 @@ import (
 
 type standIn struct {
 	*httptest.Server
-	t              *testing.T
+	t              testing.TB
 	key            jwk.Key
 	jwks           []byte
 	introspections atomic.Int64
@@ -43,7 +43,7 @@ type standIn struct {
 	seq    int
 }
 
-func newStandIn(t *testing.T) *standIn {
+func newStandIn(t testing.TB) *standIn {
 	t.Helper()
 	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -190,7 +190,7 @@ func (s *standIn) acked() bool {
 
 // startGuard runs a guard against the stand-in in front of an upstream
 // that echoes the identity headers, until the test ends.
-func startGuard(t *testing.T, s *standIn, stale time.Duration) (*guard.Guard, *httptest.Server) {
+func startGuard(t testing.TB, s *standIn, stale time.Duration) (*guard.Guard, *httptest.Server) {
 	t.Helper()
 	g, err := guard.New(guard.Config{Issuer: s.URL, ClientID: "guard-client", ClientSecret: "secret", StaleAfter: stale, StreamDescription: t.Name()})
 	if err != nil {
@@ -209,7 +209,7 @@ func startGuard(t *testing.T, s *standIn, stale time.Duration) (*guard.Guard, *h
 	return g, front
 }
 
-func waitFor(t *testing.T, d time.Duration, cond func() bool) {
+func waitFor(t testing.TB, d time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {
