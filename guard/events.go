@@ -118,19 +118,22 @@ func (g *Guard) Healthy() bool {
 // ctx ends; then it deletes its stream. Failures are retried with backoff;
 // while they last, Healthy is false and every request is introspected.
 func (g *Guard) Run(ctx context.Context) error {
-	backoff := 200 * time.Millisecond
+	const first = 200 * time.Millisecond
+	backoff := first
 	for ctx.Err() == nil {
+		began := g.now()
 		err := g.subscribe(ctx)
 		if ctx.Err() != nil {
 			break
 		}
 		g.log.Warn("guard: event stream failed", "error", err)
-		if !errors.Is(err, errStreamGone) {
-			if !sleep(ctx, backoff) {
-				break
-			}
-			backoff = min(backoff*2, max(g.cfg.StaleAfter/3, time.Second))
+		if g.now().Sub(began) > g.cfg.StaleAfter {
+			backoff = first // it worked for a while: this is a new failure
 		}
+		if !sleep(ctx, backoff) {
+			break
+		}
+		backoff = min(backoff*2, max(g.cfg.StaleAfter/3, time.Second))
 	}
 	g.ev.mu.RLock()
 	id := g.ev.streamID
