@@ -31,8 +31,12 @@ type WorkerOptions struct {
 }
 
 // batchSize is how many pending events a stream's delivery reads at once,
-// and how many deliveries one MarkDelivered records.
-const batchSize = 64
+// and at most how many deliveries one MarkDelivered records. Under load,
+// recording a batch waits for a group commit (tens of milliseconds), so
+// batches are large; after a crash at most one batch that was accepted
+// but not yet recorded goes out again (same jtis: receivers drop
+// duplicates).
+const batchSize = 256
 
 // Worker pushes SETs to the push streams (RFC 8935). One runs per replica
 // (started by `latchkey serve` beside the server). It is woken in-process
@@ -119,18 +123,22 @@ func (w *Worker) start(ctx context.Context, wg *sync.WaitGroup, streamID string)
 	w.running[streamID] = true
 	w.mu.Unlock()
 	wg.Go(func() {
-		defer func() {
-			w.mu.Lock()
-			delete(w.running, streamID)
-			w.mu.Unlock()
+		claimed, err := w.t.st.ClaimStream(ctx, streamID, func(ctx context.Context) error { return w.drain(ctx, streamID) })
+		w.mu.Lock()
+		delete(w.running, streamID)
+		w.mu.Unlock()
+		if err != nil && ctx.Err() == nil && !errors.Is(err, models.ErrNotFound) {
+			w.log.Warn("event delivery failed", "stream_id", streamID, "err", err)
+		}
+		if claimed && err == nil {
+			// Events may have come while the last batch went out: look
+			// again now. Not after a failure, nor when another replica
+			// holds the stream: the next regular look is soon enough, and
+			// looking at once would spin.
 			select {
 			case w.kick <- struct{}{}:
 			default:
 			}
-		}()
-		_, err := w.t.st.ClaimStream(ctx, streamID, func(ctx context.Context) error { return w.drain(ctx, streamID) })
-		if err != nil && ctx.Err() == nil && !errors.Is(err, models.ErrNotFound) {
-			w.log.Warn("event delivery failed", "stream_id", streamID, "err", err)
 		}
 	})
 }
@@ -165,9 +173,32 @@ func (w *Worker) drain(ctx context.Context, streamID string) error {
 
 // pushBatch pushes pending (oldest first) until one is not yet due or is
 // refused, records what was accepted in one write, and reports whether the
-// stream may have more to deliver now.
+// stream may have more to deliver now. A goroutine signs the SETs ahead of
+// the pushes, so that signing one overlaps the round trip of the one
+// before.
 func (w *Worker) pushBatch(ctx context.Context, signer *Signer, stream *models.Stream, pending []models.PendingEvent) (bool, error) {
 	st := w.t.st
+	if pending[0].NextAttemptAt.After(st.Now()) {
+		return false, nil // the head waits for its retry, and the rest behind it
+	}
+	sctx, stopSigning := context.WithCancel(ctx)
+	defer stopSigning()
+	type signed struct {
+		set string
+		err error
+	}
+	sets := make(chan signed, len(pending)) // never blocks the signer
+	go func() {
+		defer close(sets)
+		for i := range pending {
+			if sctx.Err() != nil {
+				return
+			}
+			set, err := w.t.sign(signer, stream, &pending[i].Event)
+			sets <- signed{set, err}
+		}
+	}()
+
 	var delivered []int64
 	record := func() error {
 		if len(delivered) == 0 {
@@ -177,16 +208,14 @@ func (w *Worker) pushBatch(ctx context.Context, signer *Signer, stream *models.S
 		// or the SET goes out again after the restart.
 		return st.MarkDelivered(context.WithoutCancel(ctx), stream.StreamID, delivered...)
 	}
-	for i := range pending {
+	i := 0
+	for s := range sets {
 		p := &pending[i]
-		if p.NextAttemptAt.After(st.Now()) {
-			return false, record() // the head waits for its retry
+		i++
+		if s.err != nil {
+			return false, errors.Join(s.err, record())
 		}
-		set, err := w.t.sign(signer, stream, &p.Event)
-		if err != nil {
-			return false, errors.Join(err, record())
-		}
-		perr := w.pusher.Push(ctx, stream.EndpointURL, stream.AuthorizationHeader, set)
+		perr := w.pusher.Push(ctx, stream.EndpointURL, stream.AuthorizationHeader, s.set)
 		if perr == nil {
 			delivered = append(delivered, p.DeliveryID)
 			latency := time.Since(p.Event.CreatedAt)
@@ -208,5 +237,5 @@ func (w *Worker) pushBatch(ctx context.Context, signer *Signer, stream *models.S
 		}
 		return false, st.MarkFailed(context.WithoutCancel(ctx), stream.StreamID, p.DeliveryID, next, perr.Error())
 	}
-	return len(pending) == batchSize, record()
+	return len(pending) == batchSize && ctx.Err() == nil, record()
 }

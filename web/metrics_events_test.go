@@ -31,7 +31,7 @@ func TestEventMetrics(t *testing.T) {
 	}
 	rcv.SetStatus(0)
 	rcv.Wait(t, 5*time.Second, "the verification", func(s []eventstest.SET) bool { return len(s) == 1 })
-	time.Sleep(100 * time.Millisecond) // the delivery is recorded after the 202
+	es.waitDelivered(t)
 	fams = scrape(t, es.Client(), es.URL+"/metrics")
 	if got := value(t, fams, "latchkey_event_backlog", stream); got != 0 {
 		t.Errorf("backlog after delivery: %v, want 0", got)

@@ -34,6 +34,13 @@ const testBackoff = 50 * time.Millisecond
 
 func newEventServer(t testing.TB) *eventServer {
 	t.Helper()
+	return newEventServerWith(t, true)
+}
+
+// newEventServerWith is newEventServer, without the push worker unless
+// worker is set (a fuzzer's streams must not push anywhere).
+func newEventServerWith(t testing.TB, worker bool) *eventServer {
+	t.Helper()
 	var st *models.Store
 	if modelstest.OnPostgres() {
 		st, _ = modelstest.NewPostgresStore(t)
@@ -48,13 +55,15 @@ func newEventServer(t testing.TB) *eventServer {
 	srv.Start()
 	t.Cleanup(srv.Close)
 	t.Cleanup(tx.StopPolls) // runs first: long polls answer, so Close does not wait for them
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		events.NewWorker(tx, events.WorkerOptions{InitialBackoff: testBackoff, PollInterval: 100 * time.Millisecond}).Run(ctx)
-	}()
-	t.Cleanup(func() { cancel(); <-done })
+	if worker {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			events.NewWorker(tx, events.WorkerOptions{InitialBackoff: testBackoff, PollInterval: 100 * time.Millisecond}).Run(ctx)
+		}()
+		t.Cleanup(func() { cancel(); <-done })
+	}
 	es := &eventServer{testServer: &testServer{Server: srv, st: st, f: f}, tx: tx}
 	es.receiver, es.bearer = es.newReceiverClient(t, "Resource Server")
 	return es
@@ -172,4 +181,26 @@ func (es *eventServer) poll(t testing.TB, streamID string, req map[string]any) p
 		t.Fatalf("poll: %d %s", status, raw)
 	}
 	return decode[pollJSON](t, raw)
+}
+
+// waitDelivered waits until no stream has an event left to deliver: a
+// push answered 202 is recorded a moment after the receiver has it.
+func (es *eventServer) waitDelivered(t testing.TB) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		rows, err := es.st.StreamsOverview(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		backlog := 0
+		for _, r := range rows {
+			backlog += r.Backlog
+		}
+		if backlog == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("backlog still %d after 5 s", backlog)
+		}
+	}
 }

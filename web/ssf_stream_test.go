@@ -98,6 +98,7 @@ func TestStreamManagement(t *testing.T) {
 	if got[0].Type != eventstest.Verification || got[0].Event["state"] != "push-check" || got[0].SubID.ID != s.StreamID {
 		t.Errorf("verification SET: %+v", got[0])
 	}
+	es.waitDelivered(t)
 
 	// Replace with a poll stream: the transmitter gives the endpoint.
 	status, raw, _ = es.call(t, "PUT", "/ssf/stream", es.bearer, map[string]any{"stream_id": s.StreamID,

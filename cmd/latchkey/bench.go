@@ -87,7 +87,7 @@ receiver's 202 (p50, p99) under that load.`,
 	f.DurationVar(&o.duration, "duration", 10*time.Second, "how long each phase runs")
 	f.IntVar(&o.tokens, "tokens", 120_000, "grants to seed (each has an access and a refresh token); revocation stops early if they run out")
 	f.BoolVar(&o.keep, "keep", false, "keep the temporary database for inspection")
-	f.StringVar(&o.profile, "cpuprofile", "", "write a CPU profile of the introspection phase to this file")
+	f.StringVar(&o.profile, "cpuprofile", "", "write a CPU profile of the introspection phase (with --events: of all runs) to this file")
 	f.BoolVar(&o.events, "events", false, "compare revocation with and without a live push event stream")
 	f.IntVar(&o.runs, "runs", 5, "with --events: runs of each kind (the medians are compared)")
 	return cmd

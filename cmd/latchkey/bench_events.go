@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -80,6 +82,17 @@ func (a *app) benchEvents(ctx context.Context, o benchOptions, st *models.Store,
 		return true, nil
 	}
 
+	if o.profile != "" {
+		pf, err := os.Create(o.profile)
+		if err != nil {
+			return err
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	var without, with []float64
 	var sent int64
 	for run := range 2 * o.runs {

@@ -65,7 +65,12 @@ request a proxy forwarded; --metrics-addr (LATCHKEY_METRICS_ADDR) moves it to a
 listener of its own instead. About every 10 minutes the server deletes tokens,
 codes, sessions and grants dead for longer than --purge-after
 (LATCHKEY_PURGE_AFTER: a duration such as 720h or days such as 30d); on
-PostgreSQL one replica at a time does it.`,
+PostgreSQL one replica at a time does it.
+
+Revocation events: on a first start serve generates the key that signs them
+(see latchkey keys rotate), and runs a push worker beside the server that
+delivers them to the receivers' streams (on PostgreSQL, each stream by one
+replica at a time).`,
 		Args: noArgs,
 		PreRunE: func(cmd *cobra.Command, _ []string) error {
 			return a.flagsFromEnv(cmd.Flags(), [][2]string{
