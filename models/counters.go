@@ -181,14 +181,15 @@ type revocation struct {
 // wakes the event delivery, only once the transaction has committed.
 type tally struct {
 	revs      []revocation
-	queued    bool // events were queued on some stream
-	uncounted bool // the demo: move no counters
+	events    []*Event // outbox events to write before the commit
+	queued    bool     // events were queued on some stream
+	uncounted bool     // the demo: move no counters
 }
 
 // reset empties t for a fresh run of its write.
 func (t *tally) reset() {
 	if t != nil {
-		t.revs, t.queued = t.revs[:0], false
+		t.revs, t.events, t.queued = t.revs[:0], t.events[:0], false
 	}
 }
 

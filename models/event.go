@@ -6,6 +6,8 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -61,45 +63,107 @@ type Event struct {
 const eventColumns = `e.id, e.jti, e.type, e.sid, e.user_id, e.username, e.client_id, e.client_public_id,
  e.initiating_entity, e.reason_admin, e.reason_user, e.state, e.event_time, e.created_at`
 
-// The outbox statements, prepared once on the writer with the other hot
-// statements. qQueueStreamEvents gives an event to every stream that is
-// not disabled and asked for its type (no events_requested means all;
-// the LIKE pattern is the type's URI, which holds no % or _).
-const (
-	qInsertEvent = "INSERT INTO events (jti, type, sid, user_id, username, client_id, client_public_id, initiating_entity, " +
-		"reason_admin, reason_user, state, event_time, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-	qQueueStreamEvents = "INSERT INTO stream_events (stream_id, event_id, attempts, next_attempt_at, created_at) " +
-		"SELECT id, ?, 0, ?, ? FROM streams WHERE status <> 'disabled' AND (events_requested = '' OR events_requested LIKE ?)"
-)
+// queueSessionRevokedSQL gives the session-revoked events named by n jtis
+// to every stream that is not disabled and asked for them (no
+// events_requested means all). The event type is written into the SQL
+// rather than bound: SQLite prepares a statement again on every run when a
+// LIKE pattern is a bound parameter (the LIKE optimization depends on it).
+func queueSessionRevokedSQL(n int) string {
+	return "INSERT INTO stream_events (stream_id, event_id, attempts, next_attempt_at, created_at) " +
+		"SELECT s.id, e.id, 0, e.created_at, e.created_at FROM events e CROSS JOIN streams s " +
+		"WHERE e.jti IN (" + placeholders(n, 1) + ") AND s.status <> 'disabled' AND (s.events_requested = '' OR s.events_requested LIKE '%" +
+		EventSessionRevoked + "%')"
+}
 
-// newEventJTI returns an event's jti: 128 random bits, 32 hex digits.
+// eventColumnsInsert are the columns an outbox row is written with.
+const eventColumnsInsert = "jti, type, sid, user_id, username, client_id, client_public_id, initiating_entity, " +
+	"reason_admin, reason_user, state, event_time, created_at"
+
+// qInsertEvent writes one outbox row (a verification event).
+const qInsertEvent = "INSERT INTO events (" + eventColumnsInsert + ") VALUES (" + "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?" + ")"
+
+// placeholders returns n groups of k comma-separated ? placeholders:
+// "(?, ?), (?, ?)" for k > 1, "?, ?" for k == 1.
+func placeholders(n, k int) string {
+	one := strings.TrimSuffix(strings.Repeat("?, ", k), ", ")
+	if k > 1 {
+		one = "(" + one + ")"
+	}
+	return strings.TrimSuffix(strings.Repeat(one+", ", n), ", ")
+}
+
+// newEventJTI returns an event's jti, 32 hex digits laid out as a UUIDv7
+// (RFC 9562 §5.7): 48 bits of Unix milliseconds, then 80 random bits. It
+// is unique and unguessable, and new jtis sort after older ones, so each
+// revocation adds to the end of the events_jti index instead of dirtying
+// a random page of it.
 func newEventJTI() string {
 	b := make([]byte, 16)
-	_, _ = rand.Read(b)
+	_, _ = rand.Read(b[6:])
+	ms := uint64(time.Now().UnixMilli())
+	for i := 5; i >= 0; i-- {
+		b[i] = byte(ms)
+		ms >>= 8
+	}
 	return hex.EncodeToString(b)
 }
 
-// queueEventTx writes ev into the outbox inside tx and queues it on every
-// stream that is enabled or paused, with one INSERT … SELECT. It returns
-// how many streams got it. It is the only writer of the outbox, called by
-// the revocation core.
-func (s *Store) queueEventTx(tx *gorm.DB, ev *Event) (int64, error) {
+// queueEventTx puts ev, a session-revoked event, into the outbox of tx's
+// transaction: it is written, with a delivery row for every stream that is
+// enabled or paused, by flushOutbox just before the transaction commits
+// (the writer does that once for all the writes of a group commit, so a
+// revocation pays for a row, not for two statements). It is the only way
+// into the outbox, and the revocation core its only caller.
+func (s *Store) queueEventTx(tx *gorm.DB, ev *Event) error {
+	ev.Type = EventSessionRevoked
 	ev.JTI = newEventJTI() // afresh: the writer may run a closure twice
-	id, err := s.insertID(tx, qInsertEvent, ev.JTI, ev.Type, nullString(ev.SID), ev.UserID, ev.Username, ev.ClientID,
-		ev.ClientPublicID, string(ev.Initiating), truncate(ev.ReasonAdmin, 500), truncate(ev.ReasonUser, 500), ev.State,
-		ev.EventTime, ev.CreatedAt)
-	if err != nil {
-		return 0, err
+	ev.ReasonAdmin, ev.ReasonUser = truncate(ev.ReasonAdmin, 500), truncate(ev.ReasonUser, 500)
+	if t := tallyOf(tx); t != nil {
+		t.events = append(t.events, ev)
+		return nil
 	}
-	ev.ID = id
-	n, err := s.exec(tx, qQueueStreamEvents, id, ev.CreatedAt, ev.CreatedAt, "%"+ev.Type+"%")
-	if err != nil {
-		return 0, err
+	_, err := s.flushOutbox(tx, []*Event{ev})
+	return err
+}
+
+// outboxChunk bounds the rows of one multi-row INSERT (13 parameters
+// each: well within both databases' limits).
+const outboxChunk = 64
+
+// flushOutbox writes the events a transaction queued: the outbox rows, in
+// multi-row INSERTs, then one INSERT … SELECT that queues them on every
+// stream that is enabled or paused. It runs inside the transaction, just
+// before the commit, so the events commit, or roll back, with the
+// revocations that made them. It returns how many deliveries it queued.
+func (s *Store) flushOutbox(tx *gorm.DB, evs []*Event) (int64, error) {
+	ctx := context.Background()
+	conn := connOf(tx)
+	var queued int64
+	for chunk := range slices.Chunk(evs, outboxChunk) {
+		args := make([]any, 0, 13*len(chunk))
+		jtis := make([]any, 0, len(chunk))
+		for _, ev := range chunk {
+			args = append(args, ev.JTI, ev.Type, nullString(ev.SID), ev.UserID, ev.Username, ev.ClientID, ev.ClientPublicID,
+				string(ev.Initiating), ev.ReasonAdmin, ev.ReasonUser, ev.State, ev.EventTime, ev.CreatedAt)
+			jtis = append(jtis, ev.JTI)
+		}
+		// Statements of as many rows as the batch had: prepared here, once
+		// per transaction, not cached.
+		q := "INSERT INTO events (" + eventColumnsInsert + ") VALUES " + placeholders(len(chunk), 13)
+		if _, err := conn.ExecContext(ctx, s.rebind(q), args...); err != nil {
+			return 0, err
+		}
+		res, err := conn.ExecContext(ctx, s.rebind(queueSessionRevokedSQL(len(chunk))), jtis...)
+		if err != nil {
+			return 0, err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return 0, err
+		}
+		queued += n
 	}
-	if n > 0 {
-		noteQueued(tx)
-	}
-	return n, nil
+	return queued, nil
 }
 
 func nullString(s string) *string {
@@ -124,7 +188,7 @@ type PendingEvent struct {
 // stream_events_pending (models/event_plan_test.go checks the plan).
 const qPendingEvents = `SELECT se.id, se.attempts, se.next_attempt_at, ` + eventColumns + `
 FROM stream_events se JOIN events e ON e.id = se.event_id
-WHERE se.stream_id = ? AND se.delivered_at IS NULL ORDER BY se.id LIMIT ?`
+WHERE se.stream_id = ? AND se.delivered_at IS NULL ORDER BY se.event_id LIMIT ?`
 
 // PendingEvents returns up to limit events not yet delivered on the
 // stream, oldest first (the order they must be delivered in), whatever the
@@ -178,7 +242,7 @@ type StreamDue struct {
 // qPushStreamsDue reads each enabled push stream's head through
 // stream_events_pending.
 const qPushStreamsDue = `SELECT s.stream_id, (SELECT se.next_attempt_at FROM stream_events se
- WHERE se.stream_id = s.id AND se.delivered_at IS NULL ORDER BY se.id LIMIT 1) AS head
+ WHERE se.stream_id = s.id AND se.delivered_at IS NULL ORDER BY se.event_id LIMIT 1) AS head
 FROM streams s WHERE s.status = 'enabled' AND s.delivery_method = 'push'`
 
 // PushStreamsDue lists the enabled push streams that have pending events,

@@ -315,6 +315,18 @@ func TestEventsQueuedWakes(t *testing.T) {
 				t.Error("the next channel is already closed")
 			default:
 			}
+			// A revocation wakes the delivery too, once committed.
+			f := modelstest.NewFixture(t, st)
+			iss := modelstest.IssuePassword(t, st, f.Confidential, f.Alice)
+			ch := st.EventsQueued()
+			if _, err := st.Revoke(ctx, models.RevokeRequest{GrantID: iss.GrantID, Actor: models.Staff(f.Admin)}); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-ch:
+			case <-time.After(time.Second):
+				t.Fatal("a revocation did not wake the delivery")
+			}
 		})
 	}
 }

@@ -396,7 +396,16 @@ func (s *Store) recordRevocation(tx *gorm.DB, req RevokeRequest, def Action, g *
 	if err := s.insertAudit(tx, &ev); err != nil {
 		return err
 	}
-	return nil
+	if res.Grants == 0 {
+		return nil
+	}
+	out := &Event{Type: EventSessionRevoked, SID: g.PublicID, UserID: g.UserID, Username: g.Username,
+		ClientID: nonZero(g.ClientID), ClientPublicID: g.ClientPublicID, Initiating: initiatingEntity(req.Actor, action, g),
+		ReasonAdmin: ev.Reason, EventTime: now, CreatedAt: now}
+	if req.Actor.Type == ActorUser && g.ClientName != "" {
+		out.ReasonUser = "You revoked access for " + g.ClientName
+	}
+	return s.queueEventTx(tx, out)
 }
 
 // initiatingEntity maps who revoked to CAEP 1.0's initiating_entity: staff

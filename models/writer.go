@@ -69,7 +69,15 @@ func (b *batcher) close() {
 func (s *Store) write(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	if s.dialect != DialectSQLite {
 		t, txCtx := withTally(ctx, ctx)
-		if err := s.w.WithContext(txCtx).Transaction(fn); err != nil {
+		err := s.w.WithContext(txCtx).Transaction(func(tx *gorm.DB) error {
+			if err := fn(tx); err != nil {
+				return err
+			}
+			n, err := s.flushOutbox(tx, t.events)
+			t.queued = t.queued || n > 0
+			return err
+		})
+		if err != nil {
 			return err
 		}
 		s.counters.countCommit(1)
@@ -172,6 +180,24 @@ func (b *batcher) runTogether(ops []*writeOp) bool {
 			op.done <- err
 			return true
 		}
+	}
+	// The outbox events of every write of the batch, in one go, inside
+	// the transaction (see flushOutbox).
+	var evs []*Event
+	for _, op := range ops {
+		evs = append(evs, op.tally.events...)
+	}
+	queued, err := b.s.flushOutbox(tx, evs)
+	if err != nil {
+		tx.Rollback()
+		if len(ops) > 1 {
+			return false
+		}
+		ops[0].done <- err
+		return true
+	}
+	if queued > 0 {
+		ops[0].tally.queued = true // wakes the delivery once committed
 	}
 	start := time.Now()
 	if err := tx.Commit().Error; err != nil {
@@ -338,7 +364,7 @@ const (
 	qAuditCount = "UPDATE audit_events SET count = count + ? WHERE id = ?"
 )
 
-var hotStatements = append([]string{qInsertGrant, qInsertToken, qInsertAudit, qAuditCount, qInsertEvent, qQueueStreamEvents},
+var hotStatements = append([]string{qInsertGrant, qInsertToken, qInsertAudit, qAuditCount, qInsertEvent},
 	revokeStatements...)
 
 // hotReads are the reads every request makes, prepared on the reader pool.
