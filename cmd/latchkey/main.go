@@ -93,6 +93,7 @@ Exit status: 0 on success, 2 on a usage error, 1 otherwise.`,
 		a.migrateCommand(),
 		a.keysCommand(),
 		a.benchCommand(),
+		a.guardCommand(),
 	)
 	return root
 }
