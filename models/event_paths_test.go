@@ -244,3 +244,48 @@ func checkEvent(t *testing.T, f *modelstest.Fixture, e models.Event, w wantEvent
 		t.Errorf("reason_user: got %q, want %v", e.ReasonUser, w.reasonUser)
 	}
 }
+
+// TestNoLiveStreamNoOutbox: with no stream to deliver to (none, or only
+// disabled ones), a revocation writes no outbox row — a stream receives
+// what happens after it was created — and with one it does.
+func TestNoLiveStreamNoOutbox(t *testing.T) {
+	t.Parallel()
+	for _, be := range modelstest.Backends() {
+		t.Run(be.Name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			st := be.New(t)
+			f := modelstest.NewFixture(t, st)
+			revoke := func() int64 {
+				t.Helper()
+				iss := modelstest.IssuePassword(t, st, f.Confidential, f.Alice)
+				before, _ := st.TableCounts(ctx)
+				if _, err := st.Revoke(ctx, models.RevokeRequest{GrantID: iss.GrantID, Actor: models.Staff(f.Admin), Reason: "test"}); err != nil {
+					t.Fatal(err)
+				}
+				after, _ := st.TableCounts(ctx)
+				return after.Events - before.Events
+			}
+			if n := revoke(); n != 0 {
+				t.Errorf("no stream: %d outbox rows, want 0", n)
+			}
+			rx := newReceiver(t, st, "Receiver")
+			s, err := st.CreateStream(ctx, rx.ID, models.StreamConfig{Method: models.DeliveryPoll})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := st.SetStreamStatus(ctx, rx.ID, s.StreamID, models.StreamDisabled, ""); err != nil {
+				t.Fatal(err)
+			}
+			if n := revoke(); n != 0 {
+				t.Errorf("only a disabled stream: %d outbox rows, want 0", n)
+			}
+			if _, err := st.SetStreamStatus(ctx, rx.ID, s.StreamID, models.StreamEnabled, ""); err != nil {
+				t.Fatal(err)
+			}
+			if n := revoke(); n != 1 {
+				t.Errorf("an enabled stream: %d outbox rows, want 1", n)
+			}
+		})
+	}
+}
