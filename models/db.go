@@ -76,6 +76,8 @@ type Store struct {
 	claims streamClaims
 	// unprepared remembers the hot statements already warned about.
 	unprepared sync.Map
+	// ckpt runs the WAL checkpoints (SQLite; see checkpoint.go).
+	ckpt *checkpointer
 }
 
 // Open connects to dsn — a SQLite file path (optionally "file:" URI) or a
@@ -142,7 +144,7 @@ func Open(dsn string, opts Options) (*Store, error) {
 		// transaction.
 		wcfg := *cfg
 		wcfg.PrepareStmt = false
-		s.w, err = gorm.Open(sqlite.New(sqlite.Config{DriverName: sqliteDriver, DSN: "file:" + path + "?" + q.Encode()}), &wcfg)
+		s.w, err = gorm.Open(sqlite.New(sqlite.Config{DriverName: sqliteWriterDriver, DSN: "file:" + path + "?" + q.Encode()}), &wcfg)
 		if err != nil {
 			return nil, fmt.Errorf("models: open %s: %w", path, err)
 		}
@@ -176,6 +178,9 @@ func Open(dsn string, opts Options) (*Store, error) {
 		rdb.SetMaxOpenConns(n)
 		rdb.SetMaxIdleConns(n)
 		s.wdb, s.rdb = wdb, rdb
+		if s.ckpt, err = newCheckpointer(path, wdb, opts.Logger); err != nil {
+			return nil, fmt.Errorf("models: open %s: %w", path, err)
+		}
 	}
 	s.batch = newBatcher(s)
 	s.lastUse.start(s)
@@ -250,6 +255,7 @@ func (s *Store) Close() error {
 	s.lastUse.stop()
 	s.audit.stop()
 	s.batch.close()
+	s.ckpt.stop()
 	s.stmts.close()
 	s.readStmts.close()
 	errs := []error{s.wdb.Close()}

@@ -128,6 +128,7 @@ func (b *batcher) loop() {
 			}
 		}
 		b.run(batch)
+		b.s.ckpt.afterBatch()
 	}
 }
 

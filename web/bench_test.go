@@ -112,3 +112,34 @@ func BenchmarkIntrospectParallel(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkIntrospect introspects live tokens over real HTTP, one request
+// at a time, as a resource server authenticating with HTTP Basic: with
+// -benchmem, the allocations of one request (the client's included, which
+// are the same before and after a server change).
+func BenchmarkIntrospect(b *testing.B) {
+	ts := newTestServer(b)
+	iss, err := ts.st.BulkIssue(context.Background(), ts.f.Confidential, ts.f.Alice.ID, 1000)
+	if err != nil {
+		b.Fatal(err)
+	}
+	authz := basicAuth(ts.f.Confidential.ClientID, ts.f.Secret)
+	i := 0
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		req, _ := http.NewRequest("POST", ts.URL+"/o/introspect/", strings.NewReader("token="+iss[i%len(iss)].AccessToken))
+		i++
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Authorization", authz)
+		resp, err := ts.Client().Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.HasPrefix(string(body), `{"active":true,`) {
+			b.Fatalf("status %d: %s", resp.StatusCode, body)
+		}
+	}
+}

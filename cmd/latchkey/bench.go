@@ -37,13 +37,23 @@ type benchOptions struct {
 	profile  string
 	events   bool
 	runs     int
+	// target is an external server's base URL (http:// only: the load
+	// client speaks plain HTTP/1.1); clientID and clientSecret are the
+	// client the load generator authenticates as there.
+	target       string
+	clientID     string
+	clientSecret string
+	// ceiling measures a plain form-parsing server first.
+	ceiling bool
+	// tokensSet: --tokens was given (with --target, a minimum to issue).
+	tokensSet bool
 }
 
 func (a *app) benchCommand() *cobra.Command {
 	var o benchOptions
 	cmd := &cobra.Command{
 		Use:   "bench",
-		Short: "Load-test revocation and introspection on a throwaway database over loopback HTTP",
+		Short: "Load-test revocation, introspection and issuance, in-process or against a running server",
 		Long: `bench measures the two hot endpoints the way a deployment sees them.
 
 It creates a fresh SQLite database in a temporary directory (never --db:
@@ -57,7 +67,23 @@ commit), then for --duration each:
   2. drives POST /o/introspect/ the same way on live tokens, checking each
      answer says active.
 
-It prints throughput and p50/p99 latency. Requests go to 127.0.0.1 only.
+  3. drives POST /o/token/ with grant_type=client_credentials.
+
+It prints throughput and p50/p99/max latency. Requests go to 127.0.0.1 only.
+
+--target URL measures a running server instead (load generator and server
+in separate processes, as with wrk). The client named by --client-id and
+--client-secret (or LATCHKEY_BENCH_CLIENT_ID, LATCHKEY_BENCH_CLIENT_SECRET)
+must be confidential and allowed client_credentials; create it with
+--introspect. bench issues tokens through the target's /o/token/ (that is
+the issuance phase; --tokens tops the pool up first), revokes them, checks a
+sample of the answered ones is reported inactive by introspection, then
+introspects the rest.
+
+--ceiling first measures a plain net/http server on loopback that parses
+the same form body as the revocation endpoint and answers a small JSON,
+with the same load client and settings, and reports every figure as a
+ratio to it: how close Latchkey comes to what the machine allows.
 
 --events measures what revocation events cost instead: --runs revocation
 runs of --duration without any event stream, and as many with a live push
@@ -73,13 +99,32 @@ receiver's 202 (p50, p99) under that load.`,
 			if o.duration <= 0 || o.duration > 10*time.Minute {
 				return usagef("--duration must be between 0 and 10m")
 			}
-			if o.tokens < o.clients {
+			if err := a.flagsFromEnv(cmd.Flags(), [][2]string{
+				{"client-id", "LATCHKEY_BENCH_CLIENT_ID"}, {"client-secret", "LATCHKEY_BENCH_CLIENT_SECRET"}}); err != nil {
+				return err
+			}
+			o.tokensSet = cmd.Flags().Changed("tokens")
+			if o.target == "" && o.tokens < o.clients {
 				return usagef("--tokens must be at least --clients")
+			}
+			if o.tokens < 0 {
+				return usagef("--tokens must not be negative")
 			}
 			if o.runs < 1 || o.runs > 50 {
 				return usagef("--runs must be between 1 and 50")
 			}
-			return a.bench(cmd.Context(), o)
+			if o.events && (o.target != "" || o.ceiling) {
+				return usagef("--events runs in-process only, without --target or --ceiling")
+			}
+			if o.target != "" {
+				if o.clientID == "" || o.clientSecret == "" {
+					return usagef("--target needs --client-id and --client-secret (or LATCHKEY_BENCH_CLIENT_ID, LATCHKEY_BENCH_CLIENT_SECRET)")
+				}
+				if _, err := targetAddr(o.target); err != nil {
+					return usagef("--target: %v", err)
+				}
+			}
+			return a.runBench(cmd.Context(), o)
 		},
 	}
 	f := cmd.Flags()
@@ -90,11 +135,16 @@ receiver's 202 (p50, p99) under that load.`,
 	f.StringVar(&o.profile, "cpuprofile", "", "write a CPU profile of the introspection phase (with --events: of all runs) to this file")
 	f.BoolVar(&o.events, "events", false, "compare revocation with and without a live push event stream")
 	f.IntVar(&o.runs, "runs", 5, "with --events: runs of each kind (the medians are compared)")
+	f.StringVar(&o.target, "target", "", "measure the server at this http:// base URL instead of an in-process one")
+	f.StringVar(&o.clientID, "client-id", "", "with --target: the client to authenticate as (env LATCHKEY_BENCH_CLIENT_ID)")
+	f.StringVar(&o.clientSecret, "client-secret", "", "with --target: its secret (env LATCHKEY_BENCH_CLIENT_SECRET, which keeps it out of the process list)")
+	f.BoolVar(&o.ceiling, "ceiling", false, "measure a plain form-parsing net/http server first and report each figure as a ratio to it")
 	return cmd
 }
 
 // benchResult is one phase's measurements.
 type benchResult struct {
+	name       string
 	ok, failed int
 	elapsed    time.Duration
 	latencies  []time.Duration
@@ -109,10 +159,37 @@ func (r benchResult) quantile(q float64) time.Duration {
 	return r.latencies[min(len(r.latencies)-1, int(q*float64(len(r.latencies))))]
 }
 
-func (a *app) bench(ctx context.Context, o benchOptions) error {
+// runBench runs the ceiling (with --ceiling), then the in-process or the
+// target benchmark, and prints the ratios.
+func (a *app) runBench(ctx context.Context, o benchOptions) error {
+	var ceiling benchResult
+	if o.ceiling {
+		var err error
+		if ceiling, err = a.benchCeiling(ctx, o); err != nil {
+			return err
+		}
+	}
+	var results []benchResult
+	var err error
+	if o.target != "" {
+		results, err = a.benchTarget(ctx, o)
+	} else {
+		results, err = a.bench(ctx, o)
+	}
+	if o.ceiling && ceiling.ok > 0 && len(results) > 0 {
+		parts := make([]string, 0, len(results))
+		for _, r := range results {
+			parts = append(parts, fmt.Sprintf("%s %.3f", r.name, r.rate()/ceiling.rate()))
+		}
+		fmt.Fprintf(a.stdout, "ratio to ceiling (%.0f/s): %s\n", ceiling.rate(), strings.Join(parts, ", "))
+	}
+	return err
+}
+
+func (a *app) bench(ctx context.Context, o benchOptions) ([]benchResult, error) {
 	dir, err := os.MkdirTemp("", "latchkey-bench-")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if o.keep {
 		fmt.Fprintf(a.stdout, "database: %s\n", filepath.Join(dir, "bench.db"))
@@ -121,36 +198,36 @@ func (a *app) bench(ctx context.Context, o benchOptions) error {
 	}
 	st, err := models.Open(filepath.Join(dir, "bench.db"), models.Options{})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer st.Close()
 	if _, err := st.Migrate(ctx); err != nil {
-		return err
+		return nil, err
 	}
 	user, err := st.CreateUser(ctx, "bench", models.RoleUser, "bench-password")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	app, err := st.CreateClient(ctx, models.NewClient{Name: "Bench App", Type: models.ClientConfidential,
 		GrantTypes: []models.GrantType{models.GrantPassword, models.GrantRefreshToken}})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	rs, err := st.CreateClient(ctx, models.NewClient{Name: "Bench Resource Server", Type: models.ClientConfidential,
 		GrantTypes: []models.GrantType{models.GrantClientCredentials}, Introspect: true})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	start := time.Now()
 	issued, err := st.BulkIssue(ctx, app.Client, user.ID, o.tokens)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	fmt.Fprintf(a.stdout, "seeded %d grants (%d tokens) in %v\n", len(issued), 2*len(issued), time.Since(start).Round(time.Millisecond))
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	base := "http://" + ln.Addr().String()
 	srv := &http.Server{Handler: web.New(web.Config{Issuer: base, TTLs: models.DefaultTTLs, Events: events.NewTransmitter(st, base)}, st, nil),
@@ -163,7 +240,7 @@ func (a *app) bench(ctx context.Context, o benchOptions) error {
 		runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.GOOS, runtime.GOARCH, runtime.Version())
 
 	if o.events {
-		return a.benchEvents(ctx, o, st, base, app, issued)
+		return nil, a.benchEvents(ctx, o, st, base, app, issued)
 	}
 
 	// Phase 1: revocation. Each request takes the next unrevoked grant and
@@ -197,7 +274,8 @@ func (a *app) bench(ctx context.Context, o benchOptions) error {
 			notRevoked++
 		}
 	}
-	a.report("revoke", o, rev)
+	rev.name = "revoke"
+	a.report(o, rev)
 	fmt.Fprintf(a.stdout, "  verified: %d of %d answered tokens are revoked in the database (%d are not)\n", revoked, rev.ok, notRevoked)
 	commits, ops := st.BatchStats()
 	if commits > 0 {
@@ -207,16 +285,16 @@ func (a *app) bench(ctx context.Context, o benchOptions) error {
 	// Phase 2: introspection of the tokens still live.
 	live := issued[min(int(next.Load()), len(issued)-reserve):]
 	if len(live) == 0 {
-		return fmt.Errorf("no live tokens left for introspection; raise --tokens")
+		return nil, fmt.Errorf("no live tokens left for introspection; raise --tokens")
 	}
 	if o.profile != "" {
 		pf, err := os.Create(o.profile)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		defer pf.Close()
 		if err := pprof.StartCPUProfile(pf); err != nil {
-			return err
+			return nil, err
 		}
 		defer pprof.StopCPUProfile()
 	}
@@ -235,11 +313,20 @@ func (a *app) bench(ctx context.Context, o benchOptions) error {
 		}
 		return true, nil
 	})
-	a.report("introspect", o, intro)
-	if notRevoked > 0 {
-		return fmt.Errorf("%d tokens answered 200 but are not revoked", notRevoked)
+	intro.name = "introspect"
+	a.report(o, intro)
+	if o.profile != "" {
+		pprof.StopCPUProfile() // the profile is of introspection only
 	}
-	return nil
+
+	// Phase 3: client_credentials issuance, each a new grant and access
+	// token, durably committed.
+	issue := a.driveIssue(ctx, o, addr, rsAuth, nil)
+	a.report(o, issue)
+	if notRevoked > 0 {
+		return nil, fmt.Errorf("%d tokens answered 200 but are not revoked", notRevoked)
+	}
+	return []benchResult{issue, rev, intro}, nil
 }
 
 var errExhausted = errors.New("out of tokens")
@@ -361,8 +448,9 @@ func (l *loadConn) roundTrip(path, authz, body string) (int, []byte, error) {
 	return status, b, nil
 }
 
-func (a *app) report(name string, o benchOptions, r benchResult) {
-	fmt.Fprintf(a.stdout, "%s: %d clients for %v: %d ok, %d failed; %.0f/s; p50 %v, p99 %v\n",
-		name, o.clients, r.elapsed.Round(time.Millisecond), r.ok, r.failed, r.rate(),
-		r.quantile(0.50).Round(10*time.Microsecond), r.quantile(0.99).Round(10*time.Microsecond))
+func (a *app) report(o benchOptions, r benchResult) {
+	fmt.Fprintf(a.stdout, "%s: %d clients for %v: %d ok, %d failed; %.0f/s; p50 %v, p99 %v, max %v\n",
+		r.name, o.clients, r.elapsed.Round(time.Millisecond), r.ok, r.failed, r.rate(),
+		r.quantile(0.50).Round(10*time.Microsecond), r.quantile(0.99).Round(10*time.Microsecond),
+		r.quantile(1).Round(10*time.Microsecond))
 }
