@@ -100,10 +100,10 @@ func startOnTerminal(t *testing.T, c *cli, args ...string) *terminalSession {
 // terminal has stopped echoing.
 func (s *terminalSession) waitPrompt(n int, prompt string) {
 	s.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(60 * time.Second) // generous: CI runs with -race on a shared machine
 	for strings.Count(s.stderr.String(), prompt) < n || echoing(s.t, s.slave) {
 		if time.Now().After(deadline) {
-			s.t.Fatalf("no prompt %q with echo off after 20s; stderr %q", prompt, s.stderr.String())
+			s.t.Fatalf("no prompt %q with echo off after 60s; stderr %q", prompt, s.stderr.String())
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -121,7 +121,7 @@ func (s *terminalSession) exit() int {
 	select {
 	case code := <-s.done:
 		return code
-	case <-time.After(20 * time.Second):
+	case <-time.After(60 * time.Second):
 		s.t.Fatal("the command did not finish")
 		return 0
 	}
