@@ -72,7 +72,7 @@ func NewWorker(t *Transmitter, opts WorkerOptions) *Worker {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Worker{t: t, opts: opts, pusher: NewPusher(opts.PushTimeout), log: log,
+	return &Worker{t: t, opts: opts, pusher: NewPusher(opts.PushTimeout, t.AllowPrivatePush), log: log,
 		running: map[string]bool{}, kick: make(chan struct{}, 1)}
 }
 

@@ -65,12 +65,12 @@ func TestStreamManagement(t *testing.T) {
 			if push.Status != models.StreamEnabled || push.Aud != rx.ClientID || len(push.StreamID) != 32 || push.ClientID != rx.ID {
 				t.Errorf("created: got %+v, want enabled, aud %s, a 32-digit id", push, rx.ClientID)
 			}
-			poll, err := st.CreateStream(ctx, rx.ID, models.StreamConfig{Method: models.DeliveryPoll, Aud: "https://rs.example"})
+			poll, err := st.CreateStream(ctx, rx.ID, models.StreamConfig{Method: models.DeliveryPoll})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if poll.Aud != "https://rs.example" {
-				t.Errorf("aud: got %q, want the one set", poll.Aud)
+			if poll.Aud != rx.ClientID {
+				t.Errorf("aud: got %q, want the owner's client_id %q", poll.Aud, rx.ClientID)
 			}
 
 			got, err := st.StreamByID(ctx, rx.ID, push.StreamID)

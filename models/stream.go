@@ -54,7 +54,7 @@ type Stream struct {
 	// the receiver's secret: stored as given because it must be sent back,
 	// never logged (see LogValue) and never shown on the dashboard.
 	AuthorizationHeader string
-	Aud                 string // the SETs' aud: the owner's client_id unless set
+	Aud                 string // the SETs' aud: always the owner's client_id
 	EventsRequested     []string
 	Description         string
 	CreatedAt           time.Time
@@ -76,7 +76,6 @@ type StreamConfig struct {
 	Method              DeliveryMethod
 	EndpointURL         string // push only
 	AuthorizationHeader string // push only; optional
-	Aud                 string // empty: the owner's client_id
 	EventsRequested     []string
 	Description         string
 }
@@ -107,9 +106,6 @@ func (c *StreamConfig) Validate() error {
 	}
 	if len(c.AuthorizationHeader) > 4096 || strings.ContainsAny(c.AuthorizationHeader, "\r\n\x00") {
 		return invalid("authorization_header", "authorization_header must be one line of at most 4096 bytes.")
-	}
-	if len(c.Aud) > 500 {
-		return invalid("aud", "aud must be at most 500 characters.")
 	}
 	if len(c.EventsRequested) > 50 {
 		return invalid("events_requested", "At most 50 event types may be requested.")
@@ -170,11 +166,8 @@ func (s *Store) CreateStream(ctx context.Context, owner int64, c StreamConfig) (
 		}
 		now := s.Now()
 		st := &Stream{StreamID: newStreamID(), ClientID: owner, Status: StreamEnabled, Method: c.Method,
-			EndpointURL: c.EndpointURL, AuthorizationHeader: c.AuthorizationHeader, Aud: c.Aud,
+			EndpointURL: c.EndpointURL, AuthorizationHeader: c.AuthorizationHeader, Aud: cl.ClientID,
 			EventsRequested: c.EventsRequested, Description: c.Description, CreatedAt: now, UpdatedAt: now}
-		if st.Aud == "" {
-			st.Aud = cl.ClientID
-		}
 		if err := tx.Exec("INSERT INTO streams (stream_id, client_id, status, status_reason, delivery_method, endpoint_url, "+
 			"authorization_header, aud, events_requested, description, created_at, updated_at) VALUES (?, ?, ?, '', ?, ?, ?, ?, ?, ?, ?, ?)",
 			st.StreamID, owner, string(st.Status), string(st.Method), st.EndpointURL, st.AuthorizationHeader, st.Aud,
@@ -301,15 +294,9 @@ func (s *Store) UpdateStream(ctx context.Context, owner int64, streamID string, 
 }
 
 // ReplaceStream replaces everything a receiver sets on a stream (SSF 1.0
-// §8.1.1.4). An empty Aud keeps the owner's client_id.
+// §8.1.1.4).
 func (s *Store) ReplaceStream(ctx context.Context, owner int64, streamID string, c StreamConfig) (*Stream, error) {
-	return s.changeStream(ctx, owner, streamID, func(cur *StreamConfig) {
-		aud := cur.Aud
-		*cur = c
-		if cur.Aud == "" {
-			cur.Aud = aud
-		}
-	})
+	return s.changeStream(ctx, owner, streamID, func(cur *StreamConfig) { *cur = c })
 }
 
 func (s *Store) changeStream(ctx context.Context, owner int64, streamID string, change func(*StreamConfig)) (*Stream, error) {
@@ -321,19 +308,19 @@ func (s *Store) changeStream(ctx context.Context, owner int64, streamID string, 
 			return err
 		}
 		c := StreamConfig{Method: st.Method, EndpointURL: st.EndpointURL, AuthorizationHeader: st.AuthorizationHeader,
-			Aud: st.Aud, EventsRequested: st.EventsRequested, Description: st.Description}
+			EventsRequested: st.EventsRequested, Description: st.Description}
 		change(&c)
 		if err := c.Validate(); err != nil {
 			return err
 		}
 		now := s.Now()
-		if err := tx.Exec("UPDATE streams SET delivery_method = ?, endpoint_url = ?, authorization_header = ?, aud = ?, "+
+		if err := tx.Exec("UPDATE streams SET delivery_method = ?, endpoint_url = ?, authorization_header = ?, "+
 			"events_requested = ?, description = ?, updated_at = ? WHERE id = ?",
-			string(c.Method), c.EndpointURL, c.AuthorizationHeader, c.Aud, strings.Join(c.EventsRequested, " "), c.Description,
+			string(c.Method), c.EndpointURL, c.AuthorizationHeader, strings.Join(c.EventsRequested, " "), c.Description,
 			now, st.ID).Error; err != nil {
 			return err
 		}
-		st.Method, st.EndpointURL, st.AuthorizationHeader, st.Aud = c.Method, c.EndpointURL, c.AuthorizationHeader, c.Aud
+		st.Method, st.EndpointURL, st.AuthorizationHeader = c.Method, c.EndpointURL, c.AuthorizationHeader
 		st.EventsRequested, st.Description, st.UpdatedAt = c.EventsRequested, c.Description, now
 		out = st
 		return nil
