@@ -153,6 +153,7 @@ func TestPushAnswers(t *testing.T) {
 		t.Errorf("loopback with the default pusher: %v, want the private-address refusal", err)
 	}
 	srv.Close()
+	p = events.NewPusher(2*time.Second, true) // no kept-alive connection to the closed server
 	if err := p.Push(ctx, srv.URL, "", "a.b.c"); err == nil || err.Error() != "receiver refused the connection" {
 		t.Errorf("closed receiver: %v, want \"receiver refused the connection\"", err)
 	}
