@@ -482,9 +482,13 @@ const streamClaimKey = 8935
 // a stream's events going out once and in order with several replicas. On
 // PostgreSQL the claim is a transaction-scoped advisory lock
 // (pg_try_advisory_xact_lock) on a transaction that stays open while fn
-// runs; fn's own writes (MarkDelivered, MarkFailed) commit on other
-// connections before the claim is released. fn gets a context that ends
-// with ctx.
+// runs, so each claim holds one pool connection: run at most
+// MaxConcurrentClaims at once, since fn's own reads and writes
+// (MarkDelivered, MarkFailed) need connections of the same pool. fn gets a
+// context that ends with ctx; the claim itself does not end with ctx, only
+// when fn has returned, so that a delivery recording its last pushes
+// during shutdown still holds the stream and no other replica can push the
+// same events meanwhile.
 func (s *Store) ClaimStream(ctx context.Context, streamID string, fn func(ctx context.Context) error) (bool, error) {
 	st, err := s.streamRef(ctx, s.r, streamID)
 	if err != nil {
@@ -497,7 +501,9 @@ func (s *Store) ClaimStream(ctx context.Context, streamID string, fn func(ctx co
 		defer s.claims.release(st.id)
 		return true, fn(ctx)
 	}
-	tx, err := s.wdb.BeginTx(ctx, nil)
+	// Not ctx: database/sql rolls a transaction back, releasing the lock,
+	// as soon as its context ends — while fn may still be recording.
+	tx, err := s.wdb.BeginTx(context.WithoutCancel(ctx), nil)
 	if err != nil {
 		return false, unavailable("claim stream", err)
 	}
@@ -510,6 +516,17 @@ func (s *Store) ClaimStream(ctx context.Context, streamID string, fn func(ctx co
 		return false, nil
 	}
 	return true, fn(ctx)
+}
+
+// MaxConcurrentClaims is how many streams should be claimed (ClaimStream)
+// at once: on PostgreSQL a quarter of the pool, at most 8, so that the
+// claims' connections never starve the deliveries' reads and writes, nor
+// the server's requests; on SQLite (claims hold no connection) 8.
+func (s *Store) MaxConcurrentClaims() int {
+	if s.dialect != DialectPostgres {
+		return 8
+	}
+	return min(8, max(1, s.wdb.Stats().MaxOpenConnections/4))
 }
 
 // noteQueued marks tx's write as having queued events, so that the writer
