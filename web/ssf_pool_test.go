@@ -53,7 +53,10 @@ func TestManyPushStreamsSmallPool(t *testing.T) {
 	}
 	wctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
-	go func() { defer close(done); events.NewWorker(tx, events.WorkerOptions{PollInterval: 50 * time.Millisecond}).Run(wctx) }()
+	go func() {
+		defer close(done)
+		events.NewWorker(tx, events.WorkerOptions{PollInterval: 50 * time.Millisecond}).Run(wctx)
+	}()
 	t.Cleanup(func() { cancel(); <-done })
 
 	modelstest.IssuePassword(t, st, f.Confidential, f.Alice)
