@@ -22,6 +22,9 @@ type streamConfig struct {
 	EventsDelivered []string       `json:"events_delivered"`
 	Delivery        streamDelivery `json:"delivery"`
 	Description     string         `json:"description,omitempty"`
+	// MinVerificationInterval is the least number of seconds between two
+	// verification requests (SSF 1.0 §8.1.1).
+	MinVerificationInterval int `json:"min_verification_interval"`
 }
 
 type streamDelivery struct {
@@ -47,7 +50,7 @@ var deliveryMethods = map[string]models.DeliveryMethod{events.DeliveryPush: mode
 
 func (h *Handler) streamConfigOf(s *models.Stream) streamConfig {
 	out := streamConfig{StreamID: s.StreamID, Iss: h.cfg.Issuer, Aud: s.Aud, EventsSupported: events.EventsSupported,
-		EventsRequested: s.EventsRequested, Description: s.Description}
+		EventsRequested: s.EventsRequested, Description: s.Description, MinVerificationInterval: int(models.MinVerificationInterval.Seconds())}
 	if out.EventsRequested == nil {
 		out.EventsRequested = []string{}
 	}

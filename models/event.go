@@ -385,7 +385,9 @@ func (s *Store) AckEvents(ctx context.Context, streamID string, jtis []string) (
 
 // QueueVerification queues an SSF 1.0 §8.1.4 verification event, carrying
 // the receiver's state, on one stream of owner's (AnyOwner for staff). It
-// is delivered like any event, in order. A disabled stream refuses it.
+// is delivered like any event, in order. A disabled stream refuses it; a
+// receiver asking again less than MinVerificationInterval after its last
+// request gets a *TooSoonError.
 func (s *Store) QueueVerification(ctx context.Context, owner int64, streamID, state string) error {
 	err := s.write(ctx, func(tx *gorm.DB) error {
 		st, err := s.ownedStreamTx(tx, owner, streamID)
@@ -396,6 +398,14 @@ func (s *Store) QueueVerification(ctx context.Context, owner int64, streamID, st
 			return invalid("status", "The stream is disabled.")
 		}
 		now := s.Now()
+		if owner != AnyOwner && st.LastVerificationAt != nil { // receivers are limited, staff and tests are not
+			if wait := st.LastVerificationAt.Add(MinVerificationInterval).Sub(now); wait > 0 {
+				return &TooSoonError{What: "verification", RetryAfter: wait}
+			}
+		}
+		if err := tx.Exec("UPDATE streams SET last_verification_at = ? WHERE id = ?", now, st.ID).Error; err != nil {
+			return err
+		}
 		ev := Event{JTI: newEventJTI(), Type: EventVerification, State: truncate(state, 500), EventTime: now, CreatedAt: now}
 		id, err := s.insertID(tx, qInsertEvent, ev.JTI, ev.Type, nil, nil, "", nil, "", "", "", "", ev.State, now, now)
 		if err != nil {

@@ -136,7 +136,8 @@ type streamJSON struct {
 		EndpointURL         string `json:"endpoint_url"`
 		AuthorizationHeader string `json:"authorization_header"`
 	} `json:"delivery"`
-	Description string `json:"description"`
+	Description             string `json:"description"`
+	MinVerificationInterval int    `json:"min_verification_interval"`
 }
 
 func decode[T any](t testing.TB, raw []byte) T {

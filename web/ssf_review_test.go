@@ -103,3 +103,90 @@ func TestStreamAudIsTheReceivers(t *testing.T) {
 		t.Errorf("stored aud %q, want %q", got.Aud, own)
 	}
 }
+
+// TestDisablingClientDisablesItsStreams: disabling a receiver's client
+// disables its streams in the same transaction and drops what they had not
+// delivered; the streams stay disabled (by staff) after the client is
+// enabled again, and a receiver cannot re-enable a stream staff paused.
+func TestDisablingClientDisablesItsStreams(t *testing.T) {
+	t.Parallel()
+	es := newEventServerWith(t, false)
+	ctx := context.Background()
+	s := es.pollStream(t)
+	if status, raw, _ := es.call(t, "POST", "/ssf/verify", es.bearer, map[string]any{"stream_id": s.StreamID, "state": "x"}); status != 204 {
+		t.Fatalf("verify: %d %s", status, raw)
+	}
+	if _, err := es.st.DisableClient(ctx, es.receiver.Client.ID, models.StaffAction{Actor: models.Staff(es.f.Admin)}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := es.st.StreamByID(ctx, models.AnyOwner, s.StreamID)
+	if err != nil || got.Status != models.StreamDisabled || got.StatusBy != models.StatusByStaff {
+		t.Fatalf("after disabling the client: %+v, %v; want disabled by staff", got, err)
+	}
+	rows, _ := es.st.StreamsOverview(ctx)
+	for _, r := range rows {
+		if r.StreamID == s.StreamID && r.Backlog != 0 {
+			t.Errorf("backlog %d, want the pending event dropped", r.Backlog)
+		}
+	}
+
+	// A stream staff paused: its receiver cannot change its status.
+	rc, bearer := es.newReceiverClient(t, "Second RS")
+	status, raw, _ := es.call(t, "POST", "/ssf/stream", bearer, map[string]any{"delivery": map[string]string{"method": events.DeliveryPoll}})
+	if status != 201 {
+		t.Fatalf("create: %d %s", status, raw)
+	}
+	s2 := decode[streamJSON](t, raw)
+	if _, err := es.st.SetStreamStatusAs(ctx, s2.StreamID, models.StreamPaused, models.StaffAction{Actor: models.Staff(es.f.Admin)}); err != nil {
+		t.Fatal(err)
+	}
+	status, raw, _ = es.call(t, "POST", "/ssf/status", bearer, map[string]any{"stream_id": s2.StreamID, "status": "enabled"})
+	if status != 403 || !strings.Contains(string(raw), "staff") {
+		t.Errorf("receiver re-enabling a stream staff paused: %d %s, want 403 with a description", status, raw)
+	}
+	if got, _ := es.st.StreamByID(ctx, rc.Client.ID, s2.StreamID); got.Status != models.StreamPaused {
+		t.Errorf("status %s, want still paused", got.Status)
+	}
+	// Once staff enable it, the receiver manages it again.
+	if _, err := es.st.SetStreamStatusAs(ctx, s2.StreamID, models.StreamEnabled, models.StaffAction{Actor: models.Staff(es.f.Admin)}); err != nil {
+		t.Fatal(err)
+	}
+	if status, raw, _ := es.call(t, "POST", "/ssf/status", bearer, map[string]any{"stream_id": s2.StreamID, "status": "paused"}); status != 200 {
+		t.Errorf("receiver pausing its enabled stream: %d %s", status, raw)
+	}
+	if status, raw, _ := es.call(t, "POST", "/ssf/status", bearer, map[string]any{"stream_id": s2.StreamID, "status": "enabled"}); status != 200 {
+		t.Errorf("receiver enabling the stream it paused: %d %s", status, raw)
+	}
+}
+
+// TestStreamLimits: a receiver owns at most ten streams (409), and asks
+// for verification at most once per min_verification_interval (429 with
+// Retry-After), which the stream configuration advertises.
+func TestStreamLimits(t *testing.T) {
+	t.Parallel()
+	es := newEventServerWith(t, false)
+	var first streamJSON
+	for i := range models.MaxStreamsPerClient {
+		s := es.pollStream(t)
+		if i == 0 {
+			first = s
+		}
+	}
+	status, raw, _ := es.call(t, "POST", "/ssf/stream", es.bearer, map[string]any{"delivery": map[string]string{"method": events.DeliveryPoll}})
+	if status != 409 || !strings.Contains(string(raw), "error_description") {
+		t.Errorf("stream %d: %d %s, want 409 with a description", models.MaxStreamsPerClient+1, status, raw)
+	}
+	if first.MinVerificationInterval != 10 {
+		t.Errorf("min_verification_interval %d, want 10", first.MinVerificationInterval)
+	}
+	verify := func() (int, []byte, http.Header) {
+		return es.call(t, "POST", "/ssf/verify", es.bearer, map[string]any{"stream_id": first.StreamID, "state": "x"})
+	}
+	if status, raw, _ := verify(); status != 204 {
+		t.Fatalf("first verification: %d %s", status, raw)
+	}
+	status, raw, hdr := verify()
+	if status != 429 || hdr.Get("Retry-After") == "" || hdr.Get("Retry-After") > "10" || !strings.Contains(string(raw), "error_description") {
+		t.Errorf("second verification at once: %d Retry-After %q %s, want 429 with Retry-After ≤ 10", status, hdr.Get("Retry-After"), raw)
+	}
+}
