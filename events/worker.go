@@ -19,7 +19,7 @@ type WorkerOptions struct {
 	InitialBackoff time.Duration
 	// PollInterval is how often the worker looks for work it was not woken
 	// for: events queued by another replica, and retries coming due. Zero:
-	// one second.
+	// Recheck (200 ms).
 	PollInterval time.Duration
 	// PushTimeout bounds one push request. Zero: ten seconds.
 	PushTimeout time.Duration

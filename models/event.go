@@ -426,7 +426,7 @@ func (s *Store) QueueVerification(ctx context.Context, owner int64, streamID, st
 // broadcast: every caller waiting on it wakes. Call it again after each
 // wake-up for the next one. Take the channel before looking for events,
 // so that none queued in between is missed. Events queued by another
-// replica do not close it: poll the database as well, every second or so.
+// replica do not close it: poll the database as well (events.Recheck).
 func (s *Store) EventsQueued() <-chan struct{} { return s.queued.wait() }
 
 // broadcast is a reusable wake-up for any number of waiters.
