@@ -147,7 +147,7 @@ func TestEventsSurviveSIGKILL(t *testing.T) {
 	}
 	st.Close()
 
-	srv := startServer(t, bin, db, "--addr", addr)
+	srv := startServer(t, bin, db, "--addr", addr, "--push-allow-private")
 	hc := &http.Client{Timeout: 5 * time.Second}
 	for i, iss := range issued {
 		req, _ := http.NewRequest("POST", srv.url+"/o/revoke_token/", strings.NewReader(url.Values{"token": {iss.AccessToken}}.Encode()))
@@ -168,7 +168,7 @@ func TestEventsSurviveSIGKILL(t *testing.T) {
 		t.Fatalf("received before the receiver was up: %d", len(got))
 	}
 
-	srv = startServer(t, bin, db, "--addr", addr)
+	srv = startServer(t, bin, db, "--addr", addr, "--push-allow-private")
 	rcv.Start()
 	got := rcv.Wait(t, 20*time.Second, fmt.Sprintf("%d events", n), func(s []eventstest.SET) bool { return len(s) >= n })
 	var order []string
