@@ -131,7 +131,7 @@ func TestPushAnswers(t *testing.T) {
 		w.WriteHeader(status)
 	}))
 	defer srv.Close()
-	p := events.NewPusher(2 * time.Second)
+	p := events.NewPusher(2*time.Second, true)
 	ctx := context.Background()
 	status = 202
 	if err := p.Push(ctx, srv.URL, "Bearer x", "a.b.c"); err != nil {
@@ -148,8 +148,16 @@ func TestPushAnswers(t *testing.T) {
 			t.Errorf("400: %v", err)
 		}
 	}
+	// The default pusher never connects to loopback.
+	if err := events.NewPusher(2*time.Second, false).Push(ctx, srv.URL, "", "a.b.c"); err == nil || !strings.Contains(err.Error(), "private") {
+		t.Errorf("loopback with the default pusher: %v, want the private-address refusal", err)
+	}
 	srv.Close()
-	if err := p.Push(ctx, srv.URL, "", "a.b.c"); err == nil || strings.Contains(err.Error(), srv.URL) {
-		t.Errorf("closed receiver: %v", err)
+	p = events.NewPusher(2*time.Second, true) // no kept-alive connection to the closed server
+	if err := p.Push(ctx, srv.URL, "", "a.b.c"); err == nil || err.Error() != "receiver refused the connection" {
+		t.Errorf("closed receiver: %v, want \"receiver refused the connection\"", err)
+	}
+	if err := p.Push(ctx, "https://no-such-host.invalid/", "", "a.b.c"); err == nil || err.Error() != "receiver host not found" {
+		t.Errorf("unknown host: %v, want \"receiver host not found\"", err)
 	}
 }

@@ -20,7 +20,7 @@ import (
 // verifies later, from a queue of its own. A day covers a receiver that
 // was down or batching for that long, without publishing a replaced key
 // much longer than any such queue keeps a SET.
-const RetiredKeyTTL = 24 * time.Hour
+const RetiredKeyTTL = models.RetiredSigningKeyTTL
 
 // signerRefresh is how long a process signs with the key it read before
 // looking again, so that a rotation done from the command line (another

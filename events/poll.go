@@ -30,7 +30,7 @@ type PollResponse struct {
 // receiver refused them, and sending them again would not change that),
 // then returns up to maxEvents unacknowledged SETs, oldest first. With
 // wait > 0 and none pending it waits that long for one (long poll),
-// woken when an event is queued in this process and looking every second
+// woken when an event is queued in this process and looking every Recheck (200 ms)
 // for other replicas' events. An unacknowledged SET is returned again by
 // the next poll, with the same jti; an acknowledged one never again.
 func (t *Transmitter) Poll(ctx context.Context, stream *models.Stream, maxEvents int, wait time.Duration, ack []string) (PollResponse, error) {

@@ -8,7 +8,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -63,17 +66,80 @@ type Pusher struct {
 // not follow redirects: RFC 8935 §2 expects the receiver's answer at the
 // endpoint URL itself, and following one would send the stream's
 // Authorization header somewhere else.
-func NewPusher(timeout time.Duration) *Pusher {
+//
+// Unless allowPrivate is set, it connects only to public addresses: a
+// receiver chooses the endpoint URL and the Authorization header, so
+// without this check any --ssf client could make the server POST to its
+// own loopback, the cloud metadata service or the private network. The
+// check runs on the address actually dialled (net.Dialer.Control), after
+// name resolution, so a name that resolves to a private address — at
+// stream creation or only later (DNS rebinding) — is refused too. For the
+// same reason no proxy from the environment is used then: the proxy would
+// make the connection the check cannot see. allowPrivate is for
+// development and tests (serve --push-allow-private).
+func NewPusher(timeout time.Duration, allowPrivate bool) *Pusher {
+	d := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
+	tr := &http.Transport{
+		DialContext:         d.DialContext,
+		MaxIdleConnsPerHost: 4,
+		IdleConnTimeout:     90 * time.Second,
+	}
+	if allowPrivate {
+		tr.Proxy = http.ProxyFromEnvironment
+	} else {
+		d.Control = refusePrivate
+	}
 	return &Pusher{Client: &http.Client{
 		Timeout:       timeout,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		Transport: &http.Transport{
-			Proxy:               http.ProxyFromEnvironment,
-			DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-			MaxIdleConnsPerHost: 4,
-			IdleConnTimeout:     90 * time.Second,
-		},
+		Transport:     tr,
 	}}
+}
+
+// ErrPrivateAddress is a push endpoint whose address is loopback, private
+// (RFC 1918, RFC 4193), link-local (the cloud metadata service among
+// them), unspecified or multicast, refused unless private pushes are
+// allowed.
+var ErrPrivateAddress = errors.New("events: push endpoint resolves to a private address")
+
+// PrivateAddress reports whether ip is one a push must not reach by default.
+func PrivateAddress(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	return !ip.IsValid() || ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
+		ip.IsInterfaceLocalMulticast() || ip.IsMulticast() || ip.IsUnspecified() ||
+		cgnat.Contains(ip) // RFC 6598 shared address space: the provider's network, not the internet
+}
+
+var cgnat = netip.MustParsePrefix("100.64.0.0/10")
+
+// refusePrivate is the push dialer's Control: it sees the resolved
+// address about to be connected to.
+func refusePrivate(_, address string, _ syscall.RawConn) error {
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil || PrivateAddress(ap.Addr()) {
+		return ErrPrivateAddress
+	}
+	return nil
+}
+
+// CheckEndpoint says whether a receiver may register endpoint as a push
+// endpoint: https (the stream's Authorization header and the SETs must not
+// cross the network in the clear), and not an IP literal of a private
+// address. A host name is checked when connecting (see NewPusher). With
+// allowPrivate (development, tests) http and private addresses are
+// accepted. The error is a sentence for the receiver.
+func CheckEndpoint(endpoint string, allowPrivate bool) error {
+	if allowPrivate {
+		return nil
+	}
+	u, err := url.Parse(endpoint)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return errors.New("delivery.endpoint_url must be an https URL")
+	}
+	if ip, err := netip.ParseAddr(u.Hostname()); err == nil && PrivateAddress(ip) {
+		return errors.New("delivery.endpoint_url must not be a loopback, private, link-local or multicast address")
+	}
+	return nil
 }
 
 // Push POSTs set to endpoint (RFC 8935 §2): Content-Type
@@ -114,13 +180,18 @@ func (p *Pusher) Push(ctx context.Context, endpoint, authorization, set string) 
 // networkError says what failed without the URL's query or the request.
 func networkError(err error) string {
 	var ne net.Error
+	var dns *net.DNSError
 	switch {
+	case errors.Is(err, ErrPrivateAddress):
+		return "refused: the endpoint resolves to a loopback, private, link-local or multicast address"
+	case errors.As(err, &dns) && dns.IsNotFound:
+		return "receiver host not found"
 	case errors.As(err, &ne) && ne.Timeout():
 		return "receiver timed out"
-	case strings.Contains(err.Error(), "connection refused"):
+	case errors.Is(err, syscall.ECONNREFUSED):
 		return "receiver refused the connection"
-	case strings.Contains(err.Error(), "no such host"):
-		return "receiver host not found"
+	case errors.As(err, &dns):
+		return "receiver host could not be resolved"
 	}
 	return "receiver unreachable"
 }

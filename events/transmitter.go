@@ -16,6 +16,11 @@ type Transmitter struct {
 	keys   *Keys
 	stats  *Stats
 
+	// AllowPrivatePush lets push streams use http and reach loopback,
+	// private and link-local addresses (serve --push-allow-private): for
+	// development and tests only. Set it before the transmitter is used.
+	AllowPrivatePush bool
+
 	stop     chan struct{} // closed by StopPolls
 	stopOnce sync.Once
 }
@@ -37,6 +42,12 @@ func (t *Transmitter) Stats() *Stats { return t.stats }
 
 // Store is the store the transmitter reads.
 func (t *Transmitter) Store() *models.Store { return t.st }
+
+// CheckPushEndpoint says whether a receiver may register endpoint for push
+// delivery (see CheckEndpoint).
+func (t *Transmitter) CheckPushEndpoint(endpoint string) error {
+	return CheckEndpoint(endpoint, t.AllowPrivatePush)
+}
 
 // Configuration is the SSF configuration document.
 func (t *Transmitter) Configuration() Configuration { return NewConfiguration(t.issuer) }

@@ -19,7 +19,7 @@ type WorkerOptions struct {
 	InitialBackoff time.Duration
 	// PollInterval is how often the worker looks for work it was not woken
 	// for: events queued by another replica, and retries coming due. Zero:
-	// one second.
+	// Recheck (200 ms).
 	PollInterval time.Duration
 	// PushTimeout bounds one push request. Zero: ten seconds.
 	PushTimeout time.Duration
@@ -55,6 +55,10 @@ type Worker struct {
 	mu      sync.Mutex
 	running map[string]bool
 	kick    chan struct{} // a stream's goroutine ended: look again
+	// slots bounds the streams being delivered at once: each claim holds
+	// a database connection on PostgreSQL (models.MaxConcurrentClaims).
+	slots    chan struct{}
+	deferred bool // a due stream waited for a slot: look again when one frees
 }
 
 // NewWorker returns a push worker for t.
@@ -72,8 +76,8 @@ func NewWorker(t *Transmitter, opts WorkerOptions) *Worker {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Worker{t: t, opts: opts, pusher: NewPusher(opts.PushTimeout), log: log,
-		running: map[string]bool{}, kick: make(chan struct{}, 1)}
+	return &Worker{t: t, opts: opts, pusher: NewPusher(opts.PushTimeout, t.AllowPrivatePush), log: log,
+		running: map[string]bool{}, kick: make(chan struct{}, 1), slots: make(chan struct{}, t.st.MaxConcurrentClaims())}
 }
 
 // Run delivers until ctx ends, then waits for the deliveries in flight
@@ -113,10 +117,19 @@ func (w *Worker) Run(ctx context.Context) {
 }
 
 // start delivers a stream in a goroutine of its own, unless one of this
-// worker's already does.
+// worker's already does, or as many streams as it may deliver at once are
+// being delivered (the stream is then started on a later look: the
+// goroutine that ends kicks the loop).
 func (w *Worker) start(ctx context.Context, wg *sync.WaitGroup, streamID string) {
 	w.mu.Lock()
 	if w.running[streamID] {
+		w.mu.Unlock()
+		return
+	}
+	select {
+	case w.slots <- struct{}{}:
+	default:
+		w.deferred = true
 		w.mu.Unlock()
 		return
 	}
@@ -126,15 +139,19 @@ func (w *Worker) start(ctx context.Context, wg *sync.WaitGroup, streamID string)
 		claimed, err := w.t.st.ClaimStream(ctx, streamID, func(ctx context.Context) error { return w.drain(ctx, streamID) })
 		w.mu.Lock()
 		delete(w.running, streamID)
+		<-w.slots
+		deferred := w.deferred
+		w.deferred = false
 		w.mu.Unlock()
 		if err != nil && ctx.Err() == nil && !errors.Is(err, models.ErrNotFound) {
 			w.log.Warn("event delivery failed", "stream_id", streamID, "err", err)
 		}
-		if claimed && err == nil {
+		if (claimed && err == nil) || deferred {
 			// Events may have come while the last batch went out: look
 			// again now. Not after a failure, nor when another replica
 			// holds the stream: the next regular look is soon enough, and
-			// looking at once would spin.
+			// looking at once would spin. But a stream left waiting for
+			// a slot gets this one now.
 			select {
 			case w.kick <- struct{}{}:
 			default:

@@ -50,6 +50,9 @@ type streamConfig struct {
 		EndpointURL string `json:"endpoint_url"`
 	} `json:"delivery"`
 	Description string `json:"description"`
+	// MinVerificationInterval is the least number of seconds the
+	// transmitter wants between two verification requests (SSF 1.0 §8.1.1).
+	MinVerificationInterval int `json:"min_verification_interval"`
 }
 
 // events is the guard's side of its event stream. The times are Unix
@@ -68,6 +71,8 @@ type events struct {
 	streamID string
 	aud      []string
 	pushAuth string // the Authorization header the transmitter pushes with
+
+	minVerify atomic.Int64 // the stream's min_verification_interval, nanoseconds
 
 	keysMu      sync.Mutex
 	keys        *keySet
@@ -238,6 +243,7 @@ func (g *Guard) createStream(ctx context.Context, meta *metadata) (*streamConfig
 	e.streamID, e.aud, e.pushAuth = cfg.StreamID, aud, pushAuth
 	e.mu.Unlock()
 	e.push.Store(method == MethodPush)
+	e.minVerify.Store(int64(max(cfg.MinVerificationInterval, 0)) * int64(time.Second))
 	e.noStatus.Store(meta.SSF.StatusEndpoint == "")
 	e.lastPollOK.Store(0)
 	e.lastStatusOK.Store(0)
@@ -345,8 +351,19 @@ func (g *Guard) statusLoop(ctx context.Context) error {
 
 // verifyLoop asks for a verification event (SSF 1.0 §8.1.4.2) every third
 // of StaleAfter: for a push stream, silence is normal, so the guard makes
-// the transmitter prove that deliveries reach it.
+// the transmitter prove that deliveries reach it. It never asks more often
+// than the stream's min_verification_interval (with half a second to
+// spare, so that network jitter cannot make two requests arrive closer):
+// the transmitter would refuse the request.
 func (g *Guard) verifyLoop(ctx context.Context) error {
+	every := g.cfg.StaleAfter / 3
+	if m := time.Duration(g.ev.minVerify.Load()); m > 0 {
+		every = max(every, m+500*time.Millisecond)
+		if every >= g.cfg.StaleAfter {
+			g.log.Warn("guard: StaleAfter is shorter than the transmitter's verification interval; the push stream will look stale between verifications",
+				"stale_after", g.cfg.StaleAfter, "min_verification_interval", m)
+		}
+	}
 	if g.meta.Load().SSF.VerificationEndpoint == "" {
 		return errors.New("guard: push needs the transmitter's verification endpoint")
 	}
@@ -354,7 +371,7 @@ func (g *Guard) verifyLoop(ctx context.Context) error {
 		g.ev.mu.RLock()
 		id := g.ev.streamID
 		g.ev.mu.RUnlock()
-		c, cancel := context.WithTimeout(ctx, g.cfg.StaleAfter/3+time.Second)
+		c, cancel := context.WithTimeout(ctx, every+time.Second)
 		_, err := g.ssf(c, http.MethodPost, g.meta.Load().SSF.VerificationEndpoint, map[string]string{"stream_id": id, "state": randomString()}, nil)
 		cancel()
 		if errors.Is(err, errStreamGone) {
@@ -363,7 +380,7 @@ func (g *Guard) verifyLoop(ctx context.Context) error {
 		if err != nil && ctx.Err() == nil {
 			g.log.Warn("guard: verification request failed", "error", err)
 		}
-		if !sleep(ctx, g.cfg.StaleAfter/3) {
+		if !sleep(ctx, every) {
 			return ctx.Err()
 		}
 	}

@@ -3,6 +3,7 @@ package handlers
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"mime"
 	"net/http"
 	"strings"
@@ -98,6 +99,12 @@ func modelError(err error) error {
 	switch {
 	case err == nil:
 		return nil
+	case errors.Is(err, models.ErrStreamHeld):
+		return &OAuthError{Code: "access_denied", Status: http.StatusForbidden,
+			Description: "the stream was paused or disabled by the authorization server's staff; only they can change its status"}
+	case errors.Is(err, models.ErrTooManyStreams):
+		return &OAuthError{Code: "invalid_request", Status: http.StatusConflict,
+			Description: fmt.Sprintf("a receiver may own at most %d streams; delete one first", models.MaxStreamsPerClient)}
 	case errors.As(err, &v):
 		return ErrInvalidRequest.WithDescription(v.Message)
 	case errors.Is(err, models.ErrNotFound):

@@ -1,7 +1,11 @@
 package handlers
 
 import (
+	"errors"
+	"fmt"
+	"math"
 	"net/http"
+	"strconv"
 
 	"github.com/labstack/echo/v4"
 	"github.com/latchkey/latchkey/models"
@@ -80,6 +84,14 @@ func (h *Handler) VerifyStream(c echo.Context) error {
 		return err
 	}
 	if err := h.store.QueueVerification(c.Request().Context(), client.ID, id, r.State); err != nil {
+		var soon *models.TooSoonError
+		if errors.As(err, &soon) {
+			// RFC 6585 §4: too many requests; SSF 1.0 §8.1.4.2 lets the
+			// transmitter limit verification to min_verification_interval.
+			c.Response().Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(soon.RetryAfter.Seconds()))))
+			return &OAuthError{Code: "slow_down", Status: http.StatusTooManyRequests,
+				Description: fmt.Sprintf("at most one verification request per %d seconds (min_verification_interval)", int(models.MinVerificationInterval.Seconds()))}
+		}
 		return modelError(err)
 	}
 	noStore(c)

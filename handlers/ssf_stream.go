@@ -22,6 +22,9 @@ type streamConfig struct {
 	EventsDelivered []string       `json:"events_delivered"`
 	Delivery        streamDelivery `json:"delivery"`
 	Description     string         `json:"description,omitempty"`
+	// MinVerificationInterval is the least number of seconds between two
+	// verification requests (SSF 1.0 §8.1.1).
+	MinVerificationInterval int `json:"min_verification_interval"`
 }
 
 type streamDelivery struct {
@@ -47,7 +50,7 @@ var deliveryMethods = map[string]models.DeliveryMethod{events.DeliveryPush: mode
 
 func (h *Handler) streamConfigOf(s *models.Stream) streamConfig {
 	out := streamConfig{StreamID: s.StreamID, Iss: h.cfg.Issuer, Aud: s.Aud, EventsSupported: events.EventsSupported,
-		EventsRequested: s.EventsRequested, Description: s.Description}
+		EventsRequested: s.EventsRequested, Description: s.Description, MinVerificationInterval: int(models.MinVerificationInterval.Seconds())}
 	if out.EventsRequested == nil {
 		out.EventsRequested = []string{}
 	}
@@ -68,9 +71,9 @@ func (h *Handler) streamConfigOf(s *models.Stream) streamConfig {
 	return out
 }
 
-// config turns a create or replace request into a stream configuration;
-// stream is the stream being replaced, or nil.
-func (h *Handler) config(r streamRequest, stream *models.Stream) (models.StreamConfig, error) {
+// config turns a create or replace request of receiver into a stream
+// configuration; stream is the stream being replaced, or nil.
+func (h *Handler) config(receiver *models.Client, r streamRequest, stream *models.Stream) (models.StreamConfig, error) {
 	var c models.StreamConfig
 	if r.Delivery == nil {
 		return c, ErrInvalidRequest.WithDescription("delivery is required: {\"method\": \"urn:ietf:rfc:8935\", \"endpoint_url\": …} or {\"method\": \"urn:ietf:rfc:8936\"}")
@@ -78,11 +81,9 @@ func (h *Handler) config(r streamRequest, stream *models.Stream) (models.StreamC
 	if err := h.delivery(*r.Delivery, stream, &c.Method, &c.EndpointURL, &c.AuthorizationHeader); err != nil {
 		return c, err
 	}
-	aud, err := audience(r.Aud)
-	if err != nil {
+	if err := checkAudience(receiver, r.Aud); err != nil {
 		return c, err
 	}
-	c.Aud = aud
 	if r.EventsRequested != nil {
 		c.EventsRequested = *r.EventsRequested
 	}
@@ -107,23 +108,36 @@ func (h *Handler) delivery(d streamDelivery, stream *models.Stream, method *mode
 	if m == models.DeliveryPoll && stream != nil && d.EndpointURL == events.PollURL(h.cfg.Issuer, stream.StreamID) {
 		*url = ""
 	}
+	if m == models.DeliveryPush {
+		if err := h.events.CheckPushEndpoint(d.EndpointURL); err != nil {
+			return ErrInvalidRequest.WithDescription(err.Error())
+		}
+	}
 	return nil
 }
 
-// audience reads aud: a string, or an array of exactly one string.
-func audience(raw json.RawMessage) (string, error) {
+// checkAudience reads the aud a receiver sent: a string or an array of
+// one string. The transmitter sets aud (SSF 1.0 §8.1.1): it is always the
+// owning receiver's client_id, so that a receiver cannot obtain SETs
+// addressed to another resource server. Sending that value back is
+// accepted; any other is 400.
+func checkAudience(receiver *models.Client, raw json.RawMessage) error {
 	if len(raw) == 0 || string(raw) == "null" {
-		return "", nil
+		return nil
 	}
-	var one string
-	if json.Unmarshal(raw, &one) == nil {
-		return one, nil
-	}
+	var aud string
 	var many []string
-	if json.Unmarshal(raw, &many) == nil && len(many) == 1 {
-		return many[0], nil
+	switch {
+	case json.Unmarshal(raw, &aud) == nil:
+	case json.Unmarshal(raw, &many) == nil && len(many) == 1:
+		aud = many[0]
+	default:
+		return ErrInvalidRequest.WithDescription("aud must be a string")
 	}
-	return "", ErrInvalidRequest.WithDescription("aud must be a string")
+	if aud != receiver.ClientID {
+		return ErrInvalidRequest.WithDescription("aud is set by the transmitter: it is always the receiver's client_id")
+	}
+	return nil
 }
 
 // streamIDOf reads the stream_id a request names, which is required.
@@ -145,7 +159,7 @@ func (h *Handler) CreateStream(c echo.Context) error {
 	if err := decodeJSON(c, &r); err != nil {
 		return err
 	}
-	cfg, err := h.config(r, nil)
+	cfg, err := h.config(client, r, nil)
 	if err != nil {
 		return err
 	}
@@ -202,10 +216,8 @@ func (h *Handler) UpdateStream(c echo.Context) error {
 	if err != nil {
 		return modelError(err)
 	}
-	if aud, err := audience(r.Aud); err != nil {
+	if err := checkAudience(client, r.Aud); err != nil {
 		return err
-	} else if aud != "" && aud != cur.Aud {
-		return ErrInvalidRequest.WithDescription("aud cannot be changed by an update; replace the stream (PUT) instead")
 	}
 	u := models.StreamUpdate{EventsRequested: r.EventsRequested, Description: r.Description}
 	if r.Delivery != nil {
@@ -247,7 +259,7 @@ func (h *Handler) ReplaceStream(c echo.Context) error {
 	if err != nil {
 		return modelError(err)
 	}
-	cfg, err := h.config(r, cur)
+	cfg, err := h.config(client, r, cur)
 	if err != nil {
 		return err
 	}

@@ -122,7 +122,10 @@ func (s *Store) DisableClient(ctx context.Context, id int64, a StaffAction) (Rev
 		var err error
 		res, err = s.revokeTx(tx, RevokeRequest{ClientID: id, Actor: a.Actor, Action: ActionClientDisable,
 			Reason: strings.TrimSpace(a.Reason), Remote: a.Remote, RequestID: a.RequestID}, nil)
-		return err
+		if err != nil {
+			return err
+		}
+		return s.disableClientStreamsTx(tx, id) // its streams stop too
 	})
 	s.forgetClients() // a disabled client must be refused at once
 	if err != nil {

@@ -40,6 +40,8 @@ type Options struct {
 	// BusyTimeout is how long SQLite waits for a lock held by another
 	// process (the CLI, a backup) before the write fails; 0 means 5 s.
 	BusyTimeout time.Duration
+	// MaxConns is the size of the PostgreSQL connection pool; 0 means 32.
+	MaxConns int
 }
 
 // Store is Latchkey's persistence: every read and write of the data goes
@@ -107,8 +109,11 @@ func Open(dsn string, opts Options) (*Store, error) {
 		if err != nil {
 			return nil, fmt.Errorf("models: open postgres: %w", err)
 		}
-		sqlDB.SetMaxOpenConns(32)
-		sqlDB.SetMaxIdleConns(32)
+		if opts.MaxConns <= 0 {
+			opts.MaxConns = 32
+		}
+		sqlDB.SetMaxOpenConns(opts.MaxConns)
+		sqlDB.SetMaxIdleConns(opts.MaxConns)
 		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
 		s.r = s.w
 		s.wdb, s.rdb = sqlDB, sqlDB

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Every error the models package makes itself is either one of the
@@ -51,6 +52,13 @@ var (
 	// ErrNotIntrospector is an active access token whose client may not
 	// introspect other clients' tokens.
 	ErrNotIntrospector = sentinel("models: the token's client may not introspect tokens")
+	// ErrStreamHeld is a receiver changing the status of a stream that
+	// staff paused or disabled (on the dashboard, or by disabling its
+	// client): only staff may change it then.
+	ErrStreamHeld = sentinel("models: the stream's status was set by staff")
+	// ErrTooManyStreams is a receiver creating a stream beyond
+	// MaxStreamsPerClient.
+	ErrTooManyStreams = sentinel("models: too many streams")
 	// ErrInvalidScope is returned when a request asks for a scope the client
 	// or grant does not have (RFC 6749 §5.2 invalid_scope). It matches
 	// ErrInvalid too.
@@ -124,3 +132,18 @@ func wrapWrite(op string, err error) error {
 	}
 	return unavailable(op, err)
 }
+
+// TooSoonError is a request refused because the same was made too
+// recently; it may be made again after RetryAfter. It matches ErrInvalid.
+type TooSoonError struct {
+	What       string
+	RetryAfter time.Duration
+}
+
+func (e *TooSoonError) Error() string {
+	return fmt.Sprintf("models: %s too soon; retry in %s", e.What, e.RetryAfter)
+}
+
+// Is makes a *TooSoonError match ErrInvalid.
+func (e *TooSoonError) Is(target error) bool { return target == ErrInvalid }
+func (*TooSoonError) modelsError()           {}

@@ -385,7 +385,9 @@ func (s *Store) AckEvents(ctx context.Context, streamID string, jtis []string) (
 
 // QueueVerification queues an SSF 1.0 §8.1.4 verification event, carrying
 // the receiver's state, on one stream of owner's (AnyOwner for staff). It
-// is delivered like any event, in order. A disabled stream refuses it.
+// is delivered like any event, in order. A disabled stream refuses it; a
+// receiver asking again less than MinVerificationInterval after its last
+// request gets a *TooSoonError.
 func (s *Store) QueueVerification(ctx context.Context, owner int64, streamID, state string) error {
 	err := s.write(ctx, func(tx *gorm.DB) error {
 		st, err := s.ownedStreamTx(tx, owner, streamID)
@@ -396,6 +398,14 @@ func (s *Store) QueueVerification(ctx context.Context, owner int64, streamID, st
 			return invalid("status", "The stream is disabled.")
 		}
 		now := s.Now()
+		if owner != AnyOwner && st.LastVerificationAt != nil { // receivers are limited, staff and tests are not
+			if wait := st.LastVerificationAt.Add(MinVerificationInterval).Sub(now); wait > 0 {
+				return &TooSoonError{What: "verification", RetryAfter: wait}
+			}
+		}
+		if err := tx.Exec("UPDATE streams SET last_verification_at = ? WHERE id = ?", now, st.ID).Error; err != nil {
+			return err
+		}
 		ev := Event{JTI: newEventJTI(), Type: EventVerification, State: truncate(state, 500), EventTime: now, CreatedAt: now}
 		id, err := s.insertID(tx, qInsertEvent, ev.JTI, ev.Type, nil, nil, "", nil, "", "", "", "", ev.State, now, now)
 		if err != nil {
@@ -416,7 +426,7 @@ func (s *Store) QueueVerification(ctx context.Context, owner int64, streamID, st
 // broadcast: every caller waiting on it wakes. Call it again after each
 // wake-up for the next one. Take the channel before looking for events,
 // so that none queued in between is missed. Events queued by another
-// replica do not close it: poll the database as well, every second or so.
+// replica do not close it: poll the database as well (events.Recheck).
 func (s *Store) EventsQueued() <-chan struct{} { return s.queued.wait() }
 
 // broadcast is a reusable wake-up for any number of waiters.
@@ -482,9 +492,13 @@ const streamClaimKey = 8935
 // a stream's events going out once and in order with several replicas. On
 // PostgreSQL the claim is a transaction-scoped advisory lock
 // (pg_try_advisory_xact_lock) on a transaction that stays open while fn
-// runs; fn's own writes (MarkDelivered, MarkFailed) commit on other
-// connections before the claim is released. fn gets a context that ends
-// with ctx.
+// runs, so each claim holds one pool connection: run at most
+// MaxConcurrentClaims at once, since fn's own reads and writes
+// (MarkDelivered, MarkFailed) need connections of the same pool. fn gets a
+// context that ends with ctx; the claim itself does not end with ctx, only
+// when fn has returned, so that a delivery recording its last pushes
+// during shutdown still holds the stream and no other replica can push the
+// same events meanwhile.
 func (s *Store) ClaimStream(ctx context.Context, streamID string, fn func(ctx context.Context) error) (bool, error) {
 	st, err := s.streamRef(ctx, s.r, streamID)
 	if err != nil {
@@ -497,7 +511,9 @@ func (s *Store) ClaimStream(ctx context.Context, streamID string, fn func(ctx co
 		defer s.claims.release(st.id)
 		return true, fn(ctx)
 	}
-	tx, err := s.wdb.BeginTx(ctx, nil)
+	// Not ctx: database/sql rolls a transaction back, releasing the lock,
+	// as soon as its context ends — while fn may still be recording.
+	tx, err := s.wdb.BeginTx(context.WithoutCancel(ctx), nil)
 	if err != nil {
 		return false, unavailable("claim stream", err)
 	}
@@ -510,6 +526,17 @@ func (s *Store) ClaimStream(ctx context.Context, streamID string, fn func(ctx co
 		return false, nil
 	}
 	return true, fn(ctx)
+}
+
+// MaxConcurrentClaims is how many streams should be claimed (ClaimStream)
+// at once: on PostgreSQL a quarter of the pool, at most 8, so that the
+// claims' connections never starve the deliveries' reads and writes, nor
+// the server's requests; on SQLite (claims hold no connection) 8.
+func (s *Store) MaxConcurrentClaims() int {
+	if s.dialect != DialectPostgres {
+		return 8
+	}
+	return min(8, max(1, s.wdb.Stats().MaxOpenConnections/4))
 }
 
 // noteQueued marks tx's write as having queued events, so that the writer

@@ -65,12 +65,12 @@ func TestStreamManagement(t *testing.T) {
 			if push.Status != models.StreamEnabled || push.Aud != rx.ClientID || len(push.StreamID) != 32 || push.ClientID != rx.ID {
 				t.Errorf("created: got %+v, want enabled, aud %s, a 32-digit id", push, rx.ClientID)
 			}
-			poll, err := st.CreateStream(ctx, rx.ID, models.StreamConfig{Method: models.DeliveryPoll, Aud: "https://rs.example"})
+			poll, err := st.CreateStream(ctx, rx.ID, models.StreamConfig{Method: models.DeliveryPoll})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if poll.Aud != "https://rs.example" {
-				t.Errorf("aud: got %q, want the one set", poll.Aud)
+			if poll.Aud != rx.ClientID {
+				t.Errorf("aud: got %q, want the owner's client_id %q", poll.Aud, rx.ClientID)
 			}
 
 			got, err := st.StreamByID(ctx, rx.ID, push.StreamID)
@@ -139,7 +139,7 @@ func TestStreamDelivery(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, state := range []string{"one", "two", "three"} {
-				if err := st.QueueVerification(ctx, rx.ID, push.StreamID, state); err != nil {
+				if err := st.QueueVerification(ctx, models.AnyOwner, push.StreamID, state); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -185,7 +185,7 @@ func TestStreamDelivery(t *testing.T) {
 			if _, err := st.SetStreamStatus(ctx, rx.ID, push.StreamID, models.StreamPaused, "maintenance"); err != nil {
 				t.Fatal(err)
 			}
-			if err := st.QueueVerification(ctx, rx.ID, push.StreamID, "four"); err != nil {
+			if err := st.QueueVerification(ctx, models.AnyOwner, push.StreamID, "four"); err != nil {
 				t.Fatal(err)
 			}
 			if due, _ := st.PushStreamsDue(ctx); len(due) != 0 {
@@ -238,7 +238,7 @@ func TestPollAndAck(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, state := range []string{"a", "b", "c"} {
-				if err := st.QueueVerification(ctx, rx.ID, poll.StreamID, state); err != nil {
+				if err := st.QueueVerification(ctx, models.AnyOwner, poll.StreamID, state); err != nil {
 					t.Fatal(err)
 				}
 			}

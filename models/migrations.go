@@ -275,6 +275,20 @@ CREATE INDEX clients_name_lower ON clients (LOWER(name));
 CREATE INDEX grants_client_used ON grants (client_id, last_used_at);
 ALTER TABLE users ADD COLUMN last_login_at {{ts}};
 `},
+	// Stream hardening: status_by records who set a stream's status
+	// (receiver or staff), so that a receiver cannot re-enable a stream
+	// staff paused or disabled; last_verification_at rate-limits
+	// verification requests; aud is the owner's client_id on every stream.
+	// The purge finds delivered deliveries by delivered_at, and the events
+	// no delivery points at any more by event_id.
+	{12, "stream status_by, verification limit, purge of events", `
+ALTER TABLE streams ADD COLUMN status_by TEXT NOT NULL DEFAULT 'receiver';
+ALTER TABLE streams ADD COLUMN last_verification_at {{ts}};
+UPDATE streams SET aud = (SELECT c.client_id FROM clients c WHERE c.id = streams.client_id);
+CREATE INDEX stream_events_delivered ON stream_events (delivered_at) WHERE delivered_at IS NOT NULL;
+CREATE INDEX stream_events_event ON stream_events (event_id);
+CREATE INDEX events_created ON events (created_at);
+`},
 }
 
 // migrationChecks run in a migration's transaction before its SQL, to

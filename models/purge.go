@@ -48,6 +48,9 @@ type PurgeResult struct {
 	Sessions    int
 	SetupTokens int
 	Grants      int
+	Deliveries  int // stream_events: delivered (or acknowledged) SETs
+	Events      int // revocation events no stream still has to deliver
+	SigningKeys int // retired signing keys past RetiredSigningKeyTTL
 }
 
 // tokenDead is true for a token that can no longer be used and has been
@@ -81,6 +84,19 @@ type purgeStep struct {
 	args  func(cutoff time.Time) []any
 }
 
+// purgeRetention gives a table (index in PurgeTables) a retention of its
+// own: its rows go once older than now minus that, whatever the purge's
+// cutoff.
+var purgeRetention = map[int]time.Duration{7: RetiredSigningKeyTTL}
+
+// RetiredSigningKeyTTL is how long a retired signing key stays published
+// in the JWK Set (see events.RetiredKeyTTL) before the purge deletes it.
+const RetiredSigningKeyTTL = 24 * time.Hour
+
+// eventUndelivered is true for an event some stream still holds a
+// delivery row for (pending, or delivered and not yet purged).
+const eventUndelivered = "EXISTS (SELECT 1 FROM stream_events se WHERE se.event_id = e.id)"
+
 var purgeSteps = []purgeStep{
 	{0, "t", "t.expires_at < ?", func(c time.Time) []any { return []any{c} }},
 	{0, "t", "t.revoked_at < ?", func(c time.Time) []any { return []any{c} }},
@@ -92,6 +108,14 @@ var purgeSteps = []purgeStep{
 	// when it was revoked, so it has been dead since revoked_at.
 	{4, "g", "g.revoked_at IS NULL AND g.expires_at < ? AND NOT " + grantKept, func(c time.Time) []any { return []any{c} }},
 	{4, "g", "g.revoked_at < ? AND NOT " + grantKept, func(c time.Time) []any { return []any{c} }},
+	// Deliveries done (pushed and answered 202, or polled and
+	// acknowledged) before the cutoff; a pending one never goes. Then the
+	// events no stream has a row for any more.
+	{5, "se", "se.delivered_at IS NOT NULL AND se.delivered_at < ?", func(c time.Time) []any { return []any{c} }},
+	{6, "e", "e.created_at < ? AND NOT " + eventUndelivered, func(c time.Time) []any { return []any{c} }},
+	// Retired keys, once nothing they signed can be in flight; the key
+	// that signs (retired_at NULL) never.
+	{7, "k", "k.retired_at < ?", func(c time.Time) []any { return []any{c} }}, // purgeRetention
 }
 
 // Purge deletes what can no longer be used and has been dead for longer
@@ -132,14 +156,18 @@ func (s *Store) Purge(ctx context.Context, o PurgeOptions) (PurgeResult, error) 
 	if o.onLocked != nil {
 		o.onLocked()
 	}
-	counts := []*int{&res.Tokens, &res.Codes, &res.Sessions, &res.SetupTokens, &res.Grants}
+	counts := []*int{&res.Tokens, &res.Codes, &res.Sessions, &res.SetupTokens, &res.Grants, &res.Deliveries, &res.Events, &res.SigningKeys}
 	for _, st := range purgeSteps {
 		table := PurgeTables[st.table]
 		// The subquery picks one batch; DELETE … WHERE id IN (SELECT … LIMIT)
 		// works on SQLite and PostgreSQL alike.
 		q := fmt.Sprintf("DELETE FROM %s WHERE id IN (SELECT %s.id FROM %s %s WHERE %s LIMIT %d)",
 			table, st.alias, table, st.alias, st.where, purgeBatch)
-		args := st.args(cutoff)
+		c := cutoff
+		if age, ok := purgeRetention[st.table]; ok {
+			c = s.Now().Add(-age)
+		}
+		args := st.args(c)
 		for {
 			if err := ctx.Err(); err != nil {
 				return res, err
@@ -191,6 +219,10 @@ func (s *Store) countPurge(ctx context.Context, res PurgeResult) (PurgeResult, e
 			" AND NOT EXISTS (SELECT 1 FROM tokens t WHERE t.grant_id = g.id AND NOT " + tokenDead + ")" +
 			" AND NOT EXISTS (SELECT 1 FROM codes c WHERE c.grant_id = g.id AND c.expires_at >= ?)",
 			append(append([]any{c, c}, tokenArgs...), c)},
+		{&res.Deliveries, "SELECT COUNT(*) FROM stream_events se WHERE se.delivered_at IS NOT NULL AND se.delivered_at < ?", []any{c}},
+		{&res.Events, "SELECT COUNT(*) FROM events e WHERE e.created_at < ? AND NOT EXISTS (SELECT 1 FROM stream_events se WHERE se.event_id = e.id" +
+			" AND (se.delivered_at IS NULL OR se.delivered_at >= ?))", []any{c, c}},
+		{&res.SigningKeys, "SELECT COUNT(*) FROM signing_keys k WHERE k.retired_at < ?", []any{s.Now().Add(-RetiredSigningKeyTTL)}},
 	}
 	for _, q := range queries {
 		var n int64
@@ -283,9 +315,10 @@ func (s *Store) RunPurger(ctx context.Context, o PurgerOptions) {
 			s.log.Info("purge skipped: another replica is purging")
 		case err != nil:
 			s.log.Warn("purge failed", "err", err)
-		case res.Tokens+res.Codes+res.Sessions+res.SetupTokens+res.Grants > 0:
+		case res.Tokens+res.Codes+res.Sessions+res.SetupTokens+res.Grants+res.Deliveries+res.Events+res.SigningKeys > 0:
 			s.log.Info("purged", "before", res.Before, "tokens", res.Tokens, "codes", res.Codes, "sessions", res.Sessions,
-				"setup_tokens", res.SetupTokens, "grants", res.Grants, "duration", time.Since(start).Round(time.Millisecond).String())
+				"setup_tokens", res.SetupTokens, "grants", res.Grants, "stream_events", res.Deliveries, "events", res.Events,
+				"signing_keys", res.SigningKeys, "duration", time.Since(start).Round(time.Millisecond).String())
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 )
 
 // StreamStatus is an SSF 1.0 §8.1.2 stream status.
@@ -36,6 +37,21 @@ const (
 	DeliveryPoll DeliveryMethod = "poll"
 )
 
+// Who set a stream's status (Stream.StatusBy).
+const (
+	StatusByReceiver = "receiver"
+	StatusByStaff    = "staff"
+)
+
+// MaxStreamsPerClient is how many streams one receiver may own: a
+// resource server needs one or two.
+const MaxStreamsPerClient = 10
+
+// MinVerificationInterval is the least time between two verification
+// requests on one stream (SSF 1.0 §8.1.1 min_verification_interval): each
+// makes the server sign and, for a push stream, send a SET.
+const MinVerificationInterval = 10 * time.Second
+
 // AnyOwner, as a stream operation's owner, lets staff and the delivery
 // worker reach every stream. A receiver passes its client's row id and
 // reaches only its own.
@@ -48,13 +64,14 @@ type Stream struct {
 	ClientID     int64  // the owning receiver's client row id
 	Status       StreamStatus
 	StatusReason string
+	StatusBy     string // StatusByReceiver or StatusByStaff
 	Method       DeliveryMethod
 	EndpointURL  string // push: the receiver's URL
 	// AuthorizationHeader is sent as is with every push (RFC 8935 §2). It is
 	// the receiver's secret: stored as given because it must be sent back,
 	// never logged (see LogValue) and never shown on the dashboard.
 	AuthorizationHeader string
-	Aud                 string // the SETs' aud: the owner's client_id unless set
+	Aud                 string // the SETs' aud: always the owner's client_id
 	EventsRequested     []string
 	Description         string
 	CreatedAt           time.Time
@@ -62,6 +79,7 @@ type Stream struct {
 	LastDeliveryAt      *time.Time
 	LastError           string
 	LastErrorAt         *time.Time
+	LastVerificationAt  *time.Time
 }
 
 // LogValue keeps the receiver's Authorization header out of logs.
@@ -76,7 +94,6 @@ type StreamConfig struct {
 	Method              DeliveryMethod
 	EndpointURL         string // push only
 	AuthorizationHeader string // push only; optional
-	Aud                 string // empty: the owner's client_id
 	EventsRequested     []string
 	Description         string
 }
@@ -108,9 +125,6 @@ func (c *StreamConfig) Validate() error {
 	if len(c.AuthorizationHeader) > 4096 || strings.ContainsAny(c.AuthorizationHeader, "\r\n\x00") {
 		return invalid("authorization_header", "authorization_header must be one line of at most 4096 bytes.")
 	}
-	if len(c.Aud) > 500 {
-		return invalid("aud", "aud must be at most 500 characters.")
-	}
 	if len(c.EventsRequested) > 50 {
 		return invalid("events_requested", "At most 50 event types may be requested.")
 	}
@@ -125,17 +139,17 @@ func (c *StreamConfig) Validate() error {
 	return nil
 }
 
-const streamColumns = `s.id, s.stream_id, s.client_id, s.status, s.status_reason, s.delivery_method, s.endpoint_url,
+const streamColumns = `s.id, s.stream_id, s.client_id, s.status, s.status_reason, s.status_by, s.delivery_method, s.endpoint_url,
  s.authorization_header, s.aud, s.events_requested, s.description, s.created_at, s.updated_at, s.last_delivery_at,
- s.last_error, s.last_error_at`
+ s.last_error, s.last_error_at, s.last_verification_at`
 
 type scanner interface{ Scan(dest ...any) error }
 
 func scanStream(r scanner, st *Stream, extra ...any) error {
 	var events string
-	err := r.Scan(append([]any{&st.ID, &st.StreamID, &st.ClientID, &st.Status, &st.StatusReason, &st.Method, &st.EndpointURL,
+	err := r.Scan(append([]any{&st.ID, &st.StreamID, &st.ClientID, &st.Status, &st.StatusReason, &st.StatusBy, &st.Method, &st.EndpointURL,
 		&st.AuthorizationHeader, &st.Aud, &events, &st.Description, &st.CreatedAt, &st.UpdatedAt, &st.LastDeliveryAt,
-		&st.LastError, &st.LastErrorAt}, extra...)...)
+		&st.LastError, &st.LastErrorAt, &st.LastVerificationAt}, extra...)...)
 	if err != nil {
 		return err
 	}
@@ -152,7 +166,8 @@ func newStreamID() string {
 }
 
 // CreateStream creates an enabled stream owned by the receiver client
-// owner, which must be enabled and allowed to manage streams (--ssf).
+// owner, which must be enabled and allowed to manage streams (--ssf), and
+// own fewer than MaxStreamsPerClient streams (ErrTooManyStreams).
 func (s *Store) CreateStream(ctx context.Context, owner int64, c StreamConfig) (*Stream, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
@@ -161,20 +176,29 @@ func (s *Store) CreateStream(ctx context.Context, owner int64, c StreamConfig) (
 	err := s.write(ctx, func(tx *gorm.DB) error {
 		out = nil
 		var cl Client
-		res := tx.Select("id", "client_id", "ssf", "disabled_at").Where("id = ?", owner).Limit(1).Find(&cl)
+		q := tx.Select("id", "client_id", "ssf", "disabled_at").Where("id = ?", owner)
+		if s.dialect == DialectPostgres {
+			// Concurrent creates of one owner count its streams in turn.
+			q = q.Clauses(clause.Locking{Strength: "UPDATE"})
+		}
+		res := q.Limit(1).Find(&cl)
 		if res.Error != nil {
 			return res.Error
 		}
 		if res.RowsAffected == 0 || !cl.SSF || cl.DisabledAt != nil {
 			return invalid("client", "Only an enabled client created with --ssf may own event streams.")
 		}
+		var n int64
+		if err := tx.Raw("SELECT COUNT(*) FROM streams WHERE client_id = ?", owner).Scan(&n).Error; err != nil {
+			return err
+		}
+		if n >= MaxStreamsPerClient {
+			return fmt.Errorf("%w: a receiver may own at most %d streams; delete one first", ErrTooManyStreams, MaxStreamsPerClient)
+		}
 		now := s.Now()
 		st := &Stream{StreamID: newStreamID(), ClientID: owner, Status: StreamEnabled, Method: c.Method,
-			EndpointURL: c.EndpointURL, AuthorizationHeader: c.AuthorizationHeader, Aud: c.Aud,
+			EndpointURL: c.EndpointURL, AuthorizationHeader: c.AuthorizationHeader, Aud: cl.ClientID,
 			EventsRequested: c.EventsRequested, Description: c.Description, CreatedAt: now, UpdatedAt: now}
-		if st.Aud == "" {
-			st.Aud = cl.ClientID
-		}
 		if err := tx.Exec("INSERT INTO streams (stream_id, client_id, status, status_reason, delivery_method, endpoint_url, "+
 			"authorization_header, aud, events_requested, description, created_at, updated_at) VALUES (?, ?, ?, '', ?, ?, ?, ?, ?, ?, ?, ?)",
 			st.StreamID, owner, string(st.Status), string(st.Method), st.EndpointURL, st.AuthorizationHeader, st.Aud,
@@ -301,15 +325,9 @@ func (s *Store) UpdateStream(ctx context.Context, owner int64, streamID string, 
 }
 
 // ReplaceStream replaces everything a receiver sets on a stream (SSF 1.0
-// §8.1.1.4). An empty Aud keeps the owner's client_id.
+// §8.1.1.4).
 func (s *Store) ReplaceStream(ctx context.Context, owner int64, streamID string, c StreamConfig) (*Stream, error) {
-	return s.changeStream(ctx, owner, streamID, func(cur *StreamConfig) {
-		aud := cur.Aud
-		*cur = c
-		if cur.Aud == "" {
-			cur.Aud = aud
-		}
-	})
+	return s.changeStream(ctx, owner, streamID, func(cur *StreamConfig) { *cur = c })
 }
 
 func (s *Store) changeStream(ctx context.Context, owner int64, streamID string, change func(*StreamConfig)) (*Stream, error) {
@@ -321,19 +339,19 @@ func (s *Store) changeStream(ctx context.Context, owner int64, streamID string, 
 			return err
 		}
 		c := StreamConfig{Method: st.Method, EndpointURL: st.EndpointURL, AuthorizationHeader: st.AuthorizationHeader,
-			Aud: st.Aud, EventsRequested: st.EventsRequested, Description: st.Description}
+			EventsRequested: st.EventsRequested, Description: st.Description}
 		change(&c)
 		if err := c.Validate(); err != nil {
 			return err
 		}
 		now := s.Now()
-		if err := tx.Exec("UPDATE streams SET delivery_method = ?, endpoint_url = ?, authorization_header = ?, aud = ?, "+
+		if err := tx.Exec("UPDATE streams SET delivery_method = ?, endpoint_url = ?, authorization_header = ?, "+
 			"events_requested = ?, description = ?, updated_at = ? WHERE id = ?",
-			string(c.Method), c.EndpointURL, c.AuthorizationHeader, c.Aud, strings.Join(c.EventsRequested, " "), c.Description,
+			string(c.Method), c.EndpointURL, c.AuthorizationHeader, strings.Join(c.EventsRequested, " "), c.Description,
 			now, st.ID).Error; err != nil {
 			return err
 		}
-		st.Method, st.EndpointURL, st.AuthorizationHeader, st.Aud = c.Method, c.EndpointURL, c.AuthorizationHeader, c.Aud
+		st.Method, st.EndpointURL, st.AuthorizationHeader = c.Method, c.EndpointURL, c.AuthorizationHeader
 		st.EventsRequested, st.Description, st.UpdatedAt = c.EventsRequested, c.Description, now
 		out = st
 		return nil
@@ -365,13 +383,14 @@ func (s *Store) deleteStreamTx(tx *gorm.DB, owner int64, streamID string) (*Stre
 }
 
 // SetStreamStatus sets a stream's status (SSF 1.0 §8.1.2.2) with a
-// reason. Disabling drops the events it has not delivered; pausing keeps
-// them for when it is enabled again.
+// reason, for its receiver. Disabling drops the events it has not
+// delivered; pausing keeps them for when it is enabled again. A stream
+// staff paused or disabled stays so: ErrStreamHeld.
 func (s *Store) SetStreamStatus(ctx context.Context, owner int64, streamID string, status StreamStatus, reason string) (*Stream, error) {
 	var out *Stream
 	err := s.write(ctx, func(tx *gorm.DB) error {
 		var err error
-		out, err = s.setStreamStatusTx(tx, owner, streamID, status, reason)
+		out, err = s.setStreamStatusTx(tx, owner, streamID, status, reason, StatusByReceiver)
 		return err
 	})
 	if err != nil {
@@ -380,7 +399,7 @@ func (s *Store) SetStreamStatus(ctx context.Context, owner int64, streamID strin
 	return out, nil
 }
 
-func (s *Store) setStreamStatusTx(tx *gorm.DB, owner int64, streamID string, status StreamStatus, reason string) (*Stream, error) {
+func (s *Store) setStreamStatusTx(tx *gorm.DB, owner int64, streamID string, status StreamStatus, reason, by string) (*Stream, error) {
 	switch status {
 	case StreamEnabled, StreamPaused, StreamDisabled:
 	default:
@@ -390,9 +409,13 @@ func (s *Store) setStreamStatusTx(tx *gorm.DB, owner int64, streamID string, sta
 	if err != nil {
 		return nil, err
 	}
+	if by == StatusByReceiver && st.StatusBy == StatusByStaff && st.Status != StreamEnabled {
+		return nil, fmt.Errorf("%w: stream %s is %s by staff", ErrStreamHeld, st.StreamID, st.Status)
+	}
 	now := s.Now()
 	reason = truncate(strings.TrimSpace(reason), 500)
-	if err := tx.Exec("UPDATE streams SET status = ?, status_reason = ?, updated_at = ? WHERE id = ?", string(status), reason, now, st.ID).Error; err != nil {
+	if err := tx.Exec("UPDATE streams SET status = ?, status_reason = ?, status_by = ?, updated_at = ? WHERE id = ?",
+		string(status), reason, by, now, st.ID).Error; err != nil {
 		return nil, err
 	}
 	if status == StreamDisabled {
@@ -403,8 +426,19 @@ func (s *Store) setStreamStatusTx(tx *gorm.DB, owner int64, streamID string, sta
 	if status == StreamEnabled && st.Status != StreamEnabled {
 		noteQueued(tx) // held events may go out now
 	}
-	st.Status, st.StatusReason, st.UpdatedAt = status, reason, now
+	st.Status, st.StatusReason, st.StatusBy, st.UpdatedAt = status, reason, by, now
 	return st, nil
+}
+
+// disableClientStreamsTx disables every stream of a client being disabled
+// and drops their undelivered events, as staff: re-enabling the client
+// does not bring them back, staff enable them on the dashboard.
+func (s *Store) disableClientStreamsTx(tx *gorm.DB, clientID int64) error {
+	if err := tx.Exec("UPDATE streams SET status = ?, status_reason = ?, status_by = ?, updated_at = ? WHERE client_id = ? AND status <> ?",
+		string(StreamDisabled), "client disabled", StatusByStaff, s.Now(), clientID, string(StreamDisabled)).Error; err != nil {
+		return err
+	}
+	return tx.Exec("DELETE FROM stream_events WHERE delivered_at IS NULL AND stream_id IN (SELECT id FROM streams WHERE client_id = ?)", clientID).Error
 }
 
 // The audited staff actions on streams.
@@ -420,7 +454,7 @@ func (s *Store) SetStreamStatusAs(ctx context.Context, streamID string, status S
 	var out *Stream
 	err := s.write(ctx, func(tx *gorm.DB) error {
 		var err error
-		out, err = s.setStreamStatusTx(tx, AnyOwner, streamID, status, a.Reason)
+		out, err = s.setStreamStatusTx(tx, AnyOwner, streamID, status, a.Reason, StatusByStaff)
 		if err != nil {
 			return err
 		}

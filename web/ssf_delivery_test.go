@@ -188,7 +188,7 @@ func TestPollWithAck(t *testing.T) {
 
 // TestLongPollWakesOnAnEvent starts a long poll with nothing pending and
 // revokes: the poll answers at once with the event, well before both its
-// 25 s limit and its once-a-second look at the database.
+// 25 s limit and its look at the database every Recheck (200 ms).
 func TestLongPollWakesOnAnEvent(t *testing.T) {
 	t.Parallel()
 	es := newEventServer(t)

@@ -41,6 +41,13 @@ func newEventServer(t testing.TB) *eventServer {
 // worker is set (a fuzzer's streams must not push anywhere).
 func newEventServerWith(t testing.TB, worker bool) *eventServer {
 	t.Helper()
+	return newEventServerOpts(t, worker, true)
+}
+
+// newEventServerOpts is newEventServerWith; allowPrivate lets push streams
+// reach the loopback receivers of these tests (serve --push-allow-private).
+func newEventServerOpts(t testing.TB, worker, allowPrivate bool) *eventServer {
+	t.Helper()
 	var st *models.Store
 	if modelstest.OnPostgres() {
 		st, _ = modelstest.NewPostgresStore(t)
@@ -51,6 +58,7 @@ func newEventServerWith(t testing.TB, worker bool) *eventServer {
 	srv := httptest.NewUnstartedServer(nil)
 	issuer := "http://" + srv.Listener.Addr().String()
 	tx := events.NewTransmitter(st, issuer)
+	tx.AllowPrivatePush = allowPrivate
 	srv.Config.Handler = web.New(web.Config{Issuer: issuer, TTLs: models.DefaultTTLs, Events: tx}, st, nil)
 	srv.Start()
 	t.Cleanup(srv.Close)
@@ -128,7 +136,8 @@ type streamJSON struct {
 		EndpointURL         string `json:"endpoint_url"`
 		AuthorizationHeader string `json:"authorization_header"`
 	} `json:"delivery"`
-	Description string `json:"description"`
+	Description             string `json:"description"`
+	MinVerificationInterval int    `json:"min_verification_interval"`
 }
 
 func decode[T any](t testing.TB, raw []byte) T {

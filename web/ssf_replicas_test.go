@@ -46,7 +46,7 @@ func TestStreamDeliveredOnceAcrossReplicas(t *testing.T) {
 		done = append(done, d)
 		go func() {
 			defer close(d)
-			events.NewWorker(events.NewTransmitter(st, issuer), events.WorkerOptions{PollInterval: 20 * time.Millisecond}).Run(wctx)
+			events.NewWorker(privatePush(events.NewTransmitter(st, issuer)), events.WorkerOptions{PollInterval: 20 * time.Millisecond}).Run(wctx)
 		}()
 	}
 	t.Cleanup(func() {
@@ -75,4 +75,10 @@ func TestStreamDeliveredOnceAcrossReplicas(t *testing.T) {
 	if len(rcv.Received()) != n {
 		t.Errorf("received %d SETs, want %d", len(rcv.Received()), n)
 	}
+}
+
+// privatePush lets tx push to the tests' loopback receivers.
+func privatePush(tx *events.Transmitter) *events.Transmitter {
+	tx.AllowPrivatePush = true
+	return tx
 }

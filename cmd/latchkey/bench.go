@@ -230,7 +230,7 @@ func (a *app) bench(ctx context.Context, o benchOptions) ([]benchResult, error) 
 		return nil, err
 	}
 	base := "http://" + ln.Addr().String()
-	srv := &http.Server{Handler: web.New(web.Config{Issuer: base, TTLs: models.DefaultTTLs, Events: events.NewTransmitter(st, base)}, st, nil),
+	srv := &http.Server{Handler: web.New(web.Config{Issuer: base, TTLs: models.DefaultTTLs, Events: privatePush(events.NewTransmitter(st, base))}, st, nil),
 		ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
 	defer srv.Close()
@@ -453,4 +453,10 @@ func (a *app) report(o benchOptions, r benchResult) {
 		r.name, o.clients, r.elapsed.Round(time.Millisecond), r.ok, r.failed, r.rate(),
 		r.quantile(0.50).Round(10*time.Microsecond), r.quantile(0.99).Round(10*time.Microsecond),
 		r.quantile(1).Round(10*time.Microsecond))
+}
+
+// privatePush lets tx take push streams to the bench's loopback receivers.
+func privatePush(tx *events.Transmitter) *events.Transmitter {
+	tx.AllowPrivatePush = true
+	return tx
 }

@@ -64,6 +64,7 @@ func TestCLIRevocationSendsSessionRevoked(t *testing.T) {
 	srv := httptest.NewUnstartedServer(nil)
 	issuer := "http://" + srv.Listener.Addr().String()
 	tx := events.NewTransmitter(st, issuer)
+	tx.AllowPrivatePush = true // the receiver is on loopback
 	srv.Config.Handler = web.New(web.Config{Issuer: issuer, TTLs: models.DefaultTTLs, Events: tx}, st, nil)
 	srv.Start()
 	defer srv.Close()
@@ -146,7 +147,7 @@ func TestEventsSurviveSIGKILL(t *testing.T) {
 	}
 	st.Close()
 
-	srv := startServer(t, bin, db, "--addr", addr)
+	srv := startServer(t, bin, db, "--addr", addr, "--push-allow-private")
 	hc := &http.Client{Timeout: 5 * time.Second}
 	for i, iss := range issued {
 		req, _ := http.NewRequest("POST", srv.url+"/o/revoke_token/", strings.NewReader(url.Values{"token": {iss.AccessToken}}.Encode()))
@@ -167,7 +168,7 @@ func TestEventsSurviveSIGKILL(t *testing.T) {
 		t.Fatalf("received before the receiver was up: %d", len(got))
 	}
 
-	srv = startServer(t, bin, db, "--addr", addr)
+	srv = startServer(t, bin, db, "--addr", addr, "--push-allow-private")
 	rcv.Start()
 	got := rcv.Wait(t, 20*time.Second, fmt.Sprintf("%d events", n), func(s []eventstest.SET) bool { return len(s) >= n })
 	var order []string

@@ -98,7 +98,7 @@ func newGuardRig(t *testing.T, staleAfter time.Duration) *guardRig {
 	r.issuer = r.proxy.srv.URL
 
 	base := r.start(regexp.MustCompile(`Latchkey listening on (http://\S+)`), &syncBuffer{},
-		"--db", r.c.db, "serve", "--addr", "127.0.0.1:0", "--issuer", r.issuer)
+		"--db", r.c.db, "serve", "--addr", "127.0.0.1:0", "--issuer", r.issuer, "--push-allow-private")
 	u, _ := url.Parse(base)
 	r.proxy.target.Store(u)
 

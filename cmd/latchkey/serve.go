@@ -32,6 +32,9 @@ type serveOptions struct {
 	proxies     []string
 	metricsAddr string
 	purgeAfter  age
+	// pushAllowPrivate lets push streams use http and reach private
+	// addresses (development and tests).
+	pushAllowPrivate bool
 }
 
 // The background purge runs about every purgeInterval, the first time
@@ -70,7 +73,9 @@ PostgreSQL one replica at a time does it.
 Revocation events: on a first start serve generates the key that signs them
 (see latchkey keys rotate), and runs a push worker beside the server that
 delivers them to the receivers' streams (on PostgreSQL, each stream by one
-replica at a time).`,
+replica at a time). Push endpoints must be https URLs of public addresses;
+--push-allow-private (LATCHKEY_PUSH_ALLOW_PRIVATE) also allows http and
+loopback, private and link-local addresses, for development and tests.`,
 		Args: noArgs,
 		PreRunE: func(cmd *cobra.Command, _ []string) error {
 			return a.flagsFromEnv(cmd.Flags(), [][2]string{
@@ -82,6 +87,7 @@ replica at a time).`,
 				{"trusted-proxy", "LATCHKEY_TRUSTED_PROXIES"},
 				{"metrics-addr", "LATCHKEY_METRICS_ADDR"},
 				{"purge-after", "LATCHKEY_PURGE_AFTER"},
+				{"push-allow-private", "LATCHKEY_PUSH_ALLOW_PRIVATE"},
 			})
 		},
 		RunE: action(func(cmd *cobra.Command, _ []string) error {
@@ -114,6 +120,7 @@ replica at a time).`,
 	f.BoolVar(&o.demo, "demo", false, "seed an empty database with demo data (env LATCHKEY_DEMO)")
 	f.StringSliceVar(&o.proxies, "trusted-proxy", nil, "network (CIDR or IP) of a load balancer whose X-Forwarded-For is believed; repeatable (env LATCHKEY_TRUSTED_PROXIES, comma-separated)")
 	f.StringVar(&o.metricsAddr, "metrics-addr", "", "host:port of a listener of its own for /metrics, which the main listener then does not serve (env LATCHKEY_METRICS_ADDR)")
+	f.BoolVar(&o.pushAllowPrivate, "push-allow-private", false, "let event push streams use http and reach loopback, private and link-local addresses; for development and tests only (env LATCHKEY_PUSH_ALLOW_PRIVATE)")
 	f.Var(&o.purgeAfter, "purge-after", "delete tokens, codes, sessions and grants dead for longer than this: 720h, 30d (env LATCHKEY_PURGE_AFTER)")
 	return cmd
 }
@@ -197,6 +204,7 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 	}
 	// The key that signs revocation events: generated on a first start.
 	transmitter := events.NewTransmitter(st, o.issuer)
+	transmitter.AllowPrivatePush = o.pushAllowPrivate
 	kid, created, err := transmitter.Keys().Ensure(ctx)
 	if err != nil {
 		return fmt.Errorf("signing key: %w", err)

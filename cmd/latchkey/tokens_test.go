@@ -62,8 +62,12 @@ func TestTokensPurgeDryRunAndDays(t *testing.T) {
 		t.Errorf("purge 30d: got %q", out)
 	}
 	want := time.Now().Add(-720 * time.Hour).UTC()
-	if i := strings.LastIndex(out, " "); i > 0 {
-		got, err := time.Parse(time.RFC3339, strings.TrimSpace(out[i+1:]))
+	first, second, _ := strings.Cut(out, "\n")
+	if second != "deleted 0 delivered event SETs and 0 revocation events older than that, and 0 retired signing keys\n" {
+		t.Errorf("purge 30d, second line: got %q", second)
+	}
+	if i := strings.LastIndex(first, " "); i > 0 {
+		got, err := time.Parse(time.RFC3339, strings.TrimSpace(first[i+1:]))
 		if err != nil || got.Sub(want).Abs() > time.Minute {
 			t.Errorf("cutoff: got %v (%v), want about %v", got, err, want)
 		}

@@ -246,3 +246,10 @@ func Backends() []Backend {
 		{"postgres", func(t testing.TB) *models.Store { st, _ := NewPostgresStore(t); return st }},
 	}
 }
+
+// NewPostgresStoreWith is NewPostgresStore opened with opts.
+func NewPostgresStoreWith(t testing.TB, opts models.Options) (*models.Store, string) {
+	t.Helper()
+	dsn := newPostgresDatabase(t)
+	return OpenWith(t, dsn, opts), dsn
+}
