@@ -267,14 +267,6 @@ CREATE TABLE signing_keys (
 );
 CREATE UNIQUE INDEX signing_keys_kid ON signing_keys (kid);
 `},
-	// The dashboard finds clients by name (filters, the search box, the
-	// duplicate-name check), lists each client's last use with one index
-	// seek, and shows each user's last login.
-	{20, "client names, client last use, user last login", `
-CREATE INDEX clients_name_lower ON clients (LOWER(name));
-CREATE INDEX grants_client_used ON grants (client_id, last_used_at);
-ALTER TABLE users ADD COLUMN last_login_at {{ts}};
-`},
 	// Stream hardening: status_by records who set a stream's status
 	// (receiver or staff), so that a receiver cannot re-enable a stream
 	// staff paused or disabled; last_verification_at rate-limits
@@ -288,6 +280,14 @@ UPDATE streams SET aud = (SELECT c.client_id FROM clients c WHERE c.id = streams
 CREATE INDEX stream_events_delivered ON stream_events (delivered_at) WHERE delivered_at IS NOT NULL;
 CREATE INDEX stream_events_event ON stream_events (event_id);
 CREATE INDEX events_created ON events (created_at);
+`},
+	// The dashboard finds clients by name (filters, the search box, the
+	// duplicate-name check), lists each client's last use with one index
+	// seek, and shows each user's last login.
+	{20, "client names, client last use, user last login", `
+CREATE INDEX clients_name_lower ON clients (LOWER(name));
+CREATE INDEX grants_client_used ON grants (client_id, last_used_at);
+ALTER TABLE users ADD COLUMN last_login_at {{ts}};
 `},
 }
 
