@@ -74,9 +74,10 @@ type events struct {
 
 	minVerify atomic.Int64 // the stream's min_verification_interval, nanoseconds
 
-	keysMu      sync.Mutex
+	keysMu      sync.Mutex // guards keys and keysFetched, never held across I/O
 	keys        *keySet
 	keysFetched time.Time
+	fetchMu     sync.Mutex // one jwks_uri fetch at a time
 
 	tsMu sync.Mutex
 	ts   oauth2.TokenSource

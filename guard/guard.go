@@ -33,7 +33,8 @@ type Config struct {
 	// ClientID and ClientSecret are those of a client created with
 	// `--introspect --ssf`.
 	ClientID, ClientSecret string
-	// HTTPClient is used for every call to Latchkey; http.DefaultClient if nil.
+	// HTTPClient is used for every call to Latchkey; if nil, a client
+	// whose every call ends within DefaultHTTPTimeout.
 	HTTPClient *http.Client
 	// Realm is the RFC 6750 realm in WWW-Authenticate challenges.
 	Realm string
@@ -119,7 +120,9 @@ func New(cfg Config) (*Guard, error) {
 	}
 	hc := cfg.HTTPClient
 	if hc == nil {
-		hc = http.DefaultClient
+		// Never http.DefaultClient, which waits for ever: a Latchkey that
+		// hangs must not hang the guard's subscription or its lookups.
+		hc = &http.Client{Timeout: DefaultHTTPTimeout}
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -151,7 +154,7 @@ func (g *Guard) discover(ctx context.Context) (*metadata, error) {
 		TokenEndpoint         string `json:"token_endpoint"`
 		IntrospectionEndpoint string `json:"introspection_endpoint"`
 	}
-	if err := g.getJSON(ctx, g.hc, g.cfg.Issuer+"/.well-known/oauth-authorization-server", &as); err != nil {
+	if err := g.getJSON(ctx, g.hc, wellKnown(g.cfg.Issuer, "oauth-authorization-server"), &as); err != nil {
 		return nil, err
 	}
 	// RFC 8414 §3.3: the metadata's issuer must be the one asked for.
@@ -159,7 +162,7 @@ func (g *Guard) discover(ctx context.Context) (*metadata, error) {
 		return nil, fmt.Errorf("guard: authorization server metadata: issuer %q, want %q, with token and introspection endpoints", as.Issuer, g.cfg.Issuer)
 	}
 	var ssf ssfConfiguration
-	if err := g.getJSON(ctx, g.hc, g.cfg.Issuer+"/.well-known/ssf-configuration", &ssf); err != nil {
+	if err := g.getJSON(ctx, g.hc, wellKnown(g.cfg.Issuer, "ssf-configuration"), &ssf); err != nil {
 		return nil, err
 	}
 	if strings.TrimRight(ssf.Issuer, "/") != g.cfg.Issuer || ssf.JWKSURI == "" || ssf.ConfigurationEndpoint == "" {
@@ -168,6 +171,25 @@ func (g *Guard) discover(ctx context.Context) (*metadata, error) {
 	m := &metadata{TokenEndpoint: as.TokenEndpoint, IntrospectionEndpoint: as.IntrospectionEndpoint, SSF: ssf}
 	g.meta.Store(m)
 	return m, nil
+}
+
+// DefaultHTTPTimeout bounds each call to Latchkey when Config.HTTPClient is
+// nil: longer than a long poll (Latchkey holds one for up to 25 s), short
+// enough that a hung server is noticed.
+const DefaultHTTPTimeout = 60 * time.Second
+
+// wellKnown is the metadata URL of issuer (RFC 8414 §3; SSF 1.0 does the
+// same): the well-known segment goes between the host and the issuer's
+// path, so https://a.example/tenant1 has its metadata at
+// https://a.example/.well-known/NAME/tenant1.
+func wellKnown(issuer, name string) string {
+	u, err := url.Parse(issuer)
+	if err != nil || u.Host == "" {
+		return strings.TrimRight(issuer, "/") + "/.well-known/" + name
+	}
+	u.Path = "/.well-known/" + name + strings.TrimRight(u.Path, "/")
+	u.RawPath = ""
+	return u.String()
 }
 
 // getJSON GETs url with hc and decodes a 200 JSON answer into v.

@@ -29,10 +29,13 @@ type keySet struct {
 // minKeysRefresh ago (force ignores that: at subscription).
 func (g *Guard) refreshKeys(ctx context.Context, force bool) (*keySet, error) {
 	e := &g.ev
+	e.fetchMu.Lock() // one fetch at a time; readers of the current set do not wait for it
+	defer e.fetchMu.Unlock()
 	e.keysMu.Lock()
-	defer e.keysMu.Unlock()
-	if !force && e.keys != nil && g.now().Sub(e.keysFetched) < minKeysRefresh {
-		return e.keys, nil
+	ks, fetched := e.keys, e.keysFetched
+	e.keysMu.Unlock()
+	if !force && ks != nil && g.now().Sub(fetched) < minKeysRefresh {
+		return ks, nil
 	}
 	meta, err := g.discover(ctx)
 	if err != nil {
@@ -46,8 +49,11 @@ func (g *Guard) refreshKeys(ctx context.Context, force bool) (*keySet, error) {
 	if err != nil {
 		return nil, fmt.Errorf("guard: jwks_uri: %w", err)
 	}
-	e.keys, e.keysFetched = &keySet{set: set}, g.now()
-	return e.keys, nil
+	ks = &keySet{set: set}
+	e.keysMu.Lock()
+	e.keys, e.keysFetched = ks, g.now()
+	e.keysMu.Unlock()
+	return ks, nil
 }
 
 // key returns the public key kid names, refreshing the JWK Set once if the
