@@ -50,6 +50,11 @@ func (h *Handler) authenticateReceiver(c echo.Context) (*models.Client, error) {
 	if info.Token.Type != models.TokenTypeAccess {
 		return nil, ErrInvalidToken.WithDescription("the bearer token is invalid, expired or revoked")
 	}
+	if info.Token.UserID != nil {
+		// A token a user delegated to the client speaks for that user, not
+		// for the receiver: streams are the client's own business.
+		return nil, ErrInsufficientScope.WithDescription("manage streams with a client_credentials token of the receiver, not a user's token")
+	}
 	client, err := h.store.ClientByClientID(ctx, info.ClientID)
 	switch {
 	case errors.Is(err, models.ErrNotFound):

@@ -10,6 +10,7 @@ import (
 	"github.com/latchkey/latchkey/events"
 	"github.com/latchkey/latchkey/events/eventstest"
 	"github.com/latchkey/latchkey/models"
+	"github.com/latchkey/latchkey/models/modelstest"
 	"github.com/lestrrat-go/jwx/v3/jwk"
 )
 
@@ -193,6 +194,13 @@ func TestSSFAuthentication(t *testing.T) {
 	t.Parallel()
 	es := newEventServer(t)
 	notSSF := es.clientCredentials(t).AccessToken // the fixture's client, created without --ssf
+	// A user's token delegated to a --ssf client speaks for the user, not
+	// for the receiver.
+	rx, err := es.st.ClientByID(t.Context(), es.receiver.Client.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	asUser := modelstest.IssuePassword(t, es.st, rx, es.f.Alice).AccessToken
 	for _, c := range []struct {
 		name, bearer, raw string
 		want              int
@@ -202,6 +210,7 @@ func TestSSFAuthentication(t *testing.T) {
 		{"unknown token", "not-a-token", "", 401, "invalid_token"},
 		{"basic auth", "", "Basic YTpi", 400, "invalid_request"},
 		{"client without --ssf", notSSF, "", 403, "insufficient_scope"},
+		{"a user's token of a --ssf client", asUser, "", 403, "insufficient_scope"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			req, _ := http.NewRequest("GET", es.URL+"/ssf/stream", nil)
