@@ -35,6 +35,11 @@ type Keys struct {
 	mu     sync.Mutex
 	signer *Signer
 	readAt time.Time
+
+	// The rendered JWK Set, reused for signerRefresh: /o/jwks/ is public,
+	// and rendering reads the keys and parses each private key.
+	jwks   []byte
+	jwksAt time.Time
 }
 
 // NewKeys returns the key ring of st.
@@ -118,6 +123,7 @@ func (k *Keys) Rotate(ctx context.Context) (string, []string, error) {
 	}
 	k.mu.Lock()
 	k.signer = nil
+	k.jwks = nil
 	k.mu.Unlock()
 	pub, err := k.Published(ctx)
 	if err != nil {
@@ -161,11 +167,27 @@ func (k *Keys) Published(ctx context.Context) ([]PublicKey, error) {
 	return out, nil
 }
 
-// JWKS renders the published keys as a JWK Set.
+// JWKS renders the published keys as a JWK Set. The rendering is reused
+// for signerRefresh, as the signer is: a rotation on another replica shows
+// here within that time, and at once after a rotation in this process.
 func (k *Keys) JWKS(ctx context.Context) ([]byte, error) {
+	k.mu.Lock()
+	if k.jwks != nil && time.Since(k.jwksAt) < signerRefresh {
+		b := k.jwks
+		k.mu.Unlock()
+		return b, nil
+	}
+	k.mu.Unlock()
 	pub, err := k.Published(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return JWKS(pub)
+	b, err := JWKS(pub)
+	if err != nil {
+		return nil, err
+	}
+	k.mu.Lock()
+	k.jwks, k.jwksAt = b, time.Now()
+	k.mu.Unlock()
+	return b, nil
 }
