@@ -180,10 +180,9 @@ type revocation struct {
 // (see write); revokeTx appends to it, and the writer counts them, and
 // wakes the event delivery, only once the transaction has committed.
 type tally struct {
-	revs      []revocation
-	events    []*Event // outbox events to write before the commit
-	queued    bool     // events were queued on some stream
-	uncounted bool     // the demo: move no counters
+	revs   []revocation
+	events []*Event // outbox events to write before the commit
+	queued bool     // events were queued on some stream
 }
 
 // reset empties t for a fresh run of its write.
@@ -194,18 +193,11 @@ func (t *tally) reset() {
 }
 
 type tallyKey struct{}
-type uncountedKey struct{}
-
-// uncounted marks a context whose writes move no counters: the demo seeds
-// history, which is not something this process did.
-func uncounted(ctx context.Context) context.Context {
-	return context.WithValue(ctx, uncountedKey{}, true)
-}
 
 // withTally returns a tally and txCtx carrying it, for the transaction of
 // a write made with ctx.
 func withTally(ctx, txCtx context.Context) (*tally, context.Context) {
-	t := &tally{uncounted: ctx.Value(uncountedKey{}) != nil}
+	t := &tally{}
 	return t, context.WithValue(txCtx, tallyKey{}, t)
 }
 
@@ -232,9 +224,7 @@ func (s *Store) committed(t *tally) {
 	if t == nil {
 		return
 	}
-	if !t.uncounted {
-		s.counters.countTally(t)
-	}
+	s.counters.countTally(t)
 	if t.queued {
 		s.queued.poke()
 	}

@@ -27,12 +27,11 @@ type wantEvent struct {
 func TestRevocationEventsByPath(t *testing.T) {
 	t.Parallel()
 	type world struct {
-		f          *modelstest.Fixture
-		a          *models.Issued // alice at the confidential client
-		cc         *models.Issued // a client_credentials grant of the confidential client
-		st         *models.Store
-		grantSID   map[int64]string
-		clientName string
+		f        *modelstest.Fixture
+		a        *models.Issued // alice at the confidential client
+		cc       *models.Issued // a client_credentials grant of the confidential client
+		st       *models.Store
+		grantSID map[int64]string
 	}
 	cli := models.CLI("root")
 	tests := []struct {
