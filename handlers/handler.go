@@ -48,8 +48,6 @@ type Handler struct {
 	log      *slog.Logger
 	throttle *throttle.Limiter // password guessing, per replica (see checkPassword)
 	ready    readiness         // /readyz's probe, one at a time
-	// overviews is the overview page's short-lived cache of counts.
-	overviews overviewCache
 }
 
 // New returns the handlers over st.

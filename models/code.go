@@ -159,6 +159,10 @@ func (s *Store) ExchangeCode(ctx context.Context, x ExchangeCode) (*Issued, erro
 	return out, nil
 }
 
+// qRotateAccess retires a grant's access tokens at a refresh, returning
+// their expiries for the live counts.
+const qRotateAccess = "UPDATE tokens SET rotated_at = ? WHERE grant_id = ? AND type = ? AND rotated_at IS NULL AND revoked_at IS NULL RETURNING expires_at"
+
 // RefreshGrant is a token request with grant_type=refresh_token.
 type RefreshGrant struct {
 	Client       *Client
@@ -240,8 +244,15 @@ func (s *Store) Refresh(ctx context.Context, r RefreshGrant) (*Issued, error) {
 			refusal = fmt.Errorf("%w: refresh token was already used", ErrInvalidGrant)
 			return nil
 		}
-		if err := tx.Exec("UPDATE tokens SET rotated_at = ? WHERE grant_id = ? AND type = ? AND rotated_at IS NULL AND revoked_at IS NULL",
-			now, g.ID, TokenTypeAccess).Error; err != nil {
+		if err := s.countLive(tx, countRefresh, t.ExpiresAt, -1); err != nil {
+			return err
+		}
+		// Each access token retired leaves the live count of its expiry.
+		rows, err := s.query(tx, qRotateAccess, now, g.ID, TokenTypeAccess)
+		if err != nil {
+			return err
+		}
+		if _, err := s.countReturned(tx, rows, countAccess); err != nil {
 			return err
 		}
 		ttl := r.TTLs.withDefaults()
@@ -249,8 +260,16 @@ func (s *Store) Refresh(ctx context.Context, r RefreshGrant) (*Issued, error) {
 		if err != nil {
 			return err
 		}
-		return tx.Exec("UPDATE grants SET expires_at = ?, last_used_at = ? WHERE id = ?",
-			now.Add(max(ttl.Access, ttl.Refresh)), now, g.ID).Error
+		exp := now.Add(max(ttl.Access, ttl.Refresh))
+		if g.RevokedAt == nil { // a live grant moves to its new expiry's bucket
+			if err := s.countLive(tx, countGrant, g.ExpiresAt, -1); err != nil {
+				return err
+			}
+			if err := s.countLive(tx, countGrant, exp, 1); err != nil {
+				return err
+			}
+		}
+		return tx.Exec("UPDATE grants SET expires_at = ?, last_used_at = ? WHERE id = ?", exp, now, g.ID).Error
 	})
 	if err != nil {
 		return nil, wrapWrite("refresh", err)

@@ -260,13 +260,15 @@ func liveGrantsSQL(cond string) string {
 
 // revokeTokensSQL revokes the live tokens of the selected live grants;
 // revokeGrantsSQL then revokes the grants. Tokens go first: their
-// subquery reads grants.revoked_at, which the second statement sets.
+// subquery reads grants.revoked_at, which the second statement sets. Both
+// return what they revoked, for the overview's live counts.
 func revokeTokensSQL(cond string) string {
-	return "UPDATE tokens SET revoked_at = ? WHERE grant_id IN (" + liveGrantsSQL(cond) + ") AND " + tokenLive
+	return "UPDATE tokens SET revoked_at = ? WHERE grant_id IN (" + liveGrantsSQL(cond) + ") AND " + tokenLive +
+		" RETURNING type, expires_at"
 }
 
 func revokeGrantsSQL(cond string) string {
-	return "UPDATE grants SET revoked_at = ? WHERE " + cond + " AND " + grantLive
+	return "UPDATE grants SET revoked_at = ? WHERE " + cond + " AND " + grantLive + " RETURNING expires_at"
 }
 
 // previewSQL counts what revokeTokensSQL and revokeGrantsSQL would revoke.
@@ -289,11 +291,19 @@ var revokeStatements = func() []string {
 // (RFC 7009 §2.1's cascade), in two statements whatever their number.
 func (s *Store) revokeSelected(tx *gorm.DB, sel grantSelection, now time.Time) (RevokeResult, error) {
 	args := append(append([]any{now}, sel.args...), now, now)
-	toks, err := s.exec(tx, revokeTokensSQL(sel.cond), args...)
+	rows, err := s.query(tx, revokeTokensSQL(sel.cond), args...)
 	if err != nil {
 		return RevokeResult{}, err
 	}
-	grants, err := s.exec(tx, revokeGrantsSQL(sel.cond), append(append([]any{now}, sel.args...), now)...)
+	toks, err := s.countReturned(tx, rows, "")
+	if err != nil {
+		return RevokeResult{}, err
+	}
+	rows, err = s.query(tx, revokeGrantsSQL(sel.cond), append(append([]any{now}, sel.args...), now)...)
+	if err != nil {
+		return RevokeResult{}, err
+	}
+	grants, err := s.countReturned(tx, rows, countGrant)
 	if err != nil {
 		return RevokeResult{}, err
 	}
@@ -398,6 +408,12 @@ func (s *Store) recordRevocation(tx *gorm.DB, req RevokeRequest, def Action, g *
 	}
 	if res.Grants == 0 {
 		return nil
+	}
+	if err := s.addCounts(tx, func(m map[countKey]int64) {
+		bucketed(countRevocations, now, 1, m)
+		bucketed(countRevokedTokens, now, int64(res.Tokens), m)
+	}); err != nil {
+		return err
 	}
 	out := &Event{Type: EventSessionRevoked, SID: g.PublicID, UserID: g.UserID, Username: g.Username,
 		ClientID: nonZero(g.ClientID), ClientPublicID: g.ClientPublicID, Initiating: initiatingEntity(req.Actor, action, g),

@@ -171,6 +171,9 @@ func (s *Store) issueGrantTx(tx *gorm.DB, sg StartGrant, now time.Time) (*Issued
 		return nil, err
 	}
 	g.ID = id
+	if err := s.countLive(tx, countGrant, g.ExpiresAt, 1); err != nil {
+		return nil, err
+	}
 	return s.issueTokensTx(tx, g, sg.Scope, nil, sg.WithRefresh, ttl, now)
 }
 
@@ -204,10 +207,16 @@ func (s *Store) issueTokensTx(tx *gorm.DB, g *Grant, scope string, parent *int64
 		g.ID, g.ClientID, g.UserID, scope, nil, now, now.Add(ttl.Access)); err != nil {
 		return nil, err
 	}
+	if err := s.countLive(tx, countAccess, now.Add(ttl.Access), 1); err != nil {
+		return nil, err
+	}
 	if withRefresh {
 		out.RefreshToken = NewSecret(PrefixRefreshToken)
 		if _, err := s.exec(tx, qInsertToken, HashSecret(out.RefreshToken), string(TokenTypeRefresh), SecretHint(out.RefreshToken),
 			g.ID, g.ClientID, g.UserID, scope, parent, now, now.Add(ttl.Refresh)); err != nil {
+			return nil, err
+		}
+		if err := s.countLive(tx, countRefresh, now.Add(ttl.Refresh), 1); err != nil {
 			return nil, err
 		}
 	}

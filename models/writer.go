@@ -75,7 +75,10 @@ func (s *Store) write(ctx context.Context, fn func(tx *gorm.DB) error) error {
 			}
 			n, err := s.flushOutbox(tx, t.events)
 			t.queued = t.queued || n > 0
-			return err
+			if err != nil {
+				return err
+			}
+			return s.flushCounts(tx, t.counts)
 		})
 		if err != nil {
 			return err
@@ -188,6 +191,13 @@ func (b *batcher) runTogether(ops []*writeOp) bool {
 		evs = append(evs, op.tally.events...)
 	}
 	queued, err := b.s.flushOutbox(tx, evs)
+	if err == nil {
+		tallies := make([]*tally, len(ops))
+		for i, op := range ops {
+			tallies[i] = op.tally
+		}
+		err = b.s.flushCounts(tx, mergeCounts(tallies))
+	}
 	if err != nil {
 		tx.Rollback()
 		if len(ops) > 1 {
@@ -364,7 +374,7 @@ const (
 	qAuditCount = "UPDATE audit_events SET count = count + ? WHERE id = ?"
 )
 
-var hotStatements = append([]string{qInsertGrant, qInsertToken, qInsertAudit, qAuditCount, qInsertEvent},
+var hotStatements = append([]string{qInsertGrant, qInsertToken, qInsertAudit, qAuditCount, qInsertEvent, qAddCount, qRotateAccess},
 	revokeStatements...)
 
 // hotReads are the reads every request makes, prepared on the reader pool.
