@@ -416,7 +416,7 @@ func (d *demo) rotate(g *grant, at time.Time, ttl models.TTLs) error {
 
 // use records that the client used its token, as /api/me does.
 func (d *demo) use(g *grant) error {
-	d.st.TouchGrant(g.id)
+	d.st.TouchGrant(g.id, models.Seen{})
 	d.st.FlushLastUse()
 	return nil
 }

@@ -77,6 +77,12 @@ func UserFrom(c echo.Context) *models.User {
 // remote is the client address for the audit trail.
 func remote(c echo.Context) string { return c.RealIP() }
 
+// userAgent is the request's User-Agent, as sent (models cleans it).
+func userAgent(c echo.Context) string { return c.Request().UserAgent() }
+
+// seen is where the request came from, for a grant to record.
+func seen(c echo.Context) models.Seen { return models.Seen{Addr: remote(c), UserAgent: userAgent(c)} }
+
 // requestID is the request's ID, set by the request-ID middleware.
 func requestID(c echo.Context) string {
 	return c.Response().Header().Get(echo.HeaderXRequestID)

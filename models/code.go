@@ -68,6 +68,7 @@ type ExchangeCode struct {
 	CodeVerifier     string
 	TTLs             TTLs
 	Remote           string
+	UserAgent        string // recorded on the grant with Remote
 	RequestID        string
 }
 
@@ -133,7 +134,7 @@ func (s *Store) ExchangeCode(ctx context.Context, x ExchangeCode) (*Issued, erro
 		}
 		out, err = s.issueGrantTx(tx, StartGrant{
 			Client: x.Client, UserID: c.UserID, GrantType: GrantAuthorizationCode, Scope: scope.String(),
-			WithRefresh: x.Client.Allows(GrantRefreshToken), TTLs: x.TTLs,
+			WithRefresh: x.Client.Allows(GrantRefreshToken), TTLs: x.TTLs, Seen: Seen{Addr: x.Remote, UserAgent: x.UserAgent},
 		}, now)
 		if err != nil {
 			return err
@@ -170,6 +171,7 @@ type RefreshGrant struct {
 	Scope        string // empty keeps the grant's scope
 	TTLs         TTLs
 	Remote       string
+	UserAgent    string // recorded on the grant as its last sighting, with Remote
 	RequestID    string
 }
 
@@ -269,7 +271,11 @@ func (s *Store) Refresh(ctx context.Context, r RefreshGrant) (*Issued, error) {
 				return err
 			}
 		}
-		return tx.Exec("UPDATE grants SET expires_at = ?, last_used_at = ? WHERE id = ?", exp, now, g.ID).Error
+		// A refresh is a use by the holder itself: it moves the last use
+		// and where the grant was last seen, in the same statement.
+		seen := Seen{Addr: r.Remote, UserAgent: r.UserAgent}.clean()
+		return tx.Exec("UPDATE grants SET expires_at = ?, last_used_at = ?, last_seen_at = ?, last_seen_addr = ?, last_seen_ua = ? WHERE id = ?",
+			exp, now, now, seen.Addr, seen.UserAgent, g.ID).Error
 	})
 	if err != nil {
 		return nil, wrapWrite("refresh", err)

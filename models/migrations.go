@@ -289,6 +289,17 @@ CREATE TABLE counts (
 	PRIMARY KEY (kind, span, start)
 ){{without_rowid}};
 `},
+	// Where a grant came from and was last seen: the source address and
+	// User-Agent of the request that issued it and of its last use with
+	// the holder talking to Latchkey directly (/api/me, a refresh), for
+	// the dashboard to show beside the times.
+	{22, "grants: issuing and last-seen address and User-Agent", `
+ALTER TABLE grants ADD COLUMN issued_addr TEXT NOT NULL DEFAULT '';
+ALTER TABLE grants ADD COLUMN issued_ua TEXT NOT NULL DEFAULT '';
+ALTER TABLE grants ADD COLUMN last_seen_at {{ts}};
+ALTER TABLE grants ADD COLUMN last_seen_addr TEXT NOT NULL DEFAULT '';
+ALTER TABLE grants ADD COLUMN last_seen_ua TEXT NOT NULL DEFAULT '';
+`},
 	// The overview's leak signals sum the last day's events of a few
 	// actions: one short range of this index per action.
 	{23, "audit events by action and time", `

@@ -40,6 +40,7 @@ type Grant struct {
 	ExpiresAt  time.Time
 	LastUsedAt *time.Time
 	RevokedAt  *time.Time
+	GrantContext
 }
 
 // Token is an access or refresh token. Only its SHA-256 is stored. A token
@@ -122,6 +123,9 @@ type StartGrant struct {
 	Scope       string // already resolved against the client's scopes
 	WithRefresh bool
 	TTLs        TTLs
+	// Seen is the request that asked for the grant: its source address
+	// and User-Agent, recorded on the grant.
+	Seen Seen
 }
 
 // IssueGrant starts a new grant and issues its first tokens (RFC 6749 §4.3,
@@ -166,7 +170,9 @@ func (s *Store) issueGrantTx(tx *gorm.DB, sg StartGrant, now time.Time) (*Issued
 		g.ExpiresAt = now.Add(max(ttl.Access, ttl.Refresh))
 	}
 	g.PublicID = newGrantPublicID()
-	id, err := s.insertID(tx, qInsertGrant, g.ClientID, g.UserID, string(g.GrantType), g.Scope, g.CreatedAt, g.ExpiresAt, g.PublicID)
+	seen := sg.Seen.clean()
+	id, err := s.insertID(tx, qInsertGrant, g.ClientID, g.UserID, string(g.GrantType), g.Scope, g.CreatedAt, g.ExpiresAt, g.PublicID,
+		seen.Addr, seen.UserAgent)
 	if err != nil {
 		return nil, err
 	}

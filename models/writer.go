@@ -366,7 +366,8 @@ func (s *Store) rebind(q string) string {
 // The hot statements: issuance and revocation. They are prepared once on
 // the SQLite writer connection (see stmtCache).
 const (
-	qInsertGrant = "INSERT INTO grants (client_id, user_id, grant_type, scope, created_at, expires_at, public_id) VALUES (?, ?, ?, ?, ?, ?, ?)"
+	qInsertGrant = "INSERT INTO grants (client_id, user_id, grant_type, scope, created_at, expires_at, public_id, issued_addr, issued_ua) " +
+		"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 	qInsertToken = "INSERT INTO tokens (hash, type, hint, grant_id, client_id, user_id, scope, parent_id, created_at, expires_at) " +
 		"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 	qInsertAudit = "INSERT INTO audit_events (created_at, actor_type, actor, action, grant_id, user_id, client_id, " +
