@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/PuerkitoBio/goquery"
-	"github.com/latchkey/latchkey/models"
 	"github.com/latchkey/latchkey/models/modelstest"
+	"github.com/latchkey/latchkey/web"
 	"golang.org/x/oauth2"
 )
 
@@ -44,7 +44,7 @@ func (u uaTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 func TestRecordedContext(t *testing.T) {
 	t.Parallel()
 	clk := modelstest.NewClock(time.Now().UTC())
-	ts := newTestServerWith(t, models.Options{Now: clk.Now})
+	ts := newClockServer(t, clk, web.Config{})
 	const (
 		issueUA = "Issuer-App/1.0 (recorded-context issue)"
 		useUA   = "Incident-Probe/9.9 (recorded-context use)"
