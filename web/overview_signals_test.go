@@ -116,7 +116,7 @@ func TestOverviewSignals(t *testing.T) {
 			if !d.Find(`[data-testid="signal-` + string(tc.action) + `"]`).HasClass("signal-hot") {
 				t.Errorf("signal %s is not marked", tc.action)
 			}
-			link := d.Find(`[data-testid="signal-link-` + string(tc.action) + `"]`).AttrOr("href", "")
+			link := d.Find(`[data-testid="signal-link-`+string(tc.action)+`"]`).AttrOr("href", "")
 			_, html := admin.get(link)
 			rows := doc(t, html).Find(`[data-testid="audit-row"]`)
 			total := 0
