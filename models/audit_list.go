@@ -34,13 +34,13 @@ func ParseAction(s string) (Action, error) {
 
 // AllActions lists every audited action in a stable order, for filters.
 var AllActions = []Action{ActionRevokeToken, ActionRevokeRefused, ActionRevokeGrant, ActionRevokeUserGrants,
-	ActionRevokeClient, ActionRefreshReuse, ActionCodeReuse, ActionClientCreate, ActionClientRotate,
+	ActionRevokeClient, ActionRevokeMatching, ActionRefreshReuse, ActionCodeReuse, ActionClientCreate, ActionClientRotate,
 	ActionClientDisable, ActionUserCreate, ActionClientUpdate, ActionUserUpdate, ActionUserDisable, ActionUserEnable,
 	ActionLoginFailure, ActionLoginThrottled, ActionStaffLogin}
 
 // revocationActions are the actions that revoke tokens.
 var revocationActions = []Action{ActionRevokeToken, ActionRevokeGrant, ActionRevokeUserGrants, ActionRevokeClient,
-	ActionRefreshReuse, ActionCodeReuse, ActionClientDisable, ActionUserDisable}
+	ActionRevokeMatching, ActionRefreshReuse, ActionCodeReuse, ActionClientDisable, ActionUserDisable}
 
 // ListAudit lists audit events, newest first, with keyset pagination and
 // the targets' names. Each filter but the time range walks its own (column,

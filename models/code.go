@@ -254,7 +254,7 @@ func (s *Store) Refresh(ctx context.Context, r RefreshGrant) (*Issued, error) {
 		if err != nil {
 			return err
 		}
-		if _, err := s.countReturned(tx, rows, countAccess); err != nil {
+		if _, _, err := s.countReturned(tx, rows, countAccess); err != nil {
 			return err
 		}
 		ttl := r.TTLs.withDefaults()

@@ -167,25 +167,35 @@ func mergeCounts(ts []*tally) map[countKey]int64 {
 	return out
 }
 
-// countReturned reads the (type, expires_at) rows an UPDATE … RETURNING
-// gave and takes each from its kind's live count; kind "" means the type
-// column is read and the rows are tokens, else the rows are of kind and
-// carry only expires_at. It returns how many rows there were.
-func (s *Store) countReturned(tx *gorm.DB, rows *sql.Rows, kind countKind) (int, error) {
+// countReturned reads the rows an UPDATE … RETURNING gave and takes each
+// from its kind's live count, returning how many rows there were. The rows
+// are (type, expires_at) of tokens when kind is "", (expires_at,
+// client_id) of grants when kind is countGrant, and (expires_at) of
+// tokens of kind otherwise. For grants it also counts them per client.
+func (s *Store) countReturned(tx *gorm.DB, rows *sql.Rows, kind countKind) (int, map[int64]int, error) {
 	defer rows.Close()
 	n := 0
 	deltas := map[countKey]int64{}
+	var clients map[int64]int
+	if kind == countGrant {
+		clients = map[int64]int{}
+	}
 	for rows.Next() {
 		var typ string
 		var exp any
+		var client int64
 		var err error
-		if kind == "" {
+		switch kind {
+		case "":
 			err = rows.Scan(&typ, &exp)
-		} else {
+		case countGrant:
+			err = rows.Scan(&exp, &client)
+			clients[client]++
+		default:
 			err = rows.Scan(&exp)
 		}
 		if err != nil {
-			return 0, err
+			return 0, nil, err
 		}
 		k := kind
 		if k == "" {
@@ -195,9 +205,9 @@ func (s *Store) countReturned(tx *gorm.DB, rows *sql.Rows, kind countKind) (int,
 		n++
 	}
 	if err := rows.Err(); err != nil {
-		return 0, err
+		return 0, nil, err
 	}
-	return n, s.addCounts(tx, func(m map[countKey]int64) {
+	return n, clients, s.addCounts(tx, func(m map[countKey]int64) {
 		for k, d := range deltas {
 			m[k] += d
 		}

@@ -122,6 +122,12 @@ func TestOverviewCountsExact(t *testing.T) {
 				t.Fatal(err)
 			}
 			check("client-wide")
+			pw(f.Confidential, f.Bob, short)
+			if _, err := st.Revoke(ctx, models.RevokeRequest{Matching: &models.GrantMatch{GrantType: models.GrantPassword},
+				Actor: models.Staff(f.Admin)}); err != nil {
+				t.Fatal(err)
+			}
+			check("mass revocation")
 			pw(f.Public, f.Alice, models.TTLs{})
 			if _, err := st.DisableUser(ctx, f.Alice.ID, models.StaffAction{Actor: models.Staff(f.Admin)}); err != nil {
 				t.Fatal(err)
