@@ -42,6 +42,9 @@ func adminRoutes(b *echo.Group, h *handlers.Handler) {
 	a.POST("/clients/:id/disable", h.DisableClient, admin)
 	a.GET("/clients/:id/edit", h.ShowEditClient, admin)
 	a.POST("/clients/:id/edit", h.UpdateClient, admin)
+	a.GET("/revoke", h.ShowMassRevoke, admin)
+	a.GET("/revoke/confirm", h.ShowConfirmMassRevoke, admin)
+	a.POST("/revoke", h.MassRevoke, admin)
 	a.GET("/audit", h.ShowAudit)
 	a.GET("/audit.csv", h.ExportAuditCSV)
 
