@@ -158,6 +158,30 @@ type grant struct {
 	prevRefresh string // the refresh token the last refresh rotated away
 }
 
+// demoAgents are the User-Agents the demo's clients send.
+var demoAgents = []string{
+	"Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15",
+	"Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+	"AcmeMobile/4.2.1 (iPhone; iOS 17.5)",
+	"python-requests/2.32.3",
+	"Go-http-client/2.0",
+}
+
+// seen is where the demo says a grant's requests come from: documentation
+// addresses (RFC 5737, RFC 3849) and a User-Agent, fixed per grant's user
+// and client so that the demo's random sequence is not disturbed.
+func (g *grant) seen() models.Seen {
+	n := int(g.client.ID) * 7
+	if g.user != nil {
+		n += int(g.user.ID) * 13
+	}
+	addr := fmt.Sprintf("203.0.113.%d", 10+n%200)
+	if n%5 == 0 {
+		addr = fmt.Sprintf("2001:db8:%x::%x", n%4096, 1+n%250)
+	}
+	return models.Seen{Addr: addr, UserAgent: demoAgents[n%len(demoAgents)]}
+}
+
 func (d *demo) createUsers() error {
 	users := []struct {
 		name string
@@ -371,7 +395,8 @@ func (d *demo) run() error {
 }
 
 func (d *demo) issue(g *grant, at time.Time, ttl models.TTLs) error {
-	sg := models.StartGrant{Client: g.client, GrantType: g.grantType, Scope: g.client.Scope, WithRefresh: g.refresh, TTLs: ttl}
+	sg := models.StartGrant{Client: g.client, GrantType: g.grantType, Scope: g.client.Scope, WithRefresh: g.refresh, TTLs: ttl,
+		Seen: g.seen()}
 	if g.user != nil {
 		sg.UserID = g.user.ID
 	}
@@ -416,7 +441,7 @@ func (d *demo) rotate(g *grant, at time.Time, ttl models.TTLs) error {
 
 // use records that the client used its token, as /api/me does.
 func (d *demo) use(g *grant) error {
-	d.st.TouchGrant(g.id)
+	d.st.TouchGrant(g.id, g.seen())
 	d.st.FlushLastUse()
 	return nil
 }

@@ -38,7 +38,7 @@ func (h *Handler) ShowAudit(c echo.Context) error {
 
 func auditForm(c echo.Context) admin.AuditFilterForm {
 	return admin.AuditFilterForm{Actor: c.QueryParam("actor"), Client: c.QueryParam("client"), User: c.QueryParam("user"),
-		Action: c.QueryParam("action"), From: c.QueryParam("from"), To: c.QueryParam("to")}
+		Action: c.QueryParam("action"), From: c.QueryParam("from"), To: c.QueryParam("to"), Since: c.QueryParam("since")}
 }
 
 // csvQuery is the page's filter without its page position.
@@ -55,7 +55,7 @@ func csvQuery(c echo.Context) string {
 
 func encodeQuery(q map[string][]string) string {
 	var b strings.Builder
-	for _, k := range []string{"actor", "client", "user", "action", "from", "to"} {
+	for _, k := range []string{"actor", "client", "user", "action", "from", "to", "since"} {
 		if v := q[k]; len(v) > 0 && v[0] != "" {
 			if b.Len() > 0 {
 				b.WriteByte('&')
@@ -68,6 +68,9 @@ func encodeQuery(q map[string][]string) string {
 
 // errBadDate refuses a from or to date the filter cannot read.
 var errBadDate = &models.ValidationError{Field: "date", Message: "Dates look like 2025-01-31."}
+
+// errBadSince refuses a since time the filter cannot read.
+var errBadSince = &models.ValidationError{Field: "since", Message: "Since is a time like 2025-01-31T08:00:00Z."}
 
 // auditFilter resolves the names and dates typed in the filter form.
 func (h *Handler) auditFilter(ctx context.Context, form admin.AuditFilterForm) (models.AuditFilter, error) {
@@ -90,6 +93,15 @@ func (h *Handler) auditFilter(ctx context.Context, form admin.AuditFilterForm) (
 			return f, errBadDate
 		}
 		f.To = to.AddDate(0, 0, 1) // the To day is included
+	}
+	if form.Since != "" {
+		since, err := time.Parse(time.RFC3339Nano, form.Since)
+		if err != nil {
+			return f, errBadSince
+		}
+		if since.After(f.From) {
+			f.From = since
+		}
 	}
 	return f, nil
 }

@@ -39,7 +39,7 @@ func (h *Handler) ShowMe(c echo.Context) error {
 	if info.Token.Type != models.TokenTypeAccess {
 		return ErrInvalidToken.WithDescription("the access token is invalid, expired or revoked")
 	}
-	h.store.TouchGrant(info.Token.GrantID)
+	h.store.TouchGrant(info.Token.GrantID, seen(c))
 	out := meResponse{ClientID: info.ClientID, Scope: info.Token.Scope}
 	if info.Username != "" {
 		out.User = &info.Username

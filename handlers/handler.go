@@ -52,9 +52,7 @@ type Handler struct {
 	log      *slog.Logger
 	throttle *throttle.Limiter // password guessing, per replica (see checkPassword)
 	ready    readiness         // /readyz's probe, one at a time
-	// overviews is the overview page's short-lived cache of counts.
-	overviews overviewCache
-	events    *events.Transmitter
+	events   *events.Transmitter
 }
 
 // New returns the handlers over st.
@@ -87,6 +85,12 @@ func UserFrom(c echo.Context) *models.User {
 
 // remote is the client address for the audit trail.
 func remote(c echo.Context) string { return c.RealIP() }
+
+// userAgent is the request's User-Agent, as sent (models cleans it).
+func userAgent(c echo.Context) string { return c.Request().UserAgent() }
+
+// seen is where the request came from, for a grant to record.
+func seen(c echo.Context) models.Seen { return models.Seen{Addr: remote(c), UserAgent: userAgent(c)} }
 
 // requestID is the request's ID, set by the request-ID middleware.
 func requestID(c echo.Context) string {

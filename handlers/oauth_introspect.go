@@ -53,7 +53,7 @@ func (h *Handler) IntrospectToken(c echo.Context) error {
 		return ErrInvalidClient.WithDescription("public clients cannot use introspection")
 	}
 	if callerGrant != 0 {
-		h.store.TouchGrant(callerGrant)
+		h.store.TouchGrant(callerGrant, seen(c)) // the resource server, with its own token
 	}
 	tok := form.Get("token")
 	if tok == "" {
@@ -70,7 +70,9 @@ func (h *Handler) IntrospectToken(c echo.Context) error {
 	if !own && (!client.Introspect || info.Token.Type == models.TokenTypeRefresh) {
 		return writeJSON(c, 200, introspection{Active: false})
 	}
-	h.store.TouchGrant(info.Token.GrantID)
+	// A use, but not a sighting: the caller is the resource server, not
+	// the token's holder, so its address says nothing about the grant.
+	h.store.TouchGrant(info.Token.GrantID, models.Seen{})
 	out := introspection{
 		Active: true, TokenType: tokenTypeName(info.Token.Type), Scope: info.Token.Scope, ClientID: info.ClientID,
 		Username: info.Username, Exp: info.Token.ExpiresAt.Unix(), Iat: info.Token.CreatedAt.Unix(), Iss: h.cfg.Issuer,

@@ -74,7 +74,7 @@ func (h *Handler) exchangeCode(c echo.Context, client *models.Client, form url.V
 	_, redirectGiven := form["redirect_uri"]
 	return h.store.ExchangeCode(c.Request().Context(), models.ExchangeCode{
 		Client: client, Code: code, RedirectURI: form.Get("redirect_uri"), RedirectURIGiven: redirectGiven,
-		CodeVerifier: form.Get("code_verifier"), TTLs: h.cfg.TTLs, Remote: remote(c), RequestID: requestID(c),
+		CodeVerifier: form.Get("code_verifier"), TTLs: h.cfg.TTLs, Remote: remote(c), UserAgent: userAgent(c), RequestID: requestID(c),
 	})
 }
 
@@ -86,7 +86,7 @@ func (h *Handler) refresh(c echo.Context, client *models.Client, form url.Values
 	}
 	return h.store.Refresh(c.Request().Context(), models.RefreshGrant{
 		Client: client, RefreshToken: rt, Scope: form.Get("scope"), TTLs: h.cfg.TTLs,
-		Remote: remote(c), RequestID: requestID(c),
+		Remote: remote(c), UserAgent: userAgent(c), RequestID: requestID(c),
 	})
 }
 
@@ -100,7 +100,7 @@ func (h *Handler) clientCredentials(c echo.Context, client *models.Client, form 
 		return nil, err
 	}
 	return h.store.IssueGrant(c.Request().Context(), models.StartGrant{
-		Client: client, GrantType: models.GrantClientCredentials, Scope: scope, TTLs: h.cfg.TTLs,
+		Client: client, GrantType: models.GrantClientCredentials, Scope: scope, TTLs: h.cfg.TTLs, Seen: seen(c),
 	})
 }
 
@@ -129,7 +129,7 @@ func (h *Handler) password(c echo.Context, client *models.Client, form url.Value
 	}
 	return h.store.IssueGrant(c.Request().Context(), models.StartGrant{
 		Client: client, UserID: u.ID, GrantType: models.GrantPassword, Scope: scope,
-		WithRefresh: client.Allows(models.GrantRefreshToken), TTLs: h.cfg.TTLs,
+		WithRefresh: client.Allows(models.GrantRefreshToken), TTLs: h.cfg.TTLs, Seen: seen(c),
 	})
 }
 

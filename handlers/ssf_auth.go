@@ -65,7 +65,7 @@ func (h *Handler) authenticateReceiver(c echo.Context) (*models.Client, error) {
 	if !client.SSF || client.DisabledAt != nil {
 		return nil, ErrInsufficientScope.WithDescription("the token's client may not manage event streams; create it with --ssf")
 	}
-	h.store.TouchGrant(info.Token.GrantID)
+	h.store.TouchGrant(info.Token.GrantID, seen(c)) // the receiver, with its own token
 	return client, nil
 }
 

@@ -52,6 +52,7 @@ const (
 	ActionRevokeGrant      Action = "grant.revoke"
 	ActionRevokeUserGrants Action = "user.revoke_grants"
 	ActionRevokeClient     Action = "client.revoke_tokens"
+	ActionRevokeMatching   Action = "grants.revoke_matching" // a mass revocation by scope, grant type or time
 	ActionRefreshReuse     Action = "refresh_token.reuse"
 	ActionCodeReuse        Action = "code.reuse"
 	ActionClientCreate     Action = "client.create"

@@ -34,13 +34,13 @@ func ParseAction(s string) (Action, error) {
 
 // AllActions lists every audited action in a stable order, for filters.
 var AllActions = []Action{ActionRevokeToken, ActionRevokeRefused, ActionRevokeGrant, ActionRevokeUserGrants,
-	ActionRevokeClient, ActionRefreshReuse, ActionCodeReuse, ActionClientCreate, ActionClientRotate,
+	ActionRevokeClient, ActionRevokeMatching, ActionRefreshReuse, ActionCodeReuse, ActionClientCreate, ActionClientRotate,
 	ActionClientDisable, ActionUserCreate, ActionClientUpdate, ActionUserUpdate, ActionUserDisable, ActionUserEnable,
 	ActionLoginFailure, ActionLoginThrottled, ActionStaffLogin, ActionStreamStatus, ActionStreamDelete}
 
 // revocationActions are the actions that revoke tokens.
 var revocationActions = []Action{ActionRevokeToken, ActionRevokeGrant, ActionRevokeUserGrants, ActionRevokeClient,
-	ActionRefreshReuse, ActionCodeReuse, ActionClientDisable, ActionUserDisable}
+	ActionRevokeMatching, ActionRefreshReuse, ActionCodeReuse, ActionClientDisable, ActionUserDisable}
 
 // ListAudit lists audit events, newest first, with keyset pagination and
 // the targets' names. Each filter but the time range walks its own (column,
@@ -102,8 +102,54 @@ type Overview struct {
 	// hours (audit events that revoked something) and the tokens they
 	// revoked.
 	Revocations, RevokedTokens int64
+	// Since is the start of the 24 hours of Revocations and Signals.
+	Since time.Time
+	// Signals are the leak signals of the last 24 hours, one per
+	// SignalActions entry, in that order.
+	Signals []Signal
 	// Days is the last 30 days, oldest first, UTC.
 	Days []DayCount
+}
+
+// Signal is how often one kind of leak signal happened.
+type Signal struct {
+	Action Action
+	// Count sums the events' counts: repeats folded into one event
+	// (refused revocations, throttled logins) count each time.
+	Count int64
+}
+
+// SignalActions are the audited actions that suggest a leaked credential:
+// a refresh token or a code presented twice, a client revoking a token
+// issued to another client, and password guessing throttled.
+var SignalActions = []Action{ActionRefreshReuse, ActionCodeReuse, ActionRevokeRefused, ActionLoginThrottled}
+
+// qSignals sums the leak signals since a time, over the index
+// audit_events_action_created: one short range per action.
+var qSignals = "SELECT action, COALESCE(SUM(count), 0) FROM audit_events WHERE action IN (" +
+	strings.TrimSuffix(strings.Repeat("?, ", len(SignalActions)), ", ") + ") AND created_at >= ? GROUP BY action"
+
+// signals reads the leak signals since since.
+func (s *Store) signals(ctx context.Context, since time.Time) ([]Signal, error) {
+	rows, err := s.rdb.QueryContext(ctx, s.rebind(qSignals), append(anys(SignalActions), since)...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	got := map[Action]int64{}
+	for rows.Next() {
+		var a string
+		var n int64
+		if err := rows.Scan(&a, &n); err != nil {
+			return nil, err
+		}
+		got[Action(a)] = n
+	}
+	out := make([]Signal, len(SignalActions))
+	for i, a := range SignalActions {
+		out[i] = Signal{Action: a, Count: got[a]}
+	}
+	return out, rows.Err()
 }
 
 // DayCount is one day of the overview chart.
@@ -116,10 +162,11 @@ type DayCount struct {
 // OverviewDays is how many days the chart spans.
 const OverviewDays = 30
 
-// Overview counts what the overview page shows. Its independent counts
-// run at once on the read pool. Active tokens and grants are counted over
-// partial indexes of the live rows; tokens revoked per day come from the
-// audit trail, which keeps every revocation even after a purge.
+// Overview reads what the overview page shows. The counts are exact and
+// live: the writes keep them (see live_counts.go), and reading them is a
+// few short index ranges whatever the size of the database. Tokens revoked
+// per day are kept the same way, from the same revocations the audit trail
+// records (which keeps every one even after a purge).
 //
 // Tokens issued per day are counted from token ids: ids are handed out in
 // issue order, so the tokens issued in a day are the ids between the first
@@ -135,49 +182,20 @@ func (s *Store) Overview(ctx context.Context) (*Overview, error) {
 	for i := range OverviewDays {
 		o.Days = append(o.Days, DayCount{Day: start.AddDate(0, 0, i)})
 	}
-	live := func(t TokenType, dst *int64) func() error {
-		// Without statistics SQLite may prefer tokens_revoked for "revoked_at
-		// IS NULL", which matches nearly every row.
-		from := "tokens"
-		if s.dialect == DialectSQLite {
-			from = "tokens INDEXED BY tokens_live_type"
-		}
-		return func() error {
-			return db.Raw(`SELECT COUNT(*) FROM `+from+` WHERE type = ? AND revoked_at IS NULL AND rotated_at IS NULL AND expires_at > ?`, t, now).Scan(dst).Error
-		}
-	}
-	day := "substr(created_at, 1, 10)"
-	if s.dialect == DialectPostgres {
-		day = "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')"
-	}
-	var revoked []struct {
-		Day string
-		N   int64
-	}
+	o.Since = now.Add(-24 * time.Hour)
+	var kept *liveCounts
 	firsts := make([]*int64, OverviewDays+1)
 	var maxID *int64
 	jobs := []func() error{
-		live(TokenTypeAccess, &o.ActiveAccess),
-		live(TokenTypeRefresh, &o.ActiveRefresh),
 		func() error {
-			return db.Raw(`SELECT COUNT(*) FROM grants WHERE revoked_at IS NULL AND expires_at > ?`, now).Scan(&o.ActiveGrants).Error
-		},
-		func() error {
-			var c struct{ Clients, Users int64 }
-			err := db.Raw(`SELECT (SELECT COUNT(*) FROM clients) AS clients, (SELECT COUNT(*) FROM users) AS users`).Scan(&c).Error
-			o.Clients, o.Users = c.Clients, c.Users
+			var err error
+			kept, err = s.keptCounts(ctx, now, start)
 			return err
 		},
 		func() error {
-			var rev struct{ N, Tokens int64 }
-			err := db.Raw(`SELECT COUNT(*) AS n, COALESCE(SUM(tokens), 0) AS tokens FROM audit_events WHERE created_at >= ? AND action IN ? AND grants > 0`,
-				now.Add(-24*time.Hour), revocationActions).Scan(&rev).Error
-			o.Revocations, o.RevokedTokens = rev.N, rev.Tokens
+			var err error
+			o.Signals, err = s.signals(ctx, o.Since)
 			return err
-		},
-		func() error {
-			return db.Raw("SELECT "+day+" AS day, COALESCE(SUM(tokens), 0) AS n FROM audit_events WHERE created_at >= ? AND action IN ? GROUP BY 1",
-				start, revocationActions).Scan(&revoked).Error
 		},
 		func() error {
 			if err := db.Raw("SELECT MAX(id) FROM tokens").Scan(&maxID).Error; err != nil {
@@ -222,14 +240,11 @@ func (s *Store) Overview(ctx context.Context) (*Overview, error) {
 	for i := range o.Days {
 		o.Days[i].Issued = max(0, first(i+1)-first(i))
 	}
-	byDay := make(map[string]*DayCount, OverviewDays)
 	for i := range o.Days {
-		byDay[o.Days[i].Day.Format(time.DateOnly)] = &o.Days[i]
+		o.Days[i].Revoked = kept.revokedByDay[o.Days[i].Day.Unix()]
 	}
-	for _, r := range revoked {
-		if d := byDay[r.Day]; d != nil {
-			d.Revoked = r.N
-		}
-	}
+	o.ActiveAccess, o.ActiveRefresh, o.ActiveGrants = kept.access, kept.refresh, kept.grants
+	o.Clients, o.Users = kept.clients, kept.users
+	o.Revocations, o.RevokedTokens = kept.revocations, kept.revokedTokens
 	return o, nil
 }

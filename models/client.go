@@ -180,7 +180,10 @@ func (s *Store) createClient(ctx context.Context, n NewClient, ev *AuditEvent) (
 		if err := clientNameTaken(tx, c.Name, 0); err != nil {
 			return err
 		}
-		if err := create(tx, c); err != nil || ev == nil {
+		if err := create(tx, c); err != nil {
+			return err
+		}
+		if err := s.countTotal(tx, countClients, 1); err != nil || ev == nil {
 			return err
 		}
 		e := *ev

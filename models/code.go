@@ -68,6 +68,7 @@ type ExchangeCode struct {
 	CodeVerifier     string
 	TTLs             TTLs
 	Remote           string
+	UserAgent        string // recorded on the grant with Remote
 	RequestID        string
 }
 
@@ -133,7 +134,7 @@ func (s *Store) ExchangeCode(ctx context.Context, x ExchangeCode) (*Issued, erro
 		}
 		out, err = s.issueGrantTx(tx, StartGrant{
 			Client: x.Client, UserID: c.UserID, GrantType: GrantAuthorizationCode, Scope: scope.String(),
-			WithRefresh: x.Client.Allows(GrantRefreshToken), TTLs: x.TTLs,
+			WithRefresh: x.Client.Allows(GrantRefreshToken), TTLs: x.TTLs, Seen: Seen{Addr: x.Remote, UserAgent: x.UserAgent},
 		}, now)
 		if err != nil {
 			return err
@@ -159,6 +160,10 @@ func (s *Store) ExchangeCode(ctx context.Context, x ExchangeCode) (*Issued, erro
 	return out, nil
 }
 
+// qRotateAccess retires a grant's access tokens at a refresh, returning
+// their expiries for the live counts.
+const qRotateAccess = "UPDATE tokens SET rotated_at = ? WHERE grant_id = ? AND type = ? AND rotated_at IS NULL AND revoked_at IS NULL RETURNING expires_at"
+
 // RefreshGrant is a token request with grant_type=refresh_token.
 type RefreshGrant struct {
 	Client       *Client
@@ -166,6 +171,7 @@ type RefreshGrant struct {
 	Scope        string // empty keeps the grant's scope
 	TTLs         TTLs
 	Remote       string
+	UserAgent    string // recorded on the grant as its last sighting, with Remote
 	RequestID    string
 }
 
@@ -240,8 +246,15 @@ func (s *Store) Refresh(ctx context.Context, r RefreshGrant) (*Issued, error) {
 			refusal = fmt.Errorf("%w: refresh token was already used", ErrInvalidGrant)
 			return nil
 		}
-		if err := tx.Exec("UPDATE tokens SET rotated_at = ? WHERE grant_id = ? AND type = ? AND rotated_at IS NULL AND revoked_at IS NULL",
-			now, g.ID, TokenTypeAccess).Error; err != nil {
+		if err := s.countLive(tx, countRefresh, t.ExpiresAt, -1); err != nil {
+			return err
+		}
+		// Each access token retired leaves the live count of its expiry.
+		rows, err := s.query(tx, qRotateAccess, now, g.ID, TokenTypeAccess)
+		if err != nil {
+			return err
+		}
+		if _, _, err := s.countReturned(tx, rows, countAccess); err != nil {
 			return err
 		}
 		ttl := r.TTLs.withDefaults()
@@ -249,8 +262,20 @@ func (s *Store) Refresh(ctx context.Context, r RefreshGrant) (*Issued, error) {
 		if err != nil {
 			return err
 		}
-		return tx.Exec("UPDATE grants SET expires_at = ?, last_used_at = ? WHERE id = ?",
-			now.Add(max(ttl.Access, ttl.Refresh)), now, g.ID).Error
+		exp := now.Add(max(ttl.Access, ttl.Refresh))
+		if g.RevokedAt == nil { // a live grant moves to its new expiry's bucket
+			if err := s.countLive(tx, countGrant, g.ExpiresAt, -1); err != nil {
+				return err
+			}
+			if err := s.countLive(tx, countGrant, exp, 1); err != nil {
+				return err
+			}
+		}
+		// A refresh is a use by the holder itself: it moves the last use
+		// and where the grant was last seen, in the same statement.
+		seen := Seen{Addr: r.Remote, UserAgent: r.UserAgent}.clean()
+		return tx.Exec("UPDATE grants SET expires_at = ?, last_used_at = ?, last_seen_at = ?, last_seen_addr = ?, last_seen_ua = ? WHERE id = ?",
+			exp, now, now, seen.Addr, seen.UserAgent, g.ID).Error
 	})
 	if err != nil {
 		return nil, wrapWrite("refresh", err)

@@ -181,14 +181,16 @@ type revocation struct {
 // wakes the event delivery, only once the transaction has committed.
 type tally struct {
 	revs   []revocation
-	events []*Event // outbox events to write before the commit
-	queued bool     // events were queued on some stream
+	events []*Event           // outbox events to write before the commit
+	counts map[countKey]int64 // the overview's kept counts to add before the commit
+	queued bool               // events were queued on some stream
 }
 
 // reset empties t for a fresh run of its write.
 func (t *tally) reset() {
 	if t != nil {
 		t.revs, t.events, t.queued = t.revs[:0], t.events[:0], false
+		clear(t.counts)
 	}
 }
 

@@ -25,7 +25,7 @@ func TestDashboardQueries(t *testing.T) {
 	b1 := modelstest.IssuePassword(t, st, f.Confidential, f.Bob)
 
 	preview, err := st.RevokePreview(ctx, models.RevokeRequest{UserID: f.Alice.ID, ClientID: f.Confidential.ID})
-	if err != nil || preview != (models.RevokeResult{Grants: 2, Tokens: 4}) {
+	if err != nil || preview != (models.RevokeResult{Grants: 2, Tokens: 4, Users: 1}) {
 		t.Fatalf("preview: got %+v, %v; want 2 grants, 4 tokens", preview, err)
 	}
 	res, err := st.Revoke(ctx, models.RevokeRequest{GrantID: a1.GrantID, Actor: models.Staff(f.Admin), Reason: "test"})

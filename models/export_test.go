@@ -3,6 +3,7 @@ package models
 import (
 	"context"
 	"fmt"
+	"time"
 )
 
 // AuditEventsForTest returns every audit event, oldest first.
@@ -40,4 +41,30 @@ func (s *Store) WriterPragmaForTest(name string) (string, error) {
 	var v string
 	err := s.w.Raw("PRAGMA " + name).Row().Scan(&v)
 	return v, err
+}
+
+// OverviewCountsForTest counts what Overview keeps, afresh with COUNT(*)
+// over the tables at the store's now, for comparison.
+func (s *Store) OverviewCountsForTest(ctx context.Context) (Overview, error) {
+	now := s.Now()
+	var o Overview
+	db := s.r.WithContext(ctx)
+	for _, q := range []struct {
+		dst  *int64
+		sql  string
+		args []any
+	}{
+		{&o.ActiveAccess, "SELECT COUNT(*) FROM tokens WHERE type = ? AND revoked_at IS NULL AND rotated_at IS NULL AND expires_at > ?", []any{TokenTypeAccess, now}},
+		{&o.ActiveRefresh, "SELECT COUNT(*) FROM tokens WHERE type = ? AND revoked_at IS NULL AND rotated_at IS NULL AND expires_at > ?", []any{TokenTypeRefresh, now}},
+		{&o.ActiveGrants, "SELECT COUNT(*) FROM grants WHERE revoked_at IS NULL AND expires_at > ?", []any{now}},
+		{&o.Clients, "SELECT COUNT(*) FROM clients", nil},
+		{&o.Users, "SELECT COUNT(*) FROM users", nil},
+		{&o.Revocations, "SELECT COUNT(*) FROM audit_events WHERE created_at >= ? AND action IN ? AND grants > 0", []any{now.Add(-24 * time.Hour), revocationActions}},
+		{&o.RevokedTokens, "SELECT COALESCE(SUM(tokens), 0) FROM audit_events WHERE created_at >= ? AND action IN ? AND grants > 0", []any{now.Add(-24 * time.Hour), revocationActions}},
+	} {
+		if err := db.Raw(q.sql, q.args...).Scan(q.dst).Error; err != nil {
+			return Overview{}, err
+		}
+	}
+	return o, nil
 }

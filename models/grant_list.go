@@ -20,10 +20,14 @@ type GrantRow struct {
 	ClientName     string
 	ClientPublicID string
 	Username       string
+	GrantContext
 }
 
+// grantContextColumns read GrantContext from grants g.
+const grantContextColumns = "g.issued_addr, g.issued_ua, g.last_seen_at, g.last_seen_addr, g.last_seen_ua"
+
 const grantRowSelect = `SELECT g.id, g.client_id, g.user_id, g.grant_type, g.scope, g.created_at, g.expires_at,
- g.last_used_at, c.name AS client_name, c.client_id AS client_public_id, COALESCE(u.username, '') AS username
+ g.last_used_at, c.name AS client_name, c.client_id AS client_public_id, COALESCE(u.username, '') AS username, ` + grantContextColumns + `
 FROM grants g CROSS JOIN clients c LEFT JOIN users u ON u.id = g.user_id
 WHERE c.id = g.client_id AND g.revoked_at IS NULL AND g.expires_at > ?`
 

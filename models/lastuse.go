@@ -1,6 +1,7 @@
 package models
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"sync"
@@ -15,35 +16,51 @@ const lastUseEvery = time.Minute
 // lastUseThrottle records grants' last use so that reads stay reads:
 // /api/me and introspection only note the grant in memory; a background
 // flush writes all noted grants once a second in a few statements, and each
-// grant at most once a minute.
+// grant at most once a minute. Where the grant was seen (address and
+// User-Agent) rides along with the same write.
 type lastUseThrottle struct {
 	mu      sync.Mutex
 	seen    map[int64]time.Time // grant → when last queued for a write
-	pending map[int64]time.Time // grant → use time not yet written
+	pending map[int64]lastUse   // grant → use not yet written
 	quit    chan struct{}
 	done    chan struct{}
 	once    sync.Once
 }
 
+// lastUse is one grant's noted use: where from, when the holder talked to
+// Latchkey directly; zero for introspection, whose caller is the resource
+// server.
+type lastUse struct {
+	at   time.Time
+	seen Seen
+}
+
 func newLastUseThrottle() *lastUseThrottle {
-	return &lastUseThrottle{seen: map[int64]time.Time{}, pending: map[int64]time.Time{},
+	return &lastUseThrottle{seen: map[int64]time.Time{}, pending: map[int64]lastUse{},
 		quit: make(chan struct{}), done: make(chan struct{})}
 }
 
-// TouchGrant records that a grant was used now. A failure to record last
-// use must not fail the request that used the token, so this never blocks
-// and never errors. The SQL condition keeps replicas from writing more often
-// than once a minute between them.
-func (s *Store) TouchGrant(grantID int64) {
+// TouchGrant records that a grant was used now, from seen (zero when the
+// caller is not the token's holder: introspection). A failure to record
+// last use must not fail the request that used the token, so this never
+// blocks and never errors. The SQL condition keeps replicas from writing
+// more often than once a minute between them.
+func (s *Store) TouchGrant(grantID int64, seen Seen) {
 	l := s.lastUse
 	now := s.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if t, ok := l.seen[grantID]; ok && now.Sub(t) < lastUseEvery {
+		// Already noted this minute; a use with an address still gives
+		// its address to a noted use without one that is not written yet.
+		if p, ok := l.pending[grantID]; ok && p.seen == (Seen{}) && seen != (Seen{}) {
+			p.seen = seen
+			l.pending[grantID] = p
+		}
 		return
 	}
 	l.seen[grantID] = now
-	l.pending[grantID] = now
+	l.pending[grantID] = lastUse{at: now, seen: seen}
 }
 
 // FlushLastUse writes the last uses TouchGrant recorded, now rather than
@@ -73,12 +90,13 @@ func (l *lastUseThrottle) stop() {
 	<-l.done
 }
 
-// flush writes the pending last uses, grouped by time, 500 grants a
-// statement.
+// flush writes the pending last uses, 500 grants a statement: one group
+// of statements for the uses without an address, one for each address and
+// User-Agent (a busy deployment has few: its clients' servers and apps).
 func (l *lastUseThrottle) flush(s *Store) {
 	l.mu.Lock()
 	pending := l.pending
-	l.pending = map[int64]time.Time{}
+	l.pending = map[int64]lastUse{}
 	now := s.Now()
 	if len(l.seen) > 200_000 {
 		for id, t := range l.seen {
@@ -91,23 +109,35 @@ func (l *lastUseThrottle) flush(s *Store) {
 	if len(pending) == 0 {
 		return
 	}
-	ids := make([]int64, 0, len(pending))
-	for id := range pending {
-		ids = append(ids, id)
+	groups := map[Seen][]int64{}
+	for id, u := range pending {
+		k := u.seen.clean()
+		groups[k] = append(groups[k], id)
 	}
-	slices.Sort(ids)
+	keys := make([]Seen, 0, len(groups))
+	for k := range groups {
+		keys = append(keys, k)
+		slices.Sort(groups[k])
+	}
+	slices.SortFunc(keys, func(a, b Seen) int { return cmp.Or(cmp.Compare(a.Addr, b.Addr), cmp.Compare(a.UserAgent, b.UserAgent)) })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	err := s.write(ctx, func(tx *gorm.DB) error {
-		for chunk := range slices.Chunk(ids, 500) {
-			if err := tx.Exec("UPDATE grants SET last_used_at = ? WHERE id IN ? AND (last_used_at IS NULL OR last_used_at < ?)",
-				now, chunk, now.Add(-lastUseEvery)).Error; err != nil {
-				return err
+		for _, k := range keys {
+			for chunk := range slices.Chunk(groups[k], 500) {
+				q, args := "UPDATE grants SET last_used_at = ?", []any{now}
+				if k != (Seen{}) {
+					q, args = q+", last_seen_at = ?, last_seen_addr = ?, last_seen_ua = ?", append(args, now, k.Addr, k.UserAgent)
+				}
+				q += " WHERE id IN ? AND (last_used_at IS NULL OR last_used_at < ?)"
+				if err := tx.Exec(q, append(args, chunk, now.Add(-lastUseEvery))...).Error; err != nil {
+					return err
+				}
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		s.log.Warn("record last use", "grants", len(ids), "err", err)
+		s.log.Warn("record last use", "grants", len(pending), "err", err)
 	}
 }

@@ -289,7 +289,40 @@ CREATE INDEX clients_name_lower ON clients (LOWER(name));
 CREATE INDEX grants_client_used ON grants (client_id, last_used_at);
 ALTER TABLE users ADD COLUMN last_login_at {{ts}};
 `},
+	// The overview's counts, kept by the writes (see live_counts.go): live
+	// tokens and grants per expiry bucket, revocations per bucket of when
+	// they happened, and the totals of clients and users. A bucket is
+	// (kind, span in seconds, start in unix seconds); span 0 is a total.
+	// The rows are filled from the data by rebuildCounts, after the SQL.
+	{21, "overview counts", `
+CREATE TABLE counts (
+	kind TEXT NOT NULL,
+	span BIGINT NOT NULL,
+	start BIGINT NOT NULL,
+	n BIGINT NOT NULL,
+	PRIMARY KEY (kind, span, start)
+){{without_rowid}};
+`},
+	// Where a grant came from and was last seen: the source address and
+	// User-Agent of the request that issued it and of its last use with
+	// the holder talking to Latchkey directly (/api/me, a refresh), for
+	// the dashboard to show beside the times.
+	{22, "grants: issuing and last-seen address and User-Agent", `
+ALTER TABLE grants ADD COLUMN issued_addr TEXT NOT NULL DEFAULT '';
+ALTER TABLE grants ADD COLUMN issued_ua TEXT NOT NULL DEFAULT '';
+ALTER TABLE grants ADD COLUMN last_seen_at {{ts}};
+ALTER TABLE grants ADD COLUMN last_seen_addr TEXT NOT NULL DEFAULT '';
+ALTER TABLE grants ADD COLUMN last_seen_ua TEXT NOT NULL DEFAULT '';
+`},
+	// The overview's leak signals sum the last day's events of a few
+	// actions: one short range of this index per action.
+	{23, "audit events by action and time", `
+CREATE INDEX audit_events_action_created ON audit_events (action, created_at);
+`},
 }
+
+// migrationFollowUps run in a migration's transaction after its SQL.
+var migrationFollowUps = map[int]func(s *Store, tx *gorm.DB) error{21: (*Store).rebuildCounts}
 
 // migrationChecks run in a migration's transaction before its SQL, to
 // refuse data the migration cannot carry with a message saying what to fix.
@@ -302,7 +335,11 @@ func (s *Store) expand(sql string) string {
 	} else {
 		r = strings.NewReplacer("{{pk}}", "INTEGER PRIMARY KEY AUTOINCREMENT", "{{ts}}", "DATETIME", "{{bytes}}", "BLOB")
 	}
-	return strings.ReplaceAll(r.Replace(sql), "{{random_id}}", randomIDSQL[s.dialect])
+	withoutRowid := " WITHOUT ROWID" // a table that is its primary key
+	if s.dialect == DialectPostgres {
+		withoutRowid = ""
+	}
+	return strings.NewReplacer("{{random_id}}", randomIDSQL[s.dialect], "{{without_rowid}}", withoutRowid).Replace(r.Replace(sql))
 }
 
 // randomIDSQL is SQL for 32 random lowercase hex digits, the form
@@ -347,6 +384,11 @@ func (s *Store) Migrate(ctx context.Context) (int, error) {
 					continue
 				}
 				if err := tx.Exec(stmt).Error; err != nil {
+					return fmt.Errorf("migration %d (%s): %w", m.version, m.name, err)
+				}
+			}
+			if follow := migrationFollowUps[m.version]; follow != nil {
+				if err := follow(s, tx); err != nil {
 					return fmt.Errorf("migration %d (%s): %w", m.version, m.name, err)
 				}
 			}

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -13,14 +15,18 @@ import (
 
 // RevokeRequest selects what to revoke. Exactly one selector is used: Token
 // (from a client, with Hint and AsClient), GrantID, UserID (optionally with
-// ClientID), or ClientID alone.
+// ClientID), Matching (optionally with ClientID), or ClientID alone.
 type RevokeRequest struct {
-	Token     string    // raw token from a client; hashed here, never logged
-	Hint      TokenType // RFC 7009 token_type_hint; advisory
-	AsClient  *Client   // set by /o/revoke_token/: enforces ownership
-	GrantID   int64
-	UserID    int64
-	ClientID  int64
+	Token    string    // raw token from a client; hashed here, never logged
+	Hint     TokenType // RFC 7009 token_type_hint; advisory
+	AsClient *Client   // set by /o/revoke_token/: enforces ownership
+	GrantID  int64
+	UserID   int64
+	ClientID int64
+	// Matching selects grants by what they are rather than whose (a mass
+	// revocation: a leaked scope, a grant type, everything issued before
+	// a time), at ClientID when set, else at every client.
+	Matching  *GrantMatch
 	Actor     Actor
 	Action    Action // defaults from the selector
 	Reason    string
@@ -32,6 +38,9 @@ type RevokeRequest struct {
 type RevokeResult struct {
 	Grants int
 	Tokens int
+	// Users is how many users hold the selected grants; RevokePreview
+	// fills it (the blast radius a confirmation names), Revoke does not.
+	Users int
 }
 
 // Revoke is the only code that sets revoked_at. It finds the target, revokes
@@ -108,6 +117,8 @@ func (s *Store) revokeTx(tx *gorm.DB, req RevokeRequest, target *grantInfo) (Rev
 		return s.revokeTokenTx(tx, req, target)
 	case req.GrantID != 0:
 		return s.revokeGrantTx(tx, req)
+	case req.Matching != nil:
+		return s.revokeMatchingTx(tx, req)
 	case req.UserID != 0:
 		return s.revokeUserTx(tx, req)
 	case req.ClientID != 0:
@@ -199,6 +210,39 @@ func (s *Store) revokeClientTx(tx *gorm.DB, req RevokeRequest) (RevokeResult, er
 	return res, s.recordRevocation(tx, req, ActionRevokeClient, subject, res, now)
 }
 
+// revokeMatchingTx revokes the grants a GrantMatch selects, at one client
+// or all (a mass revocation: a leaked scope, a compromised flow,
+// everything issued before an incident). The audit event records the
+// criteria beside the reason. The event streams get one event per client
+// that lost grants, naming the client and no session, as a client-wide
+// revocation does: one per grant could be hundreds of thousands of
+// events, and a receiver that drops every session of the client and
+// checks again errs on the safe side.
+func (s *Store) revokeMatchingTx(tx *gorm.DB, req RevokeRequest) (RevokeResult, error) {
+	now := s.Now()
+	sel, err := s.selectGrants(req)
+	if err != nil {
+		return RevokeResult{}, err
+	}
+	res, byClient, err := s.revokeSelectedByClient(tx, sel, now)
+	if err != nil {
+		return RevokeResult{}, err
+	}
+	noteRevocation(tx, req, outcomeOf(res), res)
+	subject := &grantInfo{ClientID: req.ClientID}
+	ids := slices.Sorted(maps.Keys(byClient))
+	subjects := make([]*grantInfo, 0, len(ids))
+	for _, id := range ids {
+		g := &grantInfo{}
+		if err := s.clientSubjectTx(tx, id, g); err != nil {
+			return RevokeResult{}, err
+		}
+		subjects = append(subjects, g)
+	}
+	req.Reason = strings.TrimSpace(req.Reason + " [" + req.Matching.String() + "]")
+	return res, s.recordRevocationOf(tx, req, ActionRevokeMatching, subject, subjects, res, now)
+}
+
 // grantSelection is which grants a revocation takes: a condition on the
 // grants table, with its arguments. It is the one selector: Revoke's
 // UPDATEs and RevokePreview's counts are both built from it, so what the
@@ -206,6 +250,9 @@ func (s *Store) revokeClientTx(tx *gorm.DB, req RevokeRequest) (RevokeResult, er
 type grantSelection struct {
 	cond string
 	args []any
+	// dynamic conditions (a matching selection) are not among the
+	// statements prepared once; they run unprepared.
+	dynamic bool
 }
 
 // The selector conditions. Each is served by an index (grants' primary
@@ -217,26 +264,61 @@ const (
 	condClient     = "client_id = ?"
 )
 
-func grantByID(id int64) grantSelection { return grantSelection{condGrant, []any{id}} }
+func grantByID(id int64) grantSelection { return grantSelection{cond: condGrant, args: []any{id}} }
 
 func grantsOfUser(userID, clientID int64) grantSelection {
 	if clientID != 0 {
-		return grantSelection{condUserClient, []any{userID, clientID}}
+		return grantSelection{cond: condUserClient, args: []any{userID, clientID}}
 	}
-	return grantSelection{condUser, []any{userID}}
+	return grantSelection{cond: condUser, args: []any{userID}}
 }
 
 func grantsOfClient(clientID int64) grantSelection {
-	return grantSelection{condClient, []any{clientID}}
+	return grantSelection{cond: condClient, args: []any{clientID}}
+}
+
+// grantsMatching selects grants by what they are: every criterion of m
+// must hold, at one client when clientID is set. A scope matches per
+// space-separated token, exactly and case-sensitively (RFC 6749 §3.3):
+// "read" matches "openid read" but not "readonly" or "READ". Stored scopes
+// are single-space separated (ParseScope), so padding both sides with a
+// space and looking for " read " is that test; instr and strpos compare
+// bytes, where LIKE would be case-insensitive on SQLite and would read "_"
+// and "%" (legal in a scope token) as wildcards.
+func (s *Store) grantsMatching(clientID int64, m GrantMatch) grantSelection {
+	var conds []string
+	var args []any
+	if clientID != 0 {
+		conds, args = append(conds, "client_id = ?"), append(args, clientID)
+	}
+	if m.Scope != "" {
+		find := "instr"
+		if s.dialect == DialectPostgres {
+			find = "strpos"
+		}
+		conds, args = append(conds, find+"(' ' || scope || ' ', ?) > 0"), append(args, " "+m.Scope+" ")
+	}
+	if m.GrantType != "" {
+		conds, args = append(conds, "grant_type = ?"), append(args, string(m.GrantType))
+	}
+	if !m.IssuedBefore.IsZero() {
+		conds, args = append(conds, "created_at < ?"), append(args, m.IssuedBefore.UTC())
+	}
+	return grantSelection{cond: strings.Join(conds, " AND "), args: args, dynamic: true}
 }
 
 // selectGrants is the selector of a request that names grants (GrantID,
-// UserID with optional ClientID, or ClientID); a token is resolved to its
-// grant by Revoke first.
-func selectGrants(req RevokeRequest) (grantSelection, error) {
+// UserID with optional ClientID, Matching, or ClientID); a token is
+// resolved to its grant by Revoke first.
+func (s *Store) selectGrants(req RevokeRequest) (grantSelection, error) {
 	switch {
 	case req.GrantID != 0:
 		return grantByID(req.GrantID), nil
+	case req.Matching != nil:
+		if err := req.Matching.validate(); err != nil {
+			return grantSelection{}, err
+		}
+		return s.grantsMatching(req.ClientID, *req.Matching), nil
 	case req.UserID != 0:
 		return grantsOfUser(req.UserID, req.ClientID), nil
 	case req.ClientID != 0:
@@ -260,19 +342,23 @@ func liveGrantsSQL(cond string) string {
 
 // revokeTokensSQL revokes the live tokens of the selected live grants;
 // revokeGrantsSQL then revokes the grants. Tokens go first: their
-// subquery reads grants.revoked_at, which the second statement sets.
+// subquery reads grants.revoked_at, which the second statement sets. Both
+// return what they revoked, for the overview's live counts.
 func revokeTokensSQL(cond string) string {
-	return "UPDATE tokens SET revoked_at = ? WHERE grant_id IN (" + liveGrantsSQL(cond) + ") AND " + tokenLive
+	return "UPDATE tokens SET revoked_at = ? WHERE grant_id IN (" + liveGrantsSQL(cond) + ") AND " + tokenLive +
+		" RETURNING type, expires_at"
 }
 
 func revokeGrantsSQL(cond string) string {
-	return "UPDATE grants SET revoked_at = ? WHERE " + cond + " AND " + grantLive
+	return "UPDATE grants SET revoked_at = ? WHERE " + cond + " AND " + grantLive + " RETURNING expires_at, client_id"
 }
 
-// previewSQL counts what revokeTokensSQL and revokeGrantsSQL would revoke.
+// previewSQL counts what revokeTokensSQL and revokeGrantsSQL would revoke,
+// and the users whose grants those are.
 func previewSQL(cond string) string {
 	return "SELECT (SELECT COUNT(*) FROM (" + liveGrantsSQL(cond) + ") x) AS grants, " +
-		"(SELECT COUNT(*) FROM tokens WHERE grant_id IN (" + liveGrantsSQL(cond) + ") AND " + tokenLive + ") AS tokens"
+		"(SELECT COUNT(*) FROM tokens WHERE grant_id IN (" + liveGrantsSQL(cond) + ") AND " + tokenLive + ") AS tokens, " +
+		"(SELECT COUNT(DISTINCT user_id) FROM grants WHERE " + cond + " AND " + grantLive + ") AS users"
 }
 
 // revokeStatements are every selector's two UPDATEs, prepared once on the
@@ -288,35 +374,57 @@ var revokeStatements = func() []string {
 // revokeSelected revokes the selected live grants and their live tokens
 // (RFC 7009 §2.1's cascade), in two statements whatever their number.
 func (s *Store) revokeSelected(tx *gorm.DB, sel grantSelection, now time.Time) (RevokeResult, error) {
-	args := append(append([]any{now}, sel.args...), now, now)
-	toks, err := s.exec(tx, revokeTokensSQL(sel.cond), args...)
-	if err != nil {
-		return RevokeResult{}, err
+	res, _, err := s.revokeSelectedByClient(tx, sel, now)
+	return res, err
+}
+
+// revokeSelectedByClient is revokeSelected, also saying how many grants it
+// revoked at each client.
+func (s *Store) revokeSelectedByClient(tx *gorm.DB, sel grantSelection, now time.Time) (RevokeResult, map[int64]int, error) {
+	run := s.query
+	if sel.dynamic {
+		run = func(tx *gorm.DB, q string, args ...any) (*sql.Rows, error) {
+			return connOf(tx).QueryContext(context.Background(), s.rebind(q), args...)
+		}
 	}
-	grants, err := s.exec(tx, revokeGrantsSQL(sel.cond), append(append([]any{now}, sel.args...), now)...)
+	args := append(append([]any{now}, sel.args...), now, now)
+	rows, err := run(tx, revokeTokensSQL(sel.cond), args...)
 	if err != nil {
-		return RevokeResult{}, err
+		return RevokeResult{}, nil, err
+	}
+	toks, _, err := s.countReturned(tx, rows, "")
+	if err != nil {
+		return RevokeResult{}, nil, err
+	}
+	rows, err = run(tx, revokeGrantsSQL(sel.cond), append(append([]any{now}, sel.args...), now)...)
+	if err != nil {
+		return RevokeResult{}, nil, err
+	}
+	grants, clients, err := s.countReturned(tx, rows, countGrant)
+	if err != nil {
+		return RevokeResult{}, nil, err
 	}
 	if grants == 0 {
 		// Nothing was live (or a concurrent revocation got there first):
 		// no token can have been revoked either.
-		return RevokeResult{}, nil
+		return RevokeResult{}, nil, nil
 	}
-	return RevokeResult{Grants: int(grants), Tokens: int(toks)}, nil
+	return RevokeResult{Grants: grants, Tokens: toks}, clients, nil
 }
 
 // RevokePreview counts what Revoke would revoke for the same selector
 // (GrantID, UserID with optional ClientID, or ClientID) right now: the
 // number the confirmation asks about. It reads only.
 func (s *Store) RevokePreview(ctx context.Context, req RevokeRequest) (RevokeResult, error) {
-	sel, err := selectGrants(req)
+	sel, err := s.selectGrants(req)
 	if err != nil {
 		return RevokeResult{}, err
 	}
 	now := s.Now()
 	args := append(append(append(append([]any{}, sel.args...), now), sel.args...), now, now)
+	args = append(append(args, sel.args...), now)
 	var out RevokeResult
-	if err := s.readRow(ctx, previewSQL(sel.cond), args...).Scan(&out.Grants, &out.Tokens); err != nil {
+	if err := s.readRow(ctx, previewSQL(sel.cond), args...).Scan(&out.Grants, &out.Tokens, &out.Users); err != nil {
 		return RevokeResult{}, unavailable("revoke preview", err)
 	}
 	return out, nil
@@ -383,6 +491,12 @@ func (s *Store) clientSubjectTx(tx *gorm.DB, clientID int64, g *grantInfo) error
 // session, the user and the client); one event for the user, or the
 // client, when all of theirs were.
 func (s *Store) recordRevocation(tx *gorm.DB, req RevokeRequest, def Action, g *grantInfo, res RevokeResult, now time.Time) error {
+	return s.recordRevocationOf(tx, req, def, g, []*grantInfo{g}, res, now)
+}
+
+// recordRevocationOf is recordRevocation with the audit event naming g
+// and one outbox event for each of subjects.
+func (s *Store) recordRevocationOf(tx *gorm.DB, req RevokeRequest, def Action, g *grantInfo, subjects []*grantInfo, res RevokeResult, now time.Time) error {
 	action := req.Action
 	if action == "" {
 		action = def
@@ -399,13 +513,24 @@ func (s *Store) recordRevocation(tx *gorm.DB, req RevokeRequest, def Action, g *
 	if res.Grants == 0 {
 		return nil
 	}
-	out := &Event{Type: EventSessionRevoked, SID: g.PublicID, UserID: g.UserID, Username: g.Username,
-		ClientID: nonZero(g.ClientID), ClientPublicID: g.ClientPublicID, Initiating: initiatingEntity(req.Actor, action, g),
-		ReasonAdmin: ev.Reason, EventTime: now, CreatedAt: now}
-	if req.Actor.Type == ActorUser && g.ClientName != "" {
-		out.ReasonUser = "You revoked access for " + g.ClientName
+	if err := s.addCounts(tx, func(m map[countKey]int64) {
+		bucketed(countRevocations, now, 1, m)
+		bucketed(countRevokedTokens, now, int64(res.Tokens), m)
+	}); err != nil {
+		return err
 	}
-	return s.queueEventTx(tx, out)
+	for _, g := range subjects {
+		out := &Event{Type: EventSessionRevoked, SID: g.PublicID, UserID: g.UserID, Username: g.Username,
+			ClientID: nonZero(g.ClientID), ClientPublicID: g.ClientPublicID, Initiating: initiatingEntity(req.Actor, action, g),
+			ReasonAdmin: ev.Reason, EventTime: now, CreatedAt: now}
+		if req.Actor.Type == ActorUser && g.ClientName != "" {
+			out.ReasonUser = "You revoked access for " + g.ClientName
+		}
+		if err := s.queueEventTx(tx, out); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // initiatingEntity maps who revoked to CAEP 1.0's initiating_entity: staff
@@ -439,3 +564,68 @@ func truncate(s string, n int) string {
 }
 
 func isRuneStart(b byte) bool { return b&0xC0 != 0x80 }
+
+// GrantMatch selects grants by what they are, for a mass revocation.
+// Every criterion that is set must hold; at least one must be set.
+type GrantMatch struct {
+	Scope        string    // one scope token the grant's scope includes
+	GrantType    GrantType // how the grant was obtained
+	IssuedBefore time.Time // grants started before this instant
+}
+
+// ParseGrantMatch reads a mass revocation's criteria as typed: a scope
+// token, a grant type, and a time "2006-01-02T15:04" (or with seconds,
+// or RFC 3339) read as UTC. Empty fields do not select.
+func ParseGrantMatch(scope, grantType, issuedBefore string) (GrantMatch, error) {
+	m := GrantMatch{Scope: strings.TrimSpace(scope), GrantType: GrantType(strings.TrimSpace(grantType))}
+	if v := strings.TrimSpace(issuedBefore); v != "" {
+		var err error
+		for _, layout := range []string{"2006-01-02T15:04", "2006-01-02T15:04:05", time.RFC3339Nano, time.DateOnly} {
+			if m.IssuedBefore, err = time.ParseInLocation(layout, v, time.UTC); err == nil {
+				break
+			}
+		}
+		if err != nil {
+			return GrantMatch{}, invalid("issued_before", "Issued before is a UTC time like 2026-03-01T09:30.")
+		}
+	}
+	return m, m.validate()
+}
+
+// validate refuses a match that selects nothing in particular or that
+// names no real scope token or grant type.
+func (m GrantMatch) validate() error {
+	if m.Scope == "" && m.GrantType == "" && m.IssuedBefore.IsZero() {
+		return invalid("match", "Choose a scope, a grant type or a time: revoking every grant of every client is not a mass revocation but a reset.")
+	}
+	if m.Scope != "" {
+		sc, err := ParseScope(m.Scope)
+		if err != nil {
+			return err
+		}
+		if len(sc) != 1 {
+			return invalid("scope", "Type one scope token, such as read.")
+		}
+	}
+	switch m.GrantType {
+	case "", GrantAuthorizationCode, GrantPassword, GrantClientCredentials:
+	default:
+		return invalid("grant_type", "Grant type must be authorization_code, password or client_credentials.")
+	}
+	return nil
+}
+
+// String says what m selects, for the audit trail and the confirmation.
+func (m GrantMatch) String() string {
+	var parts []string
+	if m.Scope != "" {
+		parts = append(parts, "scope "+m.Scope)
+	}
+	if m.GrantType != "" {
+		parts = append(parts, "grant type "+string(m.GrantType))
+	}
+	if !m.IssuedBefore.IsZero() {
+		parts = append(parts, "issued before "+m.IssuedBefore.UTC().Format("2006-01-02 15:04:05 UTC"))
+	}
+	return strings.Join(parts, ", ")
+}

@@ -128,7 +128,10 @@ func (s *Store) CompleteSetup(ctx context.Context, raw, username, password strin
 		if n > 0 {
 			return fmt.Errorf("%w: user %q", ErrAlreadyExists, username)
 		}
-		return create(tx, u)
+		if err := create(tx, u); err != nil {
+			return err
+		}
+		return s.countTotal(tx, countUsers, 1)
 	})
 	if err != nil {
 		return nil, wrapWrite("complete setup", err)

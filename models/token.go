@@ -40,6 +40,7 @@ type Grant struct {
 	ExpiresAt  time.Time
 	LastUsedAt *time.Time
 	RevokedAt  *time.Time
+	GrantContext
 }
 
 // Token is an access or refresh token. Only its SHA-256 is stored. A token
@@ -122,6 +123,9 @@ type StartGrant struct {
 	Scope       string // already resolved against the client's scopes
 	WithRefresh bool
 	TTLs        TTLs
+	// Seen is the request that asked for the grant: its source address
+	// and User-Agent, recorded on the grant.
+	Seen Seen
 }
 
 // IssueGrant starts a new grant and issues its first tokens (RFC 6749 §4.3,
@@ -166,11 +170,16 @@ func (s *Store) issueGrantTx(tx *gorm.DB, sg StartGrant, now time.Time) (*Issued
 		g.ExpiresAt = now.Add(max(ttl.Access, ttl.Refresh))
 	}
 	g.PublicID = newGrantPublicID()
-	id, err := s.insertID(tx, qInsertGrant, g.ClientID, g.UserID, string(g.GrantType), g.Scope, g.CreatedAt, g.ExpiresAt, g.PublicID)
+	seen := sg.Seen.clean()
+	id, err := s.insertID(tx, qInsertGrant, g.ClientID, g.UserID, string(g.GrantType), g.Scope, g.CreatedAt, g.ExpiresAt, g.PublicID,
+		seen.Addr, seen.UserAgent)
 	if err != nil {
 		return nil, err
 	}
 	g.ID = id
+	if err := s.countLive(tx, countGrant, g.ExpiresAt, 1); err != nil {
+		return nil, err
+	}
 	return s.issueTokensTx(tx, g, sg.Scope, nil, sg.WithRefresh, ttl, now)
 }
 
@@ -204,10 +213,16 @@ func (s *Store) issueTokensTx(tx *gorm.DB, g *Grant, scope string, parent *int64
 		g.ID, g.ClientID, g.UserID, scope, nil, now, now.Add(ttl.Access)); err != nil {
 		return nil, err
 	}
+	if err := s.countLive(tx, countAccess, now.Add(ttl.Access), 1); err != nil {
+		return nil, err
+	}
 	if withRefresh {
 		out.RefreshToken = NewSecret(PrefixRefreshToken)
 		if _, err := s.exec(tx, qInsertToken, HashSecret(out.RefreshToken), string(TokenTypeRefresh), SecretHint(out.RefreshToken),
 			g.ID, g.ClientID, g.UserID, scope, parent, now, now.Add(ttl.Refresh)); err != nil {
+			return nil, err
+		}
+		if err := s.countLive(tx, countRefresh, now.Add(ttl.Refresh), 1); err != nil {
 			return nil, err
 		}
 	}

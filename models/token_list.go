@@ -36,6 +36,8 @@ type TokenRow struct {
 	Username       string // empty for client_credentials
 	LastUsedAt     *time.Time
 	GrantRevoked   bool
+	// GrantContext is where the token's grant was issued from and last seen.
+	GrantContext
 }
 
 // Status classifies the token at now, as Token.Status does.
@@ -49,7 +51,7 @@ func (r *TokenRow) Status(now time.Time) TokenStatus {
 // list walks an index in id order and stops after one page.
 const tokenRowSelect = `SELECT t.id, t.type, t.hint, t.grant_id, t.client_id, t.user_id, t.scope, t.created_at,
  t.expires_at, t.rotated_at, t.revoked_at, c.name AS client_name, c.client_id AS client_public_id,
- COALESCE(u.username, '') AS username, g.last_used_at, (g.revoked_at IS NOT NULL) AS grant_revoked
+ COALESCE(u.username, '') AS username, g.last_used_at, (g.revoked_at IS NOT NULL) AS grant_revoked, ` + grantContextColumns + `
 FROM tokens t CROSS JOIN grants g CROSS JOIN clients c LEFT JOIN users u ON u.id = t.user_id
 WHERE g.id = t.grant_id AND c.id = t.client_id`
 

@@ -75,7 +75,10 @@ func (s *Store) createUser(ctx context.Context, username string, role Role, pass
 		if n > 0 {
 			return fmt.Errorf("%w: user %q", ErrAlreadyExists, username)
 		}
-		if err := create(tx, u); err != nil || ev == nil {
+		if err := create(tx, u); err != nil {
+			return err
+		}
+		if err := s.countTotal(tx, countUsers, 1); err != nil || ev == nil {
 			return err
 		}
 		e := *ev

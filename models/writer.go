@@ -75,7 +75,10 @@ func (s *Store) write(ctx context.Context, fn func(tx *gorm.DB) error) error {
 			}
 			n, err := s.flushOutbox(tx, t.events)
 			t.queued = t.queued || n > 0
-			return err
+			if err != nil {
+				return err
+			}
+			return s.flushCounts(tx, t.counts)
 		})
 		if err != nil {
 			return err
@@ -189,6 +192,13 @@ func (b *batcher) runTogether(ops []*writeOp) bool {
 		evs = append(evs, op.tally.events...)
 	}
 	queued, err := b.s.flushOutbox(tx, evs)
+	if err == nil {
+		tallies := make([]*tally, len(ops))
+		for i, op := range ops {
+			tallies[i] = op.tally
+		}
+		err = b.s.flushCounts(tx, mergeCounts(tallies))
+	}
 	if err != nil {
 		tx.Rollback()
 		if len(ops) > 1 {
@@ -357,7 +367,8 @@ func (s *Store) rebind(q string) string {
 // The hot statements: issuance and revocation. They are prepared once on
 // the SQLite writer connection (see stmtCache).
 const (
-	qInsertGrant = "INSERT INTO grants (client_id, user_id, grant_type, scope, created_at, expires_at, public_id) VALUES (?, ?, ?, ?, ?, ?, ?)"
+	qInsertGrant = "INSERT INTO grants (client_id, user_id, grant_type, scope, created_at, expires_at, public_id, issued_addr, issued_ua) " +
+		"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 	qInsertToken = "INSERT INTO tokens (hash, type, hint, grant_id, client_id, user_id, scope, parent_id, created_at, expires_at) " +
 		"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 	qInsertAudit = "INSERT INTO audit_events (created_at, actor_type, actor, action, grant_id, user_id, client_id, " +
@@ -365,7 +376,7 @@ const (
 	qAuditCount = "UPDATE audit_events SET count = count + ? WHERE id = ?"
 )
 
-var hotStatements = append([]string{qInsertGrant, qInsertToken, qInsertAudit, qAuditCount, qInsertEvent},
+var hotStatements = append([]string{qInsertGrant, qInsertToken, qInsertAudit, qAuditCount, qInsertEvent, qAddCount, qRotateAccess},
 	revokeStatements...)
 
 // hotReads are the reads every request makes, prepared on the reader pool.

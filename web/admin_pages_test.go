@@ -65,6 +65,9 @@ func TestAdminPagesRender(t *testing.T) {
 		{"/admin/clients/" + cid + "/revoke", `data-testid="confirm"`},
 		{"/admin/clients/" + cid + "/rotate", `data-testid="confirm"`},
 		{"/admin/clients/" + cid + "/disable", `data-testid="confirm"`},
+		{"/admin/audit?action=refresh_token.reuse&since=2020-01-01T00:00:00.5Z", `data-testid="audit-since"`},
+		{"/admin/revoke", `data-testid="mass-revoke-form"`},
+		{"/admin/revoke/confirm?scope=read&grant_type=password&issued_before=2099-01-01T00:00", `data-testid="confirm"`},
 		{"/o/authorized_tokens/", `Applications you authorized`},
 	}
 	for _, p := range pages {

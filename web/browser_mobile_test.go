@@ -122,6 +122,8 @@ func TestBrowserEveryPageFits(t *testing.T) {
 		{"clients", "/admin/clients", false},
 		{"users", "/admin/users", false},
 		{"audit", "/admin/audit", false},
+		{"mass-revoke", "/admin/revoke", false},
+		{"confirm-mass-revoke", "/admin/revoke/confirm?scope=write", true},
 		{"confirm-revoke-grant", "/admin/grants/" + gid + "/revoke?return_to=/admin/tokens", true},
 		{"confirm-revoke-user", "/admin/users/" + uid + "/revoke", true},
 		{"confirm-revoke-user-client", "/admin/users/" + uid + "/revoke?client=" + cid, true},

@@ -45,6 +45,9 @@ func adminRoutes(b *echo.Group, h *handlers.Handler) {
 	a.GET("/streams", h.ShowEventStreams)
 	a.GET("/streams/:id/:action", h.ShowStreamAction, admin)
 	a.POST("/streams/:id/:action", h.DoStreamAction, admin)
+	a.GET("/revoke", h.ShowMassRevoke, admin)
+	a.GET("/revoke/confirm", h.ShowConfirmMassRevoke, admin)
+	a.POST("/revoke", h.MassRevoke, admin)
 	a.GET("/audit", h.ShowAudit)
 	a.GET("/audit.csv", h.ExportAuditCSV)
 

@@ -104,3 +104,27 @@ func typeShort(t models.TokenType) string {
 	}
 	return "access"
 }
+
+// sinceURL is the audit page filtered to action (any, if empty) since t.
+func sinceURL(action string, t time.Time) string {
+	q := url.Values{"since": {t.UTC().Format(time.RFC3339Nano)}}
+	if action != "" {
+		q.Set("action", action)
+	}
+	return "/admin/audit?" + q.Encode()
+}
+
+// signalLabel says what a leak signal means, for the overview.
+func signalLabel(a models.Action) string {
+	switch a {
+	case models.ActionRefreshReuse:
+		return "Refresh tokens presented again after use (grant revoked)"
+	case models.ActionCodeReuse:
+		return "Authorization codes presented twice (grant revoked)"
+	case models.ActionRevokeRefused:
+		return "Revocations refused: another client's token"
+	case models.ActionLoginThrottled:
+		return "Logins throttled (password guessing)"
+	}
+	return string(a)
+}
