@@ -18,7 +18,8 @@ import (
 // have, by data-testid.
 const rowActions = `[data-testid$="-revoke"],[data-testid$="-revoke-all"],[data-testid$="-revoke-client"],` +
 	`[data-testid="client-rotate"],[data-testid="client-disable"],[data-testid="user-disable"],[data-testid="confirm-submit"],` +
-	`[data-testid="confirm-cancel"],[data-testid="header-search-submit"],[data-testid="logout"]`
+	`[data-testid="confirm-cancel"],[data-testid="header-search-submit"],[data-testid="logout"],` +
+	`[data-testid="stream-pause"],[data-testid="stream-enable"],[data-testid="stream-delete"]`
 
 // viewports are the sizes every page is checked at: a laptop and a phone.
 var viewports = []struct {
@@ -105,6 +106,21 @@ func TestBrowserEveryPageFits(t *testing.T) {
 		Type: models.ClientConfidential, GrantTypes: []models.GrantType{models.GrantClientCredentials}}); err != nil {
 		t.Fatal(err)
 	}
+	// An event stream with a long push URL, for the streams page.
+	rx, err := ts.st.CreateClient(bg, models.NewClient{Name: "Northern Region Resource Server", Type: models.ClientConfidential,
+		GrantTypes: []models.GrantType{models.GrantClientCredentials}, SSF: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []models.StreamConfig{
+		{Method: models.DeliveryPoll, Description: "guard on a very long host name of the northern region"},
+		{Method: models.DeliveryPush, EndpointURL: "https://resource-server.northern-region.customer-portal.example.com/ssf/events/receiver",
+			Description: "push receiver"},
+	} {
+		if _, err := ts.st.CreateStream(bg, rx.Client.ID, c); err != nil {
+			t.Fatal(err)
+		}
+	}
 	gid := strconv.FormatInt(info.Token.GrantID, 10)
 	uid := strconv.FormatInt(ts.f.Alice.ID, 10)
 	cid := strconv.FormatInt(ts.f.Confidential.ID, 10)
@@ -123,6 +139,7 @@ func TestBrowserEveryPageFits(t *testing.T) {
 		{"users", "/admin/users", false},
 		{"audit", "/admin/audit", false},
 		{"mass-revoke", "/admin/revoke", false},
+		{"streams", "/admin/streams", true},
 		{"confirm-mass-revoke", "/admin/revoke/confirm?scope=write", true},
 		{"confirm-revoke-grant", "/admin/grants/" + gid + "/revoke?return_to=/admin/tokens", true},
 		{"confirm-revoke-user", "/admin/users/" + uid + "/revoke", true},
