@@ -38,15 +38,8 @@ func (h *Handler) ShowStreamStatus(c echo.Context) error {
 // UpdateStreamStatus is POST /ssf/status (SSF 1.0 §8.1.2.2): enabled,
 // paused (events are held) or disabled (events are dropped).
 func (h *Handler) UpdateStreamStatus(c echo.Context) error {
-	client, err := h.authenticateReceiver(c)
-	if err != nil {
-		return err
-	}
 	var r streamStatus
-	if err := decodeJSON(c, &r); err != nil {
-		return err
-	}
-	id, err := streamIDOf(r.StreamID)
+	client, id, err := h.receiverRequest(c, &r, &r.StreamID)
 	if err != nil {
 		return err
 	}
@@ -71,15 +64,8 @@ type verifyRequest struct {
 // VerifyStream is POST /ssf/verify (SSF 1.0 §8.1.4.2): a verification SET
 // carrying state is queued on the stream, behind its other events; 204.
 func (h *Handler) VerifyStream(c echo.Context) error {
-	client, err := h.authenticateReceiver(c)
-	if err != nil {
-		return err
-	}
 	var r verifyRequest
-	if err := decodeJSON(c, &r); err != nil {
-		return err
-	}
-	id, err := streamIDOf(r.StreamID)
+	client, id, err := h.receiverRequest(c, &r, &r.StreamID)
 	if err != nil {
 		return err
 	}

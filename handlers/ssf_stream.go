@@ -148,6 +148,21 @@ func streamIDOf(id *string) (string, error) {
 	return *id, nil
 }
 
+// receiverRequest is how the stream endpoints that name a stream in their
+// body begin: authenticate the receiver, read the JSON body into v, and
+// return the caller with the stream_id that id (a member of v) holds.
+func (h *Handler) receiverRequest(c echo.Context, v any, id **string) (*models.Client, string, error) {
+	client, err := h.authenticateReceiver(c)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := decodeJSON(c, v); err != nil {
+		return nil, "", err
+	}
+	sid, err := streamIDOf(*id)
+	return client, sid, err
+}
+
 // CreateStream is POST /ssf/stream (SSF 1.0 §8.1.1.1): a new stream owned
 // by the calling receiver, enabled at once; 201 with its configuration.
 func (h *Handler) CreateStream(c echo.Context) error {
@@ -199,15 +214,8 @@ func (h *Handler) ShowStreams(c echo.Context) error {
 // UpdateStream is PATCH /ssf/stream (SSF 1.0 §8.1.1.3): the members sent
 // change, the others stay.
 func (h *Handler) UpdateStream(c echo.Context) error {
-	client, err := h.authenticateReceiver(c)
-	if err != nil {
-		return err
-	}
 	var r streamRequest
-	if err := decodeJSON(c, &r); err != nil {
-		return err
-	}
-	id, err := streamIDOf(r.StreamID)
+	client, id, err := h.receiverRequest(c, &r, &r.StreamID)
 	if err != nil {
 		return err
 	}
@@ -242,15 +250,8 @@ func (h *Handler) UpdateStream(c echo.Context) error {
 // receiver-supplied member is replaced; one left out is cleared (a push
 // stream's authorization_header included).
 func (h *Handler) ReplaceStream(c echo.Context) error {
-	client, err := h.authenticateReceiver(c)
-	if err != nil {
-		return err
-	}
 	var r streamRequest
-	if err := decodeJSON(c, &r); err != nil {
-		return err
-	}
-	id, err := streamIDOf(r.StreamID)
+	client, id, err := h.receiverRequest(c, &r, &r.StreamID)
 	if err != nil {
 		return err
 	}
