@@ -79,6 +79,10 @@ func TestRevokeMatching(t *testing.T) {
 			if _, err := st.Revoke(ctx, models.RevokeRequest{GrantID: g["alice-conf-read-revoked"], Actor: models.Staff(f.Admin)}); err != nil {
 				t.Fatal(err)
 			}
+			// A live stream, so that revocations write outbox events.
+			if _, err := st.CreateStream(ctx, newReceiver(t, st, "Receiver").ID, models.StreamConfig{Method: models.DeliveryPoll}); err != nil {
+				t.Fatal(err)
+			}
 			before, _ := st.AuditEventsForTest(ctx)
 			eventsBefore, _ := st.RawForTest(ctx, "SELECT id FROM events")
 
