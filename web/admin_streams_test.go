@@ -48,6 +48,11 @@ func TestStreamsPage(t *testing.T) {
 		row.Find(`[data-testid="stream-status"]`).Text() != "enabled" || row.Find(`[data-testid="stream-backlog"]`).Text() != "0" {
 		t.Fatalf("streams page row: %q", row.Text())
 	}
+	for id, danger := range map[string]bool{"stream-pause": true, "stream-delete": true} {
+		if got := row.Find(`[data-testid="` + id + `"]`).HasClass("danger"); got != danger {
+			t.Errorf("%s: danger %v, want %v (pausing holds events, deleting drops them)", id, got, danger)
+		}
+	}
 	if d.Find(`nav a[href="/admin/streams"]`).Length() != 1 {
 		t.Error("no Streams link in the navigation")
 	}

@@ -425,6 +425,7 @@ func streamButton(sh Shell, s models.StreamRow, action, label string) templ.Comp
 		templ_7745c5c3_Err = components.ConfirmButton(components.ActionButton{
 			Action: "/admin/streams/" + s.StreamID + "/" + action, ReturnTo: sh.Self, Region: RegionStreams,
 			Label: label, Context: "stream of " + s.ClientName, TestID: "stream-" + action,
+			Danger: action != "enable", // pausing holds a receiver's events, deleting drops them
 		}).Render(ctx, templ_7745c5c3_Buffer)
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
