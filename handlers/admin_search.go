@@ -3,6 +3,7 @@ package handlers
 import (
 	"errors"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -17,6 +18,11 @@ import (
 // surrounding whitespace or a trailing comma. The scheme and header name
 // are matched in any case (RFC 9110 §11.1, §5.1).
 func pastedToken(s string) string {
+	// A whole log or curl line may be pasted: a Latchkey token anywhere in
+	// it is what was meant.
+	if tok := tokenInText.FindString(s); tok != "" {
+		return tok
+	}
 	trim := func(s string) string { return strings.Trim(strings.TrimSpace(s), "\"'`,;") }
 	s = trim(s)
 	if name, rest, ok := strings.Cut(s, ":"); ok && strings.EqualFold(strings.TrimSpace(name), "authorization") {
@@ -32,8 +38,20 @@ func pastedToken(s string) string {
 // never be echoed back into a page: Latchkey's prefixes, or a long word
 // with no space (a token whose prefix was cut off).
 func looksSecret(s string) bool {
-	return strings.HasPrefix(s, "lk_") || (len(s) >= 32 && !strings.ContainsAny(s, " \t"))
+	if strings.Contains(s, "lk_") {
+		return true
+	}
+	for _, w := range strings.Fields(s) {
+		if len(strings.Trim(w, "\"'`,;")) >= 32 {
+			return true
+		}
+	}
+	return false
 }
+
+// tokenInText finds a Latchkey access or refresh token (or code) inside
+// pasted text.
+var tokenInText = regexp.MustCompile(`lk_(?:at|rt|ac)_[A-Za-z0-9_-]{20,}`)
 
 // Search is the search box in the header of every staff page. It takes a
 // full token (as pasted from a header or a log), a username, a client name
@@ -83,6 +101,14 @@ func (h *Handler) Search(c echo.Context) error {
 	status := http.StatusOK
 	if len(res.Users)+len(res.Clients) == 0 {
 		status = http.StatusNotFound
+	}
+	if looksSecret(typed) {
+		// Never echo what may hold a token or a secret (a whole pasted
+		// line, a token with its prefix cut off).
+		p.Query = ""
+		if status == http.StatusNotFound {
+			p.Message = noTokenMatches
+		}
 	}
 	return render(c, status, admin.SearchPage(p))
 }

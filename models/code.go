@@ -218,6 +218,13 @@ func (s *Store) Refresh(ctx context.Context, r RefreshGrant) (*Issued, error) {
 			Where("id = ?", t.GrantID).Take(&g).Error; err != nil {
 			return err
 		}
+		if g.RevokedAt != nil {
+			// The grant was revoked while this token escaped the cascade
+			// (a refresh racing the revocation on PostgreSQL): the grant
+			// decides, not the token.
+			refusal = fmt.Errorf("%w: the grant was revoked", ErrInvalidGrant)
+			return nil
+		}
 		// Against the presented token's scope, not the grant's first one: a
 		// refresh may narrow the scope, never widen it back (RFC 6749 §6).
 		// And against what the client may ask for now: a grant issued before

@@ -68,3 +68,10 @@ func (s *Store) OverviewCountsForTest(ctx context.Context) (Overview, error) {
 	}
 	return o, nil
 }
+
+// MarkGrantRevokedForTest sets a grant's revoked_at and nothing else, as a
+// revocation that raced a refresh on PostgreSQL left it: the grant revoked,
+// but tokens the refresh inserted meanwhile not.
+func (s *Store) MarkGrantRevokedForTest(ctx context.Context, grantID int64) error {
+	return s.w.WithContext(ctx).Exec("UPDATE grants SET revoked_at = ? WHERE id = ?", s.Now(), grantID).Error
+}

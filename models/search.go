@@ -117,7 +117,8 @@ type Revocation = AuditRow
 // stamps the grant's revoked_at and its event's created_at with the same
 // instant, so one query finds it through audit_events_created: the event
 // names the grant itself (one grant or token revoked, reuse detected), or
-// its user or client (all of a user's or a client's grants, a disable).
+// its user or client (all of a user's or a client's grants, a disable), or
+// nothing at all (a mass revocation at every client).
 func (s *Store) GrantRevocation(ctx context.Context, grantID int64) (*Revocation, error) {
 	rows, err := s.scanAudit(ctx, revocationSQL, grantID, revocationActions)
 	if err != nil {
@@ -136,7 +137,8 @@ const revocationSQL = `SELECT e.id, e.created_at, e.actor_type, e.actor, e.actio
 FROM grants g CROSS JOIN audit_events e LEFT JOIN users u ON u.id = e.user_id LEFT JOIN clients c ON c.id = e.client_id
  LEFT JOIN clients ac ON e.actor_type = 'client' AND ac.client_id = e.actor
 WHERE g.id = ? AND e.created_at = g.revoked_at AND e.action IN ?
- AND (e.grant_id = g.id OR (e.grant_id IS NULL AND (e.user_id = g.user_id OR e.client_id = g.client_id)))
+ AND (e.grant_id = g.id OR (e.grant_id IS NULL AND (e.user_id = g.user_id OR e.client_id = g.client_id))
+  OR (e.action = '` + string(ActionRevokeMatching) + `' AND e.grant_id IS NULL AND e.user_id IS NULL AND e.client_id IS NULL))
 ORDER BY e.id LIMIT 1`
 
 // scanAudit reads AuditRow rows from a query that selects the columns of

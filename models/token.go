@@ -282,7 +282,7 @@ func (s *Store) ActiveToken(ctx context.Context, raw string) (*AccessInfo, error
 const qActiveToken = `SELECT t.id, t.type, t.hint, t.grant_id, t.client_id, t.user_id, t.scope, t.parent_id, t.created_at,
 	t.expires_at, t.rotated_at, t.revoked_at, c.client_id, u.username, g.public_id
 	FROM tokens t JOIN clients c ON c.id = t.client_id JOIN grants g ON g.id = t.grant_id LEFT JOIN users u ON u.id = t.user_id
-	WHERE t.hash = ? AND c.disabled_at IS NULL AND (t.user_id IS NULL OR u.disabled_at IS NULL)`
+	WHERE t.hash = ? AND c.disabled_at IS NULL AND (t.user_id IS NULL OR u.disabled_at IS NULL) AND g.revoked_at IS NULL`
 
 // GrantByID returns one grant.
 func (s *Store) GrantByID(ctx context.Context, id int64) (*Grant, error) {

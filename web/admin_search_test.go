@@ -56,6 +56,7 @@ func TestHeaderSearch(t *testing.T) {
 		{"header line", "Authorization: Bearer " + tok.AccessToken, found},
 		{"quoted header from a log", `  "authorization: Bearer ` + tok.AccessToken + `",` + "\n", found},
 		{"single quotes and tabs", "\t'Bearer " + tok.AccessToken + "'\t", found},
+		{"a whole curl line", `curl -H "Authorization: Bearer ` + tok.AccessToken + `" https://api.example.com/v1/me`, found},
 		{"username", "alice", user},
 		{"username in another case", "ALICE", user},
 		{"client name", "Confidential App", client},
@@ -100,6 +101,15 @@ func TestHeaderSearch(t *testing.T) {
 		resp, html := searchPost(t, b, "/admin/", "Bearer "+fake)
 		if resp.StatusCode != http.StatusNotFound || !strings.Contains(html, `data-testid="search-message"`) || strings.Contains(html, strings.Repeat("Q", 43)) {
 			t.Errorf("got %d: %s", resp.StatusCode, html)
+		}
+	})
+	t.Run("an unknown token inside a pasted line is not echoed", func(t *testing.T) {
+		fake := "lk_at_" + strings.Repeat("R", 43)
+		for _, q := range []string{`curl -H "Authorization: Bearer ` + fake + `" https://api.example.com`, "token " + strings.Repeat("S", 43) + " leaked"} {
+			resp, html := searchPost(t, b, "/admin/", q)
+			if resp.StatusCode != http.StatusNotFound || strings.Contains(html, strings.Repeat("R", 43)) || strings.Contains(html, strings.Repeat("S", 43)) {
+				t.Errorf("%q: got %d, and the page must not hold the token: %s", q, resp.StatusCode, html)
+			}
 		}
 	})
 	t.Run("without the CSRF token the search is refused", func(t *testing.T) {
