@@ -3,16 +3,16 @@ package events
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/latchkey/latchkey/models"
 )
 
 // Event types and delivery methods this transmitter speaks.
 const (
-	// SessionRevoked is CAEP 1.0 §3.1's event type.
-	SessionRevoked = "https://schemas.openid.net/secevent/caep/event-type/session-revoked"
+	// SessionRevoked is CAEP 1.0 §3.1's event type (the outbox's, models).
+	SessionRevoked = models.EventSessionRevoked
 	// Verification is SSF 1.0 §8.1.4.1's event type.
-	Verification = "https://schemas.openid.net/secevent/ssf/event-type/verification"
-	// StreamUpdated is SSF 1.0 §8.1.5's event type.
-	StreamUpdated = "https://schemas.openid.net/secevent/ssf/event-type/stream-updated"
+	Verification = models.EventVerification
 
 	// DeliveryPush is RFC 8935 push delivery.
 	DeliveryPush = "urn:ietf:rfc:8935"
@@ -28,15 +28,16 @@ const (
 // EventsSupported are the event types a stream may request.
 var EventsSupported = []string{SessionRevoked, Verification}
 
-// InitiatingEntity is CAEP 1.0 §2's initiating_entity: who caused the event.
-type InitiatingEntity string
+// InitiatingEntity is CAEP 1.0 §2's initiating_entity: who caused the
+// event, as the revocation core recorded it.
+type InitiatingEntity = models.InitiatingEntity
 
 // The initiating entities.
 const (
-	EntityAdmin  InitiatingEntity = "admin"
-	EntityUser   InitiatingEntity = "user"
-	EntityPolicy InitiatingEntity = "policy"
-	EntitySystem InitiatingEntity = "system"
+	EntityAdmin  = models.InitiatedByAdmin
+	EntityUser   = models.InitiatedByUser
+	EntityPolicy = models.InitiatedByPolicy
+	EntitySystem = models.InitiatedBySystem
 )
 
 // Identifier is one RFC 9493 subject identifier: opaque {id} or iss_sub

@@ -76,7 +76,7 @@ func (t *Transmitter) Claims(stream *models.Stream, e *models.Event) (Claims, er
 	case models.EventSessionRevoked:
 		return SessionRevokedClaims(t.issuer, stream.Aud, jti, e.CreatedAt, Revocation{
 			Session: e.SID, User: e.Username, Client: e.ClientPublicID, At: e.EventTime,
-			Initiator: InitiatingEntity(e.Initiating), Reason: e.ReasonAdmin, UserNote: e.ReasonUser,
+			Initiator: e.Initiating, Reason: e.ReasonAdmin, UserNote: e.ReasonUser,
 		}), nil
 	}
 	return Claims{}, fmt.Errorf("events: unknown event type %q", e.Type)

@@ -196,9 +196,9 @@ func (t *tally) reset() {
 
 type tallyKey struct{}
 
-// withTally returns a tally and txCtx carrying it, for the transaction of
-// a write made with ctx.
-func withTally(ctx, txCtx context.Context) (*tally, context.Context) {
+// withTally returns a tally and txCtx carrying it, for a write's
+// transaction.
+func withTally(txCtx context.Context) (*tally, context.Context) {
 	t := &tally{}
 	return t, context.WithValue(txCtx, tallyKey{}, t)
 }

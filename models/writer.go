@@ -68,7 +68,7 @@ func (b *batcher) close() {
 // (or rolled back, when fn fails). fn must not keep tx.
 func (s *Store) write(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	if s.dialect != DialectSQLite {
-		t, txCtx := withTally(ctx, ctx)
+		t, txCtx := withTally(ctx)
 		err := s.w.WithContext(txCtx).Transaction(func(tx *gorm.DB) error {
 			if err := fn(tx); err != nil {
 				return err
@@ -90,7 +90,7 @@ func (s *Store) write(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	op := &writeOp{fn: fn, ctx: ctx, done: make(chan error, 1)}
 	// The transaction's context is not the caller's: one caller giving up
 	// must not fail the batch it shares.
-	op.tally, op.txCtx = withTally(ctx, context.Background())
+	op.tally, op.txCtx = withTally(context.Background())
 	select {
 	case s.batch.ops <- op:
 	case <-s.batch.quit:
