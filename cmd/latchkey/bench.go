@@ -127,6 +127,7 @@ receiver's 202 (p50, p99) under that load.`,
 			return a.runBench(cmd.Context(), o)
 		},
 	}
+	cmd.AddCommand(a.benchFillCommand())
 	f := cmd.Flags()
 	f.IntVar(&o.clients, "clients", 64, "concurrent HTTP clients")
 	f.DurationVar(&o.duration, "duration", 10*time.Second, "how long each phase runs")

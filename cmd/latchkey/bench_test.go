@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"regexp"
 	"strconv"
@@ -148,4 +149,41 @@ func TestBenchTargetUsage(t *testing.T) {
 			t.Errorf("%v: exit %d, stderr %q; want 2 and one line", args, r.code, r.stderr)
 		}
 	}
+}
+
+// TestBenchFill creates a new database of filler tokens whose overview
+// counts match the rows, and refuses a database that exists.
+func TestBenchFill(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t)
+	out := c.ok("", "bench", "fill", "--tokens", "2000")
+	if !strings.Contains(out, "with 2000 tokens") {
+		t.Errorf("output: %q", out)
+	}
+	st := c.store()
+	ctx := context.Background()
+	var tokens, revoked, grants int64
+	db, err := sql.Open("sqlite3", "file:"+c.db+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.QueryRow("SELECT COUNT(*), COUNT(revoked_at) FROM tokens").Scan(&tokens, &revoked); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.QueryRow("SELECT COUNT(*) FROM grants").Scan(&grants); err != nil {
+		t.Fatal(err)
+	}
+	if tokens != 2000 || grants != 1000 || revoked != 200 {
+		t.Errorf("got %d tokens (%d revoked) in %d grants, want 2000 (200) in 1000", tokens, revoked, grants)
+	}
+	o, err := st.Overview(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.ActiveAccess != 900 || o.ActiveRefresh != 900 || o.ActiveGrants != 900 {
+		t.Errorf("overview: %d access, %d refresh, %d grants live; want 900 each", o.ActiveAccess, o.ActiveRefresh, o.ActiveGrants)
+	}
+	wantOneLine(t, c.run("", "bench", "fill", "--tokens", "10"), 2, "exists")
+	wantOneLine(t, newCLI(t).run("", "--db", "postgres://x@127.0.0.1/db", "bench", "fill"), 2, "SQLite")
 }
