@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Measures a separate `latchkey serve` process on SQLite with
+# `latchkey bench --target --ceiling`, as docs/benchmarks.md reports it.
+#
+#   docs/bench/sqlite-target.sh BASE_DB CLIENTS DURATION RUNS [TOKENS]
+#
+# Each run starts from a fresh copy of BASE_DB (make one with
+# `latchkey --db FILE bench fill --tokens N`), creates a bench client,
+# starts the server on 127.0.0.1, samples the WAL file's size every 50 ms,
+# runs the bench (ceiling, issuance, revocation, introspection), then reads
+# the server's peak RSS (VmHWM) and stops it. The last lines are the
+# medians over the runs. LATCHKEY (default: go build ./cmd/latchkey) is
+# the binary; WORK (default: a temp dir) holds the copies.
+set -euo pipefail
+base=$1 clients=$2 duration=$3 runs=$4 tokens=${5:-0}
+root=$(cd "$(dirname "$0")/../.." && pwd)
+work=${WORK:-$(mktemp -d)}
+lk=${LATCHKEY:-$work/latchkey}
+if [[ ! -x $lk ]]; then (cd "$root" && go build -o "$lk" ./cmd/latchkey); fi
+port=${PORT:-18300}
+out=$work/runs.txt
+: >"$out"
+for i in $(seq 1 "$runs"); do
+	db=$work/run.db
+	rm -f "$db" "$db-wal" "$db-shm"
+	cp "$base" "$db"
+	tokens_before=$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT COUNT(*) FROM tokens').fetchone()[0])" "$db")
+	creds=$("$lk" --db "$db" client create --name bench --type confidential --grant client_credentials --introspect --json)
+	export LATCHKEY_BENCH_CLIENT_ID=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["client_id"])' "$creds")
+	export LATCHKEY_BENCH_CLIENT_SECRET=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["client_secret"])' "$creds")
+	"$lk" --db "$db" serve --addr 127.0.0.1:$port >"$work/serve.log" 2>&1 &
+	pid=$!
+	for _ in $(seq 1 100); do curl -sf http://127.0.0.1:$port/readyz >/dev/null && break; sleep 0.1; done
+	(maxwal=0; while kill -0 $pid 2>/dev/null; do
+		s=$(stat -c %s "$db-wal" 2>/dev/null || echo 0); ((s > maxwal)) && maxwal=$s && echo $maxwal >"$work/maxwal"
+		sleep 0.05; done) &
+	sampler=$!
+	args=(bench --target http://127.0.0.1:$port --ceiling --clients "$clients" --duration "$duration")
+	((tokens > 0)) && args+=(--tokens "$tokens")
+	res=$("$lk" "${args[@]}")
+	hwm=$(awk '/VmHWM/ {print $2}' /proc/$pid/status)
+	kill -TERM $pid; wait $pid || true
+	wait $sampler 2>/dev/null || true
+	echo "$res" | sed "s/^/run $i: /"
+	echo "run $i: tokens at start $tokens_before; peak RSS ${hwm} kB; largest WAL $(cat "$work/maxwal" 2>/dev/null || echo 0) bytes"
+	{ echo "$res"; echo "rss_kb $hwm"; echo "wal_bytes $(cat "$work/maxwal" 2>/dev/null || echo 0)"; echo "--"; } >>"$out"
+	rm -f "$work/maxwal"
+done
+python3 - "$out" <<'PY'
+import re, statistics, sys
+runs = open(sys.argv[1]).read().split("--\n")
+rows = {}
+for r in runs:
+    for m in re.finditer(r"^(\w+): \d+ clients for [^:]+: (\d+) ok, (\d+) failed; (\d+)/s; p50 (\S+), p99 (\S+), max (\S+)$", r, re.M):
+        rows.setdefault(m[1], []).append(m.groups()[1:])
+    for k in ("rss_kb", "wal_bytes"):
+        m = re.search(rf"^{k} (\d+)$", r, re.M)
+        if m: rows.setdefault(k, []).append(int(m[1]))
+def ms(s):
+    v = float(re.match(r"[\d.]+", s)[0]); u = s[len(re.match(r"[\d.]+", s)[0]):]
+    return v * {"s": 1000, "ms": 1, "µs": 0.001, "ns": 1e-6}[u]
+ceil = statistics.median(int(x[2]) for x in rows.get("ceiling", [("0",)*6]))
+print(f"medians of {len(runs)-1} runs")
+for name in ("ceiling", "issue", "revoke", "introspect"):
+    xs = rows.get(name)
+    if not xs: continue
+    rate = statistics.median(int(x[2]) for x in xs)
+    ratios = [int(x[2]) for x in xs]
+    print(f"{name}: {rate:.0f}/s (runs {', '.join(map(str, ratios))}); ratio {rate/ceil if ceil else 0:.3f}; "
+          f"p50 {statistics.median(ms(x[3]) for x in xs):.2f} ms; p99 {statistics.median(ms(x[4]) for x in xs):.2f} ms; "
+          f"max {max(ms(x[5]) for x in xs):.1f} ms (median {statistics.median(ms(x[5]) for x in xs):.1f}); failed {sum(int(x[1]) for x in xs)}")
+if "rss_kb" in rows: print(f"peak RSS: median {statistics.median(rows['rss_kb'])/1024:.0f} MB, max {max(rows['rss_kb'])/1024:.0f} MB")
+if "wal_bytes" in rows: print(f"largest WAL: median {statistics.median(rows['wal_bytes'])/2**20:.1f} MiB, max {max(rows['wal_bytes'])/2**20:.1f} MiB")
+PY
