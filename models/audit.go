@@ -2,8 +2,6 @@ package models
 
 import (
 	"context"
-	"math/bits"
-	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -104,58 +102,13 @@ func newAuditEvent(a Actor, action Action, reason, remote, requestID string, now
 	return ev
 }
 
-// insertAudit is the one writer of audit events, inside a write. In a
-// write of the store's own (see write), the event is held in its tally
-// and written with the other events of the transaction, just before the
-// commit (flushAudit); a transaction outside the writer writes it at once.
+// insertAudit is the one writer of audit events, inside a write.
 func (s *Store) insertAudit(tx *gorm.DB, ev *AuditEvent) error {
-	if t := tallyOf(tx); t != nil {
-		t.audits = append(t.audits, *ev)
-		return nil
-	}
-	return s.flushAudit(tx, []AuditEvent{*ev})
+	_, err := s.exec(tx, qInsertAudit,
+		ev.CreatedAt, string(ev.ActorType), ev.Actor, string(ev.Action), ev.GrantID, ev.UserID, ev.ClientID,
+		ev.Grants, ev.Tokens, ev.Reason, ev.RemoteAddr, ev.RequestID)
+	return err
 }
-
-// auditChunk bounds the rows of one multi-row audit INSERT. A
-// transaction's events are written in chunks of powers of two up to it,
-// so that auditStatements, prepared once, cover every number of events.
-const auditChunk = 64
-
-// flushAudit writes evs in order, in as few multi-row INSERTs as their
-// number allows: one per set bit of it, at most auditChunk rows each.
-func (s *Store) flushAudit(tx *gorm.DB, evs []AuditEvent) error {
-	for rest := evs; len(rest) > 0; {
-		n := min(auditChunk, 1<<(bits.Len(uint(len(rest)))-1))
-		args := make([]any, 0, 12*n)
-		for i := range rest[:n] {
-			ev := &rest[i]
-			args = append(args, ev.CreatedAt, string(ev.ActorType), ev.Actor, string(ev.Action), ev.GrantID, ev.UserID, ev.ClientID,
-				ev.Grants, ev.Tokens, ev.Reason, ev.RemoteAddr, ev.RequestID)
-		}
-		if _, err := s.exec(tx, insertAuditRowsSQL(n), args...); err != nil {
-			return err
-		}
-		rest = rest[n:]
-	}
-	return nil
-}
-
-// insertAuditRowsSQL inserts n audit events.
-func insertAuditRowsSQL(n int) string {
-	if n == 1 {
-		return qInsertAudit
-	}
-	return strings.TrimSuffix(qInsertAudit, "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)") + placeholders(n, 12)
-}
-
-// auditStatements are the audit INSERTs of every chunk size.
-var auditStatements = func() []string {
-	var out []string
-	for n := 1; n <= auditChunk; n *= 2 {
-		out = append(out, insertAuditRowsSQL(n))
-	}
-	return out
-}()
 
 func nonZero(v int64) *int64 {
 	if v == 0 {

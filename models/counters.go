@@ -182,7 +182,6 @@ type revocation struct {
 type tally struct {
 	revs   []revocation
 	events []*Event           // outbox events to write before the commit
-	audits []AuditEvent       // audit events to write before the commit
 	counts map[countKey]int64 // the overview's kept counts to add before the commit
 	queued bool               // events were queued on some stream
 }
@@ -190,7 +189,7 @@ type tally struct {
 // reset empties t for a fresh run of its write.
 func (t *tally) reset() {
 	if t != nil {
-		t.revs, t.events, t.audits, t.queued = t.revs[:0], t.events[:0], t.audits[:0], false
+		t.revs, t.events, t.queued = t.revs[:0], t.events[:0], false
 		clear(t.counts)
 	}
 }

@@ -78,9 +78,6 @@ func (s *Store) write(ctx context.Context, fn func(tx *gorm.DB) error) error {
 			if err := fn(tx); err != nil {
 				return err
 			}
-			if err := s.flushAudit(tx, t.audits); err != nil {
-				return err
-			}
 			n, err := s.flushOutbox(tx, t.events)
 			t.queued = t.queued || n > 0
 			if err != nil {
@@ -211,20 +208,13 @@ func (b *batcher) runTogether(ops []*writeOp) bool {
 			return true
 		}
 	}
-	// The audit events, then the outbox events, of every write of the
-	// batch, in one go, inside the transaction (see flushAudit,
-	// flushOutbox).
-	var audits []AuditEvent
+	// The outbox events of every write of the batch, in one go, inside
+	// the transaction (see flushOutbox).
 	var evs []*Event
 	for _, op := range ops {
-		audits = append(audits, op.tally.audits...)
 		evs = append(evs, op.tally.events...)
 	}
-	var queued int64
-	err := b.s.flushAudit(tx, audits)
-	if err == nil {
-		queued, err = b.s.flushOutbox(tx, evs)
-	}
+	queued, err := b.s.flushOutbox(tx, evs)
 	if err == nil {
 		tallies := make([]*tally, len(ops))
 		for i, op := range ops {
@@ -410,7 +400,7 @@ const (
 )
 
 var hotStatements = slices.Concat([]string{qInsertGrant, qInsertToken, qInsertAudit, qAuditCount, qInsertEvent, qAddCount, qRotateAccess},
-	revokeStatements, revokeByIDStatements, auditStatements)
+	revokeStatements, revokeByIDStatements)
 
 // hotReads are the reads every request makes, prepared on the reader pool.
 var hotReads = []string{qTokenGrant, qActiveToken, qClientByClientID}
