@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math/bits"
 	"slices"
 	"strings"
 	"time"
@@ -73,11 +74,19 @@ func (s *Store) Revoke(ctx context.Context, req RevokeRequest) (RevokeResult, er
 		}
 	}
 	var res RevokeResult
-	err := s.write(ctx, func(tx *gorm.DB) error {
-		var err error
-		res, err = s.revokeTx(tx, req, target)
-		return err
-	})
+	var err error
+	if target != nil && s.dialect == DialectSQLite {
+		// The writer runs every token revocation of a batch together.
+		r := &tokenRevocation{req: req, g: target}
+		err = s.enqueue(ctx, &writeOp{rev: r})
+		res = r.res
+	} else {
+		err = s.write(ctx, func(tx *gorm.DB) error {
+			var err error
+			res, err = s.revokeTx(tx, req, target)
+			return err
+		})
+	}
 	if err != nil {
 		// A committed revocation is counted by the writer; this one is not.
 		s.counters.countRevocation(revocationPath(req), revokeOutcome(err), RevokeResult{}, req.Token != "")
@@ -143,6 +152,154 @@ func (s *Store) revokeTokenTx(tx *gorm.DB, req RevokeRequest, g *grantInfo) (Rev
 	noteRevocation(tx, req, OutcomeRevoked, res)
 	return res, s.recordRevocation(tx, req, ActionRevokeToken, g, res, now)
 }
+
+// tokenRevocation is one token revocation waiting for the SQLite writer:
+// the request, the token's grant (looked up on the reader) and, once run,
+// what it revoked.
+type tokenRevocation struct {
+	req RevokeRequest
+	g   *grantInfo
+	res RevokeResult
+}
+
+// revokeChunk bounds the grants of one multi-row revocation statement.
+// Batches are split into chunks of powers of two up to it, so that
+// revokeByIDStatements, prepared once, cover every batch size.
+const revokeChunk = 64
+
+// revokeTokensTx runs the token revocations among ops (the others are
+// left alone) as revokeTokenTx would one after the other, but in a few
+// statements for the whole batch: one UPDATE of the tokens and one of the
+// grants per chunk of grants, instead of two per revocation. Each
+// statement has a fixed cost (SQLite sets up its IN list and its
+// RETURNING buffer) that this pays once per chunk. The first revocation
+// of a grant revokes it; a second one in the same batch finds it revoked,
+// as it would have run after the first. The audit and outbox events and
+// the counts are each revocation's own, as with revokeTokenTx.
+func (s *Store) revokeTokensTx(tx *gorm.DB, ops []*writeOp) error {
+	var revs []*writeOp
+	var ids []int64
+	owner := map[int64]*writeOp{} // grant → the first revocation naming it
+	for _, op := range ops {
+		if op.rev == nil {
+			continue
+		}
+		op.rev.res = RevokeResult{} // afresh: a batch may run twice
+		revs = append(revs, op)
+		if _, ok := owner[op.rev.g.ID]; !ok {
+			owner[op.rev.g.ID] = op
+			ids = append(ids, op.rev.g.ID)
+		}
+	}
+	if len(revs) == 0 {
+		return nil
+	}
+	now := s.Now()
+	// The counts of every write of a batch are added together before the
+	// commit, so the first revocation's tally can carry the deltas.
+	tx.Statement.Context = revs[0].txCtx
+	toks := map[int64]int{}
+	revoked := map[int64]bool{}
+	deltas := map[countKey]int64{}
+	for rest := ids; len(rest) > 0; {
+		n := min(revokeChunk, 1<<(bits.Len(uint(len(rest)))-1))
+		chunk := rest[:n]
+		rest = rest[n:]
+		args := make([]any, 0, n+3)
+		args = append(args, now)
+		for _, id := range chunk {
+			args = append(args, id)
+		}
+		// Tokens first: their subquery reads grants.revoked_at, which the
+		// second statement sets.
+		rows, err := s.query(tx, revokeTokensByIDSQL(n), append(args, now, now)...)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var gid int64
+			var typ string
+			var exp any
+			if err := rows.Scan(&gid, &typ, &exp); err != nil {
+				rows.Close()
+				return err
+			}
+			toks[gid]++
+			bucketed(tokenCountKind(TokenType(typ)), timeOf(exp), -1, deltas)
+		}
+		if err := closeRows(rows); err != nil {
+			return err
+		}
+		rows, err = s.query(tx, revokeGrantsByIDSQL(n), append(args, now)...)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var gid int64
+			var exp any
+			if err := rows.Scan(&gid, &exp); err != nil {
+				rows.Close()
+				return err
+			}
+			revoked[gid] = true
+			bucketed(countGrant, timeOf(exp), -1, deltas)
+		}
+		if err := closeRows(rows); err != nil {
+			return err
+		}
+	}
+	if err := s.addCounts(tx, func(m map[countKey]int64) {
+		for k, d := range deltas {
+			m[k] += d
+		}
+	}); err != nil {
+		return err
+	}
+	for _, op := range revs {
+		r := op.rev
+		tx.Statement.Context = op.txCtx
+		if !revoked[r.g.ID] || owner[r.g.ID] != op {
+			noteRevocation(tx, r.req, OutcomeNothing, RevokeResult{})
+			continue
+		}
+		r.res = RevokeResult{Grants: 1, Tokens: toks[r.g.ID]}
+		noteRevocation(tx, r.req, OutcomeRevoked, r.res)
+		if err := s.recordRevocation(tx, r.req, ActionRevokeToken, r.g, r.res, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// closeRows closes rows and reports an error met while reading them.
+func closeRows(rows *sql.Rows) error {
+	err := rows.Err()
+	if cerr := rows.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// revokeTokensByIDSQL and revokeGrantsByIDSQL are revokeTokensSQL and
+// revokeGrantsSQL for n grants named by id, returning which grant each
+// revoked row belongs to.
+func revokeTokensByIDSQL(n int) string {
+	return "UPDATE tokens SET revoked_at = ? WHERE grant_id IN (" + liveGrantsSQL("id IN ("+placeholders(n, 1)+")") + ") AND " + tokenLive +
+		" RETURNING grant_id, type, expires_at"
+}
+
+func revokeGrantsByIDSQL(n int) string {
+	return "UPDATE grants SET revoked_at = ? WHERE id IN (" + placeholders(n, 1) + ") AND " + grantLive + " RETURNING id, expires_at"
+}
+
+// revokeByIDStatements are those statements for every chunk size.
+var revokeByIDStatements = func() []string {
+	var out []string
+	for n := 1; n <= revokeChunk; n *= 2 {
+		out = append(out, revokeTokensByIDSQL(n), revokeGrantsByIDSQL(n))
+	}
+	return out
+}()
 
 // revokeGrantTx revokes one grant by its id (the dashboard, self-service,
 // reuse detection). An unknown grant is ErrNotFound.

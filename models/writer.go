@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,6 +27,10 @@ type writeOp struct {
 	// txCtx carries it to fn through tx.Statement.Context.
 	tally *tally
 	txCtx context.Context
+	// rev, when set, is a token revocation instead of fn: the writer runs
+	// every revocation of a batch together, in a few multi-row statements
+	// (see revokeTokensTx), before the batch's other writes.
+	rev *tokenRevocation
 }
 
 // batcher is group commit for SQLite. SQLite has one writer and, with
@@ -87,7 +92,12 @@ func (s *Store) write(ctx context.Context, fn func(tx *gorm.DB) error) error {
 		s.committed(t)
 		return nil
 	}
-	op := &writeOp{fn: fn, ctx: ctx, done: make(chan error, 1)}
+	return s.enqueue(ctx, &writeOp{fn: fn})
+}
+
+// enqueue hands op to the SQLite writer and waits for its answer.
+func (s *Store) enqueue(ctx context.Context, op *writeOp) error {
+	op.ctx, op.done = ctx, make(chan error, 1)
 	// The transaction's context is not the caller's: one caller giving up
 	// must not fail the batch it shares.
 	op.tally, op.txCtx = withTally(context.Background())
@@ -175,6 +185,19 @@ func (b *batcher) runTogether(ops []*writeOp) bool {
 	}
 	for _, op := range ops {
 		op.tally.reset() // afresh: a batch may run twice
+	}
+	if err := safeRun(func(tx *gorm.DB) error { return b.s.revokeTokensTx(tx, ops) }, tx); err != nil {
+		tx.Rollback()
+		if len(ops) > 1 {
+			return false
+		}
+		ops[0].done <- err
+		return true
+	}
+	for _, op := range ops {
+		if op.fn == nil {
+			continue
+		}
 		tx.Statement.Context = op.txCtx
 		if err := safeRun(op.fn, tx); err != nil {
 			tx.Rollback()
@@ -376,8 +399,8 @@ const (
 	qAuditCount = "UPDATE audit_events SET count = count + ? WHERE id = ?"
 )
 
-var hotStatements = append([]string{qInsertGrant, qInsertToken, qInsertAudit, qAuditCount, qInsertEvent, qAddCount, qRotateAccess},
-	revokeStatements...)
+var hotStatements = slices.Concat([]string{qInsertGrant, qInsertToken, qInsertAudit, qAuditCount, qInsertEvent, qAddCount, qRotateAccess},
+	revokeStatements, revokeByIDStatements)
 
 // hotReads are the reads every request makes, prepared on the reader pool.
 var hotReads = []string{qTokenGrant, qActiveToken, qClientByClientID}
