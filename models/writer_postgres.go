@@ -2,8 +2,6 @@ package models
 
 import (
 	"math/rand/v2"
-	"os"
-	"strconv"
 
 	"gorm.io/gorm"
 )
@@ -33,12 +31,7 @@ import (
 // Fewer loops make larger batches (fewer fsyncs and fewer turns on the
 // counts rows); more loops overlap one batch's statements with another's
 // commit.
-var pgWriters = func() int {
-	if n, err := strconv.Atoi(os.Getenv("LATCHKEY_PG_WRITERS")); err == nil && n > 0 && n <= 64 {
-		return n
-	}
-	return 4
-}()
+const pgWriters = 4
 
 // startPostgres starts the group-commit loops on PostgreSQL.
 func (b *batcher) startPostgres() {
