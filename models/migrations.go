@@ -324,8 +324,12 @@ CREATE INDEX audit_events_action_created ON audit_events (action, created_at);
 	// rows of one shard, picked at random, so that concurrent commits do
 	// not queue on the same rows' locks (see writer_postgres.go). SQLite
 	// has one writer and keeps shard 0.
+	// The rows wait in a temporary table, so that the new table takes the
+	// SQLite pages the old one frees instead of leaving them free.
 	{28, "overview counts in shards", `
-CREATE TABLE counts_sharded (
+CREATE TEMPORARY TABLE counts_before_shards AS SELECT kind, span, start, n FROM counts;
+DROP TABLE counts;
+CREATE TABLE counts (
 	kind TEXT NOT NULL,
 	span BIGINT NOT NULL,
 	start BIGINT NOT NULL,
@@ -333,9 +337,8 @@ CREATE TABLE counts_sharded (
 	n BIGINT NOT NULL,
 	PRIMARY KEY (kind, span, start, shard)
 ){{without_rowid}};
-INSERT INTO counts_sharded (kind, span, start, shard, n) SELECT kind, span, start, 0, n FROM counts;
-DROP TABLE counts;
-ALTER TABLE counts_sharded RENAME TO counts;
+INSERT INTO counts (kind, span, start, shard, n) SELECT kind, span, start, 0, n FROM counts_before_shards;
+DROP TABLE counts_before_shards;
 `},
 }
 
