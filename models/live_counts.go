@@ -130,7 +130,7 @@ func (s *Store) addCounts(tx *gorm.DB, add func(map[countKey]int64)) error {
 
 // qAddCount adds to one counts row, creating it if needed.
 const qAddCount = "INSERT INTO counts (kind, span, start, n) VALUES (?, ?, ?, ?) " +
-	"ON CONFLICT (kind, span, start) DO UPDATE SET n = counts.n + excluded.n"
+	"ON CONFLICT (kind, span, start, shard) DO UPDATE SET n = counts.n + excluded.n"
 
 // flushCounts adds a transaction's deltas, one row at a time in key order:
 // on PostgreSQL, concurrent transactions then lock the rows they share in
@@ -148,6 +148,9 @@ func (s *Store) flushCounts(tx *gorm.DB, deltas map[countKey]int64) error {
 	slices.SortFunc(keys, func(a, b countKey) int {
 		return cmp.Or(cmp.Compare(a.kind, b.kind), cmp.Compare(a.span, b.span), cmp.Compare(a.start, b.start))
 	})
+	if s.dialect == DialectPostgres {
+		return s.flushCountsPostgres(tx, keys, deltas)
+	}
 	for _, k := range keys {
 		if _, err := s.exec(tx, qAddCount, string(k.kind), k.span, k.start, deltas[k]); err != nil {
 			return err
@@ -327,7 +330,7 @@ func (s *Store) keptCounts(ctx context.Context, now time.Time, days time.Time) (
 		if err := rows.Scan(&start, &n); err != nil {
 			return nil, err
 		}
-		out.revokedByDay[start] = n
+		out.revokedByDay[start] += n // a day's shards
 	}
 	return out, rows.Err()
 }

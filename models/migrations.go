@@ -319,6 +319,27 @@ ALTER TABLE grants ADD COLUMN last_seen_ua TEXT NOT NULL DEFAULT '';
 	{23, "audit events by action and time", `
 CREATE INDEX audit_events_action_created ON audit_events (action, created_at);
 `},
+	// A counts bucket may be kept in several rows (shards), which the
+	// readers sum. On PostgreSQL each group commit adds its deltas to the
+	// rows of one shard, picked at random, so that concurrent commits do
+	// not queue on the same rows' locks (see writer_postgres.go). SQLite
+	// has one writer and keeps shard 0.
+	// The rows wait in a temporary table, so that the new table takes the
+	// SQLite pages the old one frees instead of leaving them free.
+	{28, "overview counts in shards", `
+CREATE TEMPORARY TABLE counts_before_shards AS SELECT kind, span, start, n FROM counts;
+DROP TABLE counts;
+CREATE TABLE counts (
+	kind TEXT NOT NULL,
+	span BIGINT NOT NULL,
+	start BIGINT NOT NULL,
+	shard INTEGER NOT NULL DEFAULT 0,
+	n BIGINT NOT NULL,
+	PRIMARY KEY (kind, span, start, shard)
+){{without_rowid}};
+INSERT INTO counts (kind, span, start, shard, n) SELECT kind, span, start, 0, n FROM counts_before_shards;
+DROP TABLE counts_before_shards;
+`},
 }
 
 // migrationFollowUps run in a migration's transaction after its SQL.

@@ -538,6 +538,9 @@ func (s *Store) revokeSelected(tx *gorm.DB, sel grantSelection, now time.Time) (
 // revokeSelectedByClient is revokeSelected, also saying how many grants it
 // revoked at each client.
 func (s *Store) revokeSelectedByClient(tx *gorm.DB, sel grantSelection, now time.Time) (RevokeResult, map[int64]int, error) {
+	if s.dialect == DialectPostgres {
+		return s.revokeSelectedPostgres(tx, sel, now)
+	}
 	run := s.query
 	if sel.dynamic {
 		run = func(tx *gorm.DB, q string, args ...any) (*sql.Rows, error) {
@@ -785,4 +788,59 @@ func (m GrantMatch) String() string {
 		parts = append(parts, "issued before "+m.IssuedBefore.UTC().Format("2006-01-02 15:04:05 UTC"))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// revokeSQLPostgres revokes the selected live grants and their live
+// tokens in one statement, where SQLite takes two (revokeTokensSQL, then
+// revokeGrantsSQL): the grants first, and the tokens of exactly the grants
+// that statement revoked. It returns a row per revoked grant (”,
+// expires_at, client_id) and per revoked token (type, expires_at, 0).
+// Both UPDATEs see the same snapshot; a grant revoked meanwhile by another
+// transaction is re-checked by PostgreSQL and left out, and its tokens
+// with it, as the two statements would.
+func revokeSQLPostgres(cond string) string {
+	return "WITH g AS (UPDATE grants SET revoked_at = ? WHERE " + cond + " AND " + grantLive + " RETURNING id, expires_at, client_id), " +
+		"t AS (UPDATE tokens SET revoked_at = ? WHERE grant_id IN (SELECT id FROM g) AND " + tokenLive + " RETURNING type, expires_at) " +
+		"SELECT '', expires_at, client_id FROM g UNION ALL SELECT type, expires_at, 0 FROM t"
+}
+
+// revokeSelectedPostgres is revokeSelectedByClient on PostgreSQL: one
+// round trip instead of two.
+func (s *Store) revokeSelectedPostgres(tx *gorm.DB, sel grantSelection, now time.Time) (RevokeResult, map[int64]int, error) {
+	args := append(append([]any{now}, sel.args...), now, now, now)
+	rows, err := connOf(tx).QueryContext(context.Background(), s.rebind(revokeSQLPostgres(sel.cond)), args...)
+	if err != nil {
+		return RevokeResult{}, nil, err
+	}
+	defer rows.Close()
+	var res RevokeResult
+	clients := map[int64]int{}
+	deltas := map[countKey]int64{}
+	for rows.Next() {
+		var typ string
+		var exp time.Time
+		var client int64
+		if err := rows.Scan(&typ, &exp, &client); err != nil {
+			return RevokeResult{}, nil, err
+		}
+		if typ == "" {
+			res.Grants++
+			clients[client]++
+			bucketed(countGrant, exp.UTC(), -1, deltas)
+		} else {
+			res.Tokens++
+			bucketed(tokenCountKind(TokenType(typ)), exp.UTC(), -1, deltas)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return RevokeResult{}, nil, err
+	}
+	if res.Grants == 0 {
+		return RevokeResult{}, nil, nil
+	}
+	return res, clients, s.addCounts(tx, func(m map[countKey]int64) {
+		for k, d := range deltas {
+			m[k] += d
+		}
+	})
 }

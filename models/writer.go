@@ -45,8 +45,8 @@ type writeOp struct {
 // transaction is rolled back and every operation of the batch runs again,
 // each alone in a transaction of its own (see run), so a failure reaches
 // only its own caller and the others still commit. Operations must
-// therefore be safe to run twice. On PostgreSQL there is no batcher: each
-// write is a transaction of its own on the connection pool.
+// therefore be safe to run twice. PostgreSQL runs several batchers' loops
+// at once (see writer_postgres.go).
 type batcher struct {
 	s      *Store
 	ops    chan *writeOp
@@ -57,9 +57,12 @@ type batcher struct {
 
 func newBatcher(s *Store) *batcher {
 	b := &batcher{s: s, ops: make(chan *writeOp, 4*maxBatch), quit: make(chan struct{})}
-	if s.dialect == DialectSQLite {
+	switch s.dialect {
+	case DialectSQLite:
 		b.wg.Add(1)
 		go b.loop()
+	case DialectPostgres:
+		b.startPostgres()
 	}
 	return b
 }
@@ -72,30 +75,10 @@ func (b *batcher) close() {
 // write runs fn in a transaction and returns once it is durably committed
 // (or rolled back, when fn fails). fn must not keep tx.
 func (s *Store) write(ctx context.Context, fn func(tx *gorm.DB) error) error {
-	if s.dialect != DialectSQLite {
-		t, txCtx := withTally(ctx)
-		err := s.w.WithContext(txCtx).Transaction(func(tx *gorm.DB) error {
-			if err := fn(tx); err != nil {
-				return err
-			}
-			n, err := s.flushOutbox(tx, t.events)
-			t.queued = t.queued || n > 0
-			if err != nil {
-				return err
-			}
-			return s.flushCounts(tx, t.counts)
-		})
-		if err != nil {
-			return err
-		}
-		s.counters.countCommit(1)
-		s.committed(t)
-		return nil
-	}
 	return s.enqueue(ctx, &writeOp{fn: fn})
 }
 
-// enqueue hands op to the SQLite writer and waits for its answer.
+// enqueue hands op to the writer and waits for its answer.
 func (s *Store) enqueue(ctx context.Context, op *writeOp) error {
 	op.ctx, op.done = ctx, make(chan error, 1)
 	// The transaction's context is not the caller's: one caller giving up
@@ -314,9 +297,10 @@ func (s *Store) prepared(conn gorm.ConnPool, query string) (st *sql.Stmt, ok boo
 }
 
 // connOf is the connection a write's transaction runs on: the *sql.Tx that
-// gorm began (on PostgreSQL, gorm's prepared-statement wrapper of it). It
-// is the one place models reaches below gorm's builder inside a write.
-func connOf(tx *gorm.DB) gorm.ConnPool { return tx.Statement.ConnPool }
+// gorm began (on PostgreSQL unwrapped from gorm's prepared-statement
+// wrapper: see pgTx). It is the one place models reaches below gorm's
+// builder inside a write.
+func connOf(tx *gorm.DB) gorm.ConnPool { return pgTx(tx.Statement.ConnPool) }
 
 // readRow runs a hot read on the reader pool, prepared once there (see
 // prepareHot). An index lookup of microseconds: not worth the driver's

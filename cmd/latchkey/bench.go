@@ -47,6 +47,13 @@ type benchOptions struct {
 	ceiling bool
 	// tokensSet: --tokens was given (with --target, a minimum to issue).
 	tokensSet bool
+	// replica is a second server on the same database: a sample of the
+	// revocations the target answers is introspected there (see
+	// crossCheck); with split, half the load clients use it.
+	replica string
+	split   bool
+	// alt is the address drive sends every other load client to (split).
+	alt string
 }
 
 func (a *app) benchCommand() *cobra.Command {
@@ -79,6 +86,13 @@ must be confidential and allowed client_credentials; create it with
 the issuance phase; --tokens tops the pool up first), revokes them, checks a
 sample of the answered ones is reported inactive by introspection, then
 introspects the rest.
+
+--replica URL names a second server on the same database (another replica).
+During the revocation phase, a sample of the revocations answered 200 is
+introspected there at once: the first answer must already be inactive.
+bench reports how many were, and the time from the 200 to the inactive
+answer. --split also sends half the load clients to the replica, for the
+aggregate throughput of both.
 
 --ceiling first measures a plain net/http server on loopback that parses
 the same form body as the revocation endpoint and answers a small JSON,
@@ -124,6 +138,17 @@ receiver's 202 (p50, p99) under that load.`,
 					return usagef("--target: %v", err)
 				}
 			}
+			if o.replica != "" {
+				if o.target == "" {
+					return usagef("--replica needs --target")
+				}
+				if _, err := targetAddr(o.replica); err != nil {
+					return usagef("--replica: %v", err)
+				}
+			}
+			if o.split && o.replica == "" {
+				return usagef("--split needs --replica")
+			}
 			return a.runBench(cmd.Context(), o)
 		},
 	}
@@ -139,6 +164,8 @@ receiver's 202 (p50, p99) under that load.`,
 	f.StringVar(&o.target, "target", "", "measure the server at this http:// base URL instead of an in-process one")
 	f.StringVar(&o.clientID, "client-id", "", "with --target: the client to authenticate as (env LATCHKEY_BENCH_CLIENT_ID)")
 	f.StringVar(&o.clientSecret, "client-secret", "", "with --target: its secret (env LATCHKEY_BENCH_CLIENT_SECRET, which keeps it out of the process list)")
+	f.StringVar(&o.replica, "replica", "", "with --target: a second server on the same database; revocations answered by the target are checked there")
+	f.BoolVar(&o.split, "split", false, "with --replica: half the load clients use the replica")
 	f.BoolVar(&o.ceiling, "ceiling", false, "measure a plain form-parsing net/http server first and report each figure as a ratio to it")
 	return cmd
 }
@@ -342,9 +369,12 @@ func drive(ctx context.Context, o benchOptions, addr string, fn func(c *loadConn
 	var res benchResult
 	var wg sync.WaitGroup
 	start := time.Now()
-	for range o.clients {
+	for i := range o.clients {
 		wg.Go(func() {
 			c := &loadConn{addr: addr}
+			if o.alt != "" && i%2 == 1 {
+				c.addr = o.alt
+			}
 			defer c.close()
 			lat := make([]time.Duration, 0, 4096)
 			ok, failed := 0, 0

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -116,6 +117,21 @@ func (a *app) benchTarget(ctx context.Context, o benchOptions) ([]benchResult, e
 	if err != nil || status != 200 || !bytes.HasPrefix(body, []byte(`{"active":true,`)) {
 		return nil, fmt.Errorf("the target did not introspect this client's token as active (status %d): %s", status, firstLine(body))
 	}
+	var cross *crossCheck
+	if o.replica != "" {
+		raddr, _ := targetAddr(o.replica)
+		probe = &loadConn{addr: raddr}
+		status, body, err = probe.post("/o/introspect/", auth, "token="+tok)
+		probe.close()
+		if err != nil || status != 200 || !bytes.HasPrefix(body, []byte(`{"active":true,`)) {
+			return nil, fmt.Errorf("the replica did not introspect the target's token as active (status %d; is it on the same database?): %s", status, firstLine(body))
+		}
+		cross = newCrossCheck(addr, raddr, auth)
+		if o.split {
+			o.alt = raddr
+			fmt.Fprintf(a.stdout, "load split between %s and %s\n", o.target, o.replica)
+		}
+	}
 
 	// Phase 1: issuance.
 	pool := &tokenPool{}
@@ -162,10 +178,17 @@ func (a *app) benchTarget(ctx context.Context, o benchOptions) ([]benchResult, e
 			return false, fmt.Errorf("status %d: %w", status, err)
 		}
 		answered[i] = true
+		cross.revoked(c.addr, toks[i])
 		return true, nil
 	})
 	rev.name = "revoke"
 	a.report(o, rev)
+	late := 0
+	if cross != nil {
+		var line string
+		line, late = cross.finish()
+		fmt.Fprintln(a.stdout, "  "+line)
+	}
 	if rev.ok == 0 {
 		return nil, errors.New("no revocation was answered 200")
 	}
@@ -215,7 +238,115 @@ func (a *app) benchTarget(ctx context.Context, o benchOptions) ([]benchResult, e
 	if active > 0 {
 		return results, fmt.Errorf("%d revoked tokens answered 200 but are still active", active)
 	}
+	if late > 0 {
+		return results, fmt.Errorf("%d revocations answered 200 were not refused at once by the other replica", late)
+	}
 	return results, nil
+}
+
+// crossCheck measures, for a sample of the revocations one server answers
+// 200, how long until the other server on the same database introspects
+// the token as inactive. Nothing is cached, so the first answer must
+// already be inactive. Two goroutines of their own do the checks, so the
+// revocation latencies do not include them; a sample is dropped when both
+// are busy.
+type crossCheck struct {
+	addrs [2]string
+	auth  string
+	n     atomic.Int64
+	todo  chan crossSample
+	wg    sync.WaitGroup
+
+	mu                  sync.Mutex
+	lat                 []time.Duration
+	first, never, error int
+}
+
+type crossSample struct {
+	tok, to string
+	at      time.Time
+}
+
+// crossEvery is the sampling: one revocation in crossEvery is checked.
+const crossEvery = 16
+
+func newCrossCheck(target, replica, auth string) *crossCheck {
+	x := &crossCheck{addrs: [2]string{target, replica}, auth: auth, todo: make(chan crossSample, 64)}
+	for range 2 {
+		x.wg.Go(x.work)
+	}
+	return x
+}
+
+// revoked is called when the server at from answered 200 for tok.
+func (x *crossCheck) revoked(from, tok string) {
+	if x == nil || x.n.Add(1)%crossEvery != 0 {
+		return
+	}
+	to := x.addrs[0]
+	if from == to {
+		to = x.addrs[1]
+	}
+	select {
+	case x.todo <- crossSample{tok: tok, to: to, at: time.Now()}:
+	default:
+	}
+}
+
+func (x *crossCheck) work() {
+	conns := map[string]*loadConn{}
+	defer func() {
+		for _, c := range conns {
+			c.close()
+		}
+	}()
+	for s := range x.todo {
+		c := conns[s.to]
+		if c == nil {
+			c = &loadConn{addr: s.to}
+			conns[s.to] = c
+		}
+		tries, failed := 0, false
+		for {
+			tries++
+			status, body, err := c.post("/o/introspect/", x.auth, "token="+s.tok)
+			if err != nil || status != 200 {
+				failed = true
+				break
+			}
+			if bytes.HasPrefix(body, []byte(`{"active":false`)) || time.Since(s.at) > 5*time.Second {
+				break
+			}
+		}
+		d := time.Since(s.at)
+		x.mu.Lock()
+		switch {
+		case failed:
+			x.error++
+		case d > 5*time.Second:
+			x.never++
+		default:
+			x.lat = append(x.lat, d)
+			if tries == 1 {
+				x.first++
+			}
+		}
+		x.mu.Unlock()
+	}
+}
+
+// finish waits for the checks in flight and says what they found, and how
+// many sampled tokens were not inactive at the first introspection.
+func (x *crossCheck) finish() (string, int) {
+	close(x.todo)
+	x.wg.Wait()
+	r := benchResult{latencies: x.lat}
+	slices.Sort(r.latencies)
+	return fmt.Sprintf("across replicas: %d sampled revocations checked on the other server; %d inactive at the first introspection, "+
+			"%d later, %d still active after 5s, %d errors; 200 to inactive p50 %v, p99 %v, max %v",
+			len(x.lat)+x.never+x.error, x.first, len(x.lat)-x.first, x.never, x.error,
+			r.quantile(0.5).Round(10*time.Microsecond), r.quantile(0.99).Round(10*time.Microsecond), r.quantile(1).Round(10*time.Microsecond)),
+		len(x.lat) - x.first + x.never + x.error
 }
 
 // firstLine is the start of an error answer, for a message.

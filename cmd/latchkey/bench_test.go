@@ -108,6 +108,37 @@ func TestBenchTarget(t *testing.T) {
 	}
 }
 
+// TestBenchTargetReplica runs bench against two servers on one database
+// (two replicas): with --split the load goes to both, and a sample of the
+// revocations answered by one is introspected at once on the other, where
+// each must already be inactive.
+func TestBenchTargetReplica(t *testing.T) {
+	t.Parallel()
+	srv := newCLI(t)
+	a, r := serveInBackground(t, srv), serveInBackground(t, srv)
+	id, secret := benchClient(t, srv)
+
+	b := newCLI(t)
+	b.env["LATCHKEY_BENCH_CLIENT_ID"] = id
+	b.env["LATCHKEY_BENCH_CLIENT_SECRET"] = secret
+	out := b.ok("", "bench", "--target", a, "--replica", r, "--split", "--clients", "4", "--duration", "400ms", "--tokens", "300")
+	if !strings.Contains(out, "load split between "+a+" and "+r) {
+		t.Errorf("no split line in:\n%s", out)
+	}
+	m := regexp.MustCompile(`across replicas: (\d+) sampled revocations checked on the other server; (\d+) inactive at the first introspection, (\d+) later, (\d+) still active after 5s, (\d+) errors; 200 to inactive p50 (\S+), p99 (\S+), max (\S+)`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no cross-replica line in:\n%s", out)
+	}
+	if m[1] == "0" || m[2] != m[1] || m[3] != "0" || m[4] != "0" || m[5] != "0" {
+		t.Errorf("cross-replica check: %s", m[0])
+	}
+	for _, l := range m[6:9] {
+		if d, err := time.ParseDuration(l); err != nil || d <= 0 {
+			t.Errorf("200 to inactive: latency %q is not a positive duration", l)
+		}
+	}
+}
+
 // TestBenchCeiling measures the plain form-parsing server, then a target,
 // and prints each figure as a ratio to the ceiling.
 func TestBenchCeiling(t *testing.T) {
@@ -143,6 +174,9 @@ func TestBenchTargetUsage(t *testing.T) {
 		{"bench", "--target", "https://auth.example.com", "--client-id", "a", "--client-secret", "b"},
 		{"bench", "--target", "http://127.0.0.1:1/o/", "--client-id", "a", "--client-secret", "b"},
 		{"bench", "--target", "http://127.0.0.1:1", "--client-id", "a", "--client-secret", "b", "--events"},
+		{"bench", "--replica", "http://127.0.0.1:2"},
+		{"bench", "--target", "http://127.0.0.1:1", "--client-id", "a", "--client-secret", "b", "--replica", "https://b.example.com"},
+		{"bench", "--target", "http://127.0.0.1:1", "--client-id", "a", "--client-secret", "b", "--split"},
 	} {
 		r := c.run("", args...)
 		if r.code != 2 || strings.Count(r.stderr, "\n") != 1 {
