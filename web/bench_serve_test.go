@@ -54,12 +54,16 @@ func (w *benchWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// benchPost sends POSTs of bodies, in turn, to path, authenticating with
-// HTTP Basic, and checks each answer with ok.
+// benchPost sends POSTs of bodies, in turn, to path (or to "GET path"),
+// authenticating with HTTP Basic, and checks each answer with ok.
 func benchPost(b *testing.B, h http.Handler, f *modelstest.Fixture, path string, bodies []string, ok func(status int, body []byte) bool) {
 	b.Helper()
 	body := &benchBody{}
-	req, err := http.NewRequestWithContext(context.Background(), "POST", "http://127.0.0.1:8000"+path, body)
+	method := "POST"
+	if p, ok := strings.CutPrefix(path, "GET "); ok {
+		method, path = "GET", p
+	}
+	req, err := http.NewRequestWithContext(context.Background(), method, "http://127.0.0.1:8000"+path, body)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -81,6 +85,13 @@ func benchPost(b *testing.B, h http.Handler, f *modelstest.Fixture, path string,
 			b.Fatalf("status %d: %s", w.status, w.body)
 		}
 	}
+}
+
+// BenchmarkServeHealthz is GET /healthz: the middleware and echo alone,
+// with no store call and no body.
+func BenchmarkServeHealthz(b *testing.B) {
+	h, _, f := benchServer(b)
+	benchPost(b, h, f, "GET /healthz", []string{""}, func(status int, body []byte) bool { return status == 200 })
 }
 
 // BenchmarkServeIntrospect introspects live tokens.
