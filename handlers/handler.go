@@ -92,9 +92,11 @@ func userAgent(c echo.Context) string { return c.Request().UserAgent() }
 // seen is where the request came from, for a grant to record.
 func seen(c echo.Context) models.Seen { return models.Seen{Addr: remote(c), UserAgent: userAgent(c)} }
 
-// requestID is the request's ID, set by the request-ID middleware.
+// requestID is the request's ID, set by the request-ID middleware. The
+// header's name is spelled as net/http stores it, which Get then uses as
+// is.
 func requestID(c echo.Context) string {
-	return c.Response().Header().Get(echo.HeaderXRequestID)
+	return c.Response().Header().Get("X-Request-Id")
 }
 
 // noStore marks a response as uncacheable (RFC 6749 §5.1).

@@ -18,7 +18,7 @@ import (
 // store, with the access log formatted as `latchkey serve` formats it (to
 // io.Discard). There is no socket and no HTTP client, so -benchmem counts
 // only what the server does per request, above net/http's own reading and
-// writing.
+// writing. cpu-ns/op is the process's CPU time per request, all threads.
 
 // benchServer is a server on a fresh SQLite store, with a JSON log.
 func benchServer(b *testing.B) (http.Handler, *models.Store, *modelstest.Fixture) {
@@ -73,6 +73,7 @@ func benchPost(b *testing.B, h http.Handler, f *modelstest.Fixture, path string,
 	w := &benchWriter{h: http.Header{}}
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu := processCPU()
 	for i := 0; i < b.N; i++ {
 		s := bodies[i%len(bodies)]
 		body.Reset(s)
@@ -84,6 +85,9 @@ func benchPost(b *testing.B, h http.Handler, f *modelstest.Fixture, path string,
 		if !ok(w.status, w.body) {
 			b.Fatalf("status %d: %s", w.status, w.body)
 		}
+	}
+	if cpu := processCPU() - cpu; cpu > 0 {
+		b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
 	}
 }
 
