@@ -82,8 +82,7 @@ func (h *Handler) IntrospectToken(c echo.Context) error {
 	if out.Sub == "" {
 		out.Sub = info.ClientID // client_credentials: the client is the subject
 	}
-	noStore(c)
-	return c.JSONBlob(200, out.appendJSON(make([]byte, 0, 384)))
+	return writeJSONBytes(c, 200, out.appendJSON(make([]byte, 0, 384)))
 }
 
 // appendJSON appends the answer as encoding/json would write it, without
