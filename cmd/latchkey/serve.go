@@ -158,7 +158,11 @@ func defaultIssuer(addr string, ln net.Addr) string {
 }
 
 func (a *app) serve(ctx context.Context, o serveOptions) error {
-	log := slog.New(slog.NewJSONHandler(a.stderr, nil))
+	// The log goes out through a buffer that no request waits on
+	// (logWriter); the first defer runs last, after everything that logs.
+	logOut := newLogWriter(a.stderr, logBufferMax)
+	defer logOut.Close()
+	log := slog.New(slog.NewJSONHandler(logOut, nil))
 	st, applied, err := a.openStore(ctx, log)
 	if err != nil {
 		return err
