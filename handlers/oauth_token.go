@@ -75,7 +75,8 @@ func (h *Handler) IssueToken(c echo.Context) error {
 func (t *tokenResponse) appendJSON(b []byte) []byte {
 	for _, s := range []string{t.AccessToken, t.TokenType, t.RefreshToken, t.Scope} {
 		if !utf8.ValidString(s) {
-			out, _ := json.Marshal(t)
+			v := *t // a copy, so that t need not live on the heap
+			out, _ := json.Marshal(v)
 			return append(append(b, out...), '\n')
 		}
 	}
