@@ -41,11 +41,11 @@ func parseClientCredentials(c echo.Context, form url.Values) (clientCredentials,
 	if !ok || !strings.EqualFold(scheme, "Basic") {
 		return clientCredentials{}, ErrInvalidClient.WithDescription("unsupported authentication scheme; use HTTP Basic or client_secret_post").viaBasic(true)
 	}
-	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(payload))
+	raw, err := decodeBasic(strings.TrimSpace(payload))
 	if err != nil {
 		return clientCredentials{}, ErrInvalidClient.WithDescription("malformed HTTP Basic credentials").viaBasic(true)
 	}
-	rawID, rawSecret, ok := strings.Cut(string(raw), ":")
+	rawID, rawSecret, ok := strings.Cut(raw, ":")
 	if !ok {
 		return clientCredentials{}, ErrInvalidClient.WithDescription("malformed HTTP Basic credentials").viaBasic(true)
 	}
@@ -63,6 +63,21 @@ func parseClientCredentials(c echo.Context, form url.Values) (clientCredentials,
 	// A public client using Basic sends "id:" with an empty secret; that is
 	// no secret at all.
 	return clientCredentials{ID: id, Secret: secret, SecretGiven: secret != "", Basic: true}, nil
+}
+
+// decodeBasic decodes HTTP Basic's base64 payload. A payload of ordinary
+// size is decoded on the stack, so that the text is the one allocation.
+func decodeBasic(payload string) (string, error) {
+	var small [256]byte
+	buf := small[:]
+	if n := base64.StdEncoding.DecodedLen(len(payload)); n > len(buf) {
+		buf = make([]byte, n)
+	}
+	n, err := base64.StdEncoding.Decode(buf, []byte(payload))
+	if err != nil {
+		return "", err
+	}
+	return string(buf[:n]), nil
 }
 
 // authenticateClient parses and checks client authentication.

@@ -35,7 +35,7 @@ func parseOAuthForm(c echo.Context) (url.Values, error) {
 			return nil, ErrInvalidRequest.WithDescription("the body must be UTF-8")
 		}
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBody+1))
+	body, err := readBody(r)
 	if err != nil {
 		var he *echo.HTTPError
 		if errors.As(err, &he) && he.Code == http.StatusRequestEntityTooLarge {
@@ -57,6 +57,20 @@ func parseOAuthForm(c echo.Context) (url.Values, error) {
 		return nil, ErrInvalidRequest.WithDescription("parameter " + safeName(name) + " is not valid UTF-8 text")
 	}
 	return form, nil
+}
+
+// readBody reads a request body of at most MaxBody+1 bytes: in one read
+// into a buffer of its size when the request states it (net/http then
+// delivers exactly that many bytes), else as it comes.
+func readBody(r *http.Request) ([]byte, error) {
+	if n := r.ContentLength; n >= 0 && n <= MaxBody {
+		buf := make([]byte, n)
+		if _, err := io.ReadFull(r.Body, buf); err != nil {
+			return nil, err
+		}
+		return buf, nil
+	}
+	return io.ReadAll(io.LimitReader(r.Body, MaxBody+1))
 }
 
 // duplicated reports a parameter that appears more than once.

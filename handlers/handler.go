@@ -92,15 +92,37 @@ func userAgent(c echo.Context) string { return c.Request().UserAgent() }
 // seen is where the request came from, for a grant to record.
 func seen(c echo.Context) models.Seen { return models.Seen{Addr: remote(c), UserAgent: userAgent(c)} }
 
-// requestID is the request's ID, set by the request-ID middleware.
+// requestID is the request's ID, set by the request-ID middleware. The
+// header's name is spelled as net/http stores it, which Get then uses as
+// is.
 func requestID(c echo.Context) string {
-	return c.Response().Header().Get(echo.HeaderXRequestID)
+	return c.Response().Header().Get("X-Request-Id")
 }
+
+// Header values shared by every response that carries them, put straight
+// into the header map (canonical names, no slice made per request). They
+// are never changed in place: Set replaces a slice, and Add appends to a
+// full one, which copies it.
+var (
+	noStoreValue = []string{"no-store"}[:1:1]
+	noCacheValue = []string{"no-cache"}[:1:1]
+	jsonType     = []string{echo.MIMEApplicationJSON}[:1:1]
+	varyOrigin   = []string{echo.HeaderOrigin}[:1:1]
+)
 
 // noStore marks a response as uncacheable (RFC 6749 §5.1).
 func noStore(c echo.Context) {
-	c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
-	c.Response().Header().Set("Pragma", "no-cache")
+	h := c.Response().Header()
+	h["Cache-Control"] = noStoreValue
+	h["Pragma"] = noCacheValue
+}
+
+// writeJSONBytes answers b, an encoded JSON document, with no-store
+// caching.
+func writeJSONBytes(c echo.Context, status int, b []byte) error {
+	noStore(c)
+	c.Response().Header()["Content-Type"] = jsonType
+	return c.Blob(status, echo.MIMEApplicationJSON, b)
 }
 
 // writeJSON answers v with no-store caching.

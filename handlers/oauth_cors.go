@@ -37,8 +37,13 @@ func (h *Handler) PreflightRevoke(c echo.Context) error {
 // one the authenticated client registered, and only then.
 func allowOrigin(c echo.Context, client *models.Client) {
 	origin := c.Request().Header.Get(echo.HeaderOrigin)
-	c.Response().Header().Add(echo.HeaderVary, echo.HeaderOrigin)
+	h := c.Response().Header()
+	if _, ok := h[echo.HeaderVary]; ok {
+		h.Add(echo.HeaderVary, echo.HeaderOrigin)
+	} else {
+		h[echo.HeaderVary] = varyOrigin
+	}
 	if origin != "" && slices.Contains(client.OriginList(), origin) {
-		c.Response().Header().Set(echo.HeaderAccessControlAllowOrigin, origin)
+		h.Set(echo.HeaderAccessControlAllowOrigin, origin)
 	}
 }

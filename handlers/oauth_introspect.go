@@ -82,8 +82,7 @@ func (h *Handler) IntrospectToken(c echo.Context) error {
 	if out.Sub == "" {
 		out.Sub = info.ClientID // client_credentials: the client is the subject
 	}
-	noStore(c)
-	return c.JSONBlob(200, out.appendJSON(make([]byte, 0, 384)))
+	return writeJSONBytes(c, 200, out.appendJSON(make([]byte, 0, 384)))
 }
 
 // appendJSON appends the answer as encoding/json would write it, without
@@ -93,7 +92,8 @@ func (h *Handler) IntrospectToken(c echo.Context) error {
 func (in *introspection) appendJSON(b []byte) []byte {
 	for _, s := range []string{in.TokenType, in.Scope, in.ClientID, in.Username, in.Sub, in.Iss, in.Sid} {
 		if !utf8.ValidString(s) {
-			out, _ := json.Marshal(in)
+			v := *in // a copy, so that in need not live on the heap
+			out, _ := json.Marshal(v)
 			return append(append(b, out...), '\n')
 		}
 	}

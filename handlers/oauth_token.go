@@ -1,9 +1,12 @@
 package handlers
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 	"github.com/latchkey/latchkey/models"
@@ -59,10 +62,37 @@ func (h *Handler) IssueToken(c echo.Context) error {
 	if err != nil {
 		return mapModelError(err)
 	}
-	return writeJSON(c, 200, tokenResponse{
+	out := tokenResponse{
 		AccessToken: iss.AccessToken, TokenType: "Bearer", ExpiresIn: int64(iss.ExpiresIn.Seconds()),
 		RefreshToken: iss.RefreshToken, Scope: iss.Scope,
-	})
+	}
+	return writeJSONBytes(c, 200, out.appendJSON(make([]byte, 0, 256)))
+}
+
+// appendJSON appends the answer as encoding/json would write it (see
+// introspection.appendJSON), falling back to encoding/json for a string
+// that is not valid UTF-8.
+func (t *tokenResponse) appendJSON(b []byte) []byte {
+	for _, s := range []string{t.AccessToken, t.TokenType, t.RefreshToken, t.Scope} {
+		if !utf8.ValidString(s) {
+			v := *t // a copy, so that t need not live on the heap
+			out, _ := json.Marshal(v)
+			return append(append(b, out...), '\n')
+		}
+	}
+	b = append(b, `{"access_token":`...)
+	b = appendJSONString(b, t.AccessToken)
+	b = append(b, `,"token_type":`...)
+	b = appendJSONString(b, t.TokenType)
+	b = append(b, `,"expires_in":`...)
+	b = strconv.AppendInt(b, t.ExpiresIn, 10)
+	if t.RefreshToken != "" {
+		b = append(b, `,"refresh_token":`...)
+		b = appendJSONString(b, t.RefreshToken)
+	}
+	b = append(b, `,"scope":`...)
+	b = appendJSONString(b, t.Scope)
+	return append(b, "}\n"...)
 }
 
 // exchangeCode is RFC 6749 §4.1.3 with RFC 7636 §4.5.

@@ -31,7 +31,7 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 			c.Response().Header().Set(echo.HeaderAllow, allow)
 			oe = handlers.ErrMethodNotAllowed.WithDescription("use " + allow)
 		}
-		rid := c.Response().Header().Get(echo.HeaderXRequestID)
+		rid := requestIDOf(c.Response().Header())
 		if oe.Status >= 500 {
 			log.Error("request failed", "status", oe.Status, "path", c.Request().URL.Path, "request_id", rid, "err", err)
 		} else if cause := errors.Unwrap(oe); cause != nil {

@@ -1,11 +1,12 @@
 package web
 
 import (
-	"errors"
+	"maps"
 	"net"
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -30,9 +31,10 @@ type Metrics struct {
 
 	// observers caches the counter and histogram of each label set seen,
 	// so that a request looks its labels up once, in a map without
-	// hashing, rather than twice in the vectors.
-	mu        sync.RWMutex
-	observers map[observerKey]observerPair
+	// hashing or locking, rather than twice in the vectors. The map is
+	// never changed: a new label set (rare) replaces it with a copy.
+	observers atomic.Pointer[map[observerKey]observerPair]
+	mu        sync.Mutex // serializes replacements of observers
 }
 
 type observerKey struct {
@@ -48,21 +50,30 @@ type observerPair struct {
 // observer returns the metrics of one label set.
 func (m *Metrics) observer(route, method string, status int) observerPair {
 	k := observerKey{route, method, status}
-	m.mu.RLock()
-	p, ok := m.observers[k]
-	m.mu.RUnlock()
-	if ok {
+	if p, ok := m.lookup(k); ok {
+		return p
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if p, ok := m.lookup(k); ok {
 		return p
 	}
 	code := strconv.Itoa(status)
-	p = observerPair{m.requests.WithLabelValues(route, method, code), m.latency.WithLabelValues(route, method, code)}
-	m.mu.Lock()
-	if m.observers == nil {
-		m.observers = map[observerKey]observerPair{}
+	p := observerPair{m.requests.WithLabelValues(route, method, code), m.latency.WithLabelValues(route, method, code)}
+	next := map[observerKey]observerPair{k: p}
+	if old := m.observers.Load(); old != nil {
+		maps.Copy(next, *old)
 	}
-	m.observers[k] = p
-	m.mu.Unlock()
+	m.observers.Store(&next)
 	return p
+}
+
+func (m *Metrics) lookup(k observerKey) (observerPair, bool) {
+	if cur := m.observers.Load(); cur != nil {
+		p, ok := (*cur)[k]
+		return p, ok
+	}
+	return observerPair{}, false
 }
 
 // NewMetrics returns the registry for a server on st.
@@ -89,34 +100,19 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 }
 
-// observe counts every request by its route pattern (echo's c.Path(),
-// such as "/admin/users/:id"), never the raw path: a label per URL would
-// let anyone grow the registry without bound. It runs outside recovery and
-// the access log, which have answered any error by the time it reads the
-// status.
-func (m *Metrics) observe(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		start := time.Now()
-		err := next(c)
-		status := c.Response().Status
-		if err != nil && !c.Response().Committed {
-			status = http.StatusInternalServerError
-			var he *echo.HTTPError
-			if errors.As(err, &he) {
-				status = he.Code
-			}
-		}
-		route := c.Path()
-		if route == "" {
-			route = "unmatched"
-		}
-		// The key's size is bounded: routes and methods are finite sets,
-		// and statuses are three-digit numbers.
-		o := m.observer(route, methodLabel(c.Request().Method), status)
-		o.count.Inc()
-		o.latency.Observe(time.Since(start).Seconds())
-		return err
+// record counts a request by its route pattern (echo's c.Path(), such as
+// "/admin/users/:id"), never the raw path: a label per URL would let
+// anyone grow the registry without bound. The access log middleware
+// (observe) calls it with the status that was sent.
+func (m *Metrics) record(route, method string, status int, latency time.Duration) {
+	if route == "" {
+		route = "unmatched"
 	}
+	// The key's size is bounded: routes and methods are finite sets, and
+	// statuses are three-digit numbers.
+	o := m.observer(route, methodLabel(method), status)
+	o.count.Inc()
+	o.latency.Observe(latency.Seconds())
 }
 
 // methodLabel keeps the method label to the methods HTTP defines: anyone

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
@@ -22,43 +23,142 @@ import (
 // parses (its "64K" would mean 64,000).
 var bodyLimit = strconv.Itoa(handlers.MaxBody)
 
-// useMiddleware installs what every request goes through: panic recovery,
-// a request ID, a structured access log (path only: query strings can hold
-// secrets), the body limit and security headers.
+// useMiddleware installs what every request goes through, outermost
+// first: the access log and the request metrics (which also turn a
+// returned error into its answer, so that both see the final status),
+// panic recovery, a request ID, the body limit, the text guard and the
+// security headers. The access log records the path only: query strings
+// can hold secrets.
 func useMiddleware(e *echo.Echo, cfg Config, log *slog.Logger) {
-	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
-		DisableStackAll:   true,
-		DisablePrintStack: true,
-		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
-			log.Error("panic", "err", err, "request_id", c.Response().Header().Get(echo.HeaderXRequestID), "stack", string(stack))
-			return fmt.Errorf("panic: %w", err)
-		},
-	}))
-	e.Use(middleware.RequestIDWithConfig(middleware.RequestIDConfig{Generator: newRequestIDs()}))
-	e.Use(middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
-		LogStatus: true, LogMethod: true, LogURIPath: true, LogLatency: true, LogRequestID: true, LogRemoteIP: true,
-		HandleError: true,
-		LogValuesFunc: func(c echo.Context, v middleware.RequestLoggerValues) error {
+	e.Use(chain(
+		observe(log, cfg.Metrics),
+		middleware.RecoverWithConfig(middleware.RecoverConfig{
+			DisableStackAll:   true,
+			DisablePrintStack: true,
+			LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
+				log.Error("panic", "err", err, "request_id", requestIDOf(c.Response().Header()), "stack", string(stack))
+				return fmt.Errorf("panic: %w", err)
+			},
+		}),
+		requestID(),
+		middleware.BodyLimit(bodyLimit),
+		textGuard,
+		secureHeaders(cfg),
+	))
+}
+
+// chain composes middleware once, for the server's life. Echo applies the
+// middleware given to Use anew on every request, which makes a closure per
+// layer per request; the chain built here is one function, whose innermost
+// step calls the route's handler, which is what echo would pass on as
+// next (c.Handler(), as its router set it).
+func chain(mw ...echo.MiddlewareFunc) echo.MiddlewareFunc {
+	h := func(c echo.Context) error { return c.Handler()(c) }
+	for i := len(mw) - 1; i >= 0; i-- {
+		h = mw[i](h)
+	}
+	return func(echo.HandlerFunc) echo.HandlerFunc { return h }
+}
+
+// observe answers a returned error through the error handler, then counts
+// the request in metrics and writes its access log line, both with the
+// status that was sent: the error handler's, or 500 from recovery, whose
+// panic line comes first. It is outermost, so a request that panicked is
+// logged and counted too.
+func observe(log *slog.Logger, m *Metrics) echo.MiddlewareFunc {
+	h := log.Handler()
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			start := time.Now()
+			if err := next(c); err != nil {
+				c.Error(err)
+			}
+			end := time.Now()
+			latency := end.Sub(start)
+			req, res := c.Request(), c.Response()
+			status := res.Status
+			m.record(c.Path(), req.Method, status, latency)
 			level := slog.LevelInfo
-			if v.Status >= 500 {
+			if status >= 500 {
 				level = slog.LevelError
 			}
-			log.LogAttrs(context.Background(), level, "request",
-				slog.String("method", v.Method), slog.String("path", v.URIPath), slog.Int("status", v.Status),
-				slog.Duration("latency", v.Latency), slog.String("request_id", v.RequestID), slog.String("remote", v.RemoteIP))
+			ctx := context.Background()
+			if h.Enabled(ctx, level) {
+				// The record is made here rather than by log.LogAttrs,
+				// which would read the clock again and the caller's stack.
+				path := req.URL.Path
+				if path == "" {
+					path = "/"
+				}
+				r := slog.NewRecord(end, level, "request", 0)
+				r.AddAttrs(slog.String("method", req.Method), slog.String("path", path), slog.Int("status", status),
+					slog.Duration("latency", latency), slog.String("request_id", requestIDOf(res.Header())),
+					slog.String("remote", c.RealIP()))
+				_ = h.Handle(ctx, r)
+			}
 			return nil
-		},
-	}))
-	e.Use(middleware.BodyLimit(bodyLimit))
-	e.Use(textGuard)
-	e.Use(middleware.SecureWithConfig(middleware.SecureConfig{
-		XSSProtection:         "0",
-		ContentTypeNosniff:    "nosniff",
-		XFrameOptions:         "DENY",
-		HSTSMaxAge:            hstsAge(cfg),
-		ContentSecurityPolicy: "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
-		ReferrerPolicy:        "no-referrer",
-	}))
+		}
+	}
+}
+
+// headerRequestID is X-Request-ID as net/http stores it (canonical), so
+// that the map is used without converting the name on every request.
+const headerRequestID = "X-Request-Id"
+
+// requestID names each request with an ID of our own (newRequestIDs) in
+// the X-Request-ID response header, where the handlers, the error handler
+// and the access log read it. The audit trail records it, so one sent by
+// the client is removed, never used.
+func requestID() echo.MiddlewareFunc {
+	next := newRequestIDs()
+	return func(h echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			delete(c.Request().Header, headerRequestID)
+			c.Response().Header()[headerRequestID] = []string{next()}
+			return h(c)
+		}
+	}
+}
+
+// requestIDOf is the ID requestID gave the request whose answer has
+// header h.
+func requestIDOf(h http.Header) string {
+	if v := h[headerRequestID]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// secureHeaders sets the security headers on every answer. Each value is
+// one slice shared by every response, put straight in the header map: the
+// values are fixed, net/http only reads them, and a handler that sets one
+// of these headers again replaces the slice (Set) or appends to a full one
+// (Add), so the shared slice never changes.
+func secureHeaders(cfg Config) echo.MiddlewareFunc {
+	one := func(v string) []string { return []string{v}[:1:1] }
+	xss, nosniff, deny := one("0"), one("nosniff"), one("DENY")
+	csp := one("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
+	referrer := one("no-referrer")
+	var hsts []string
+	if age := hstsAge(cfg); age != 0 {
+		hsts = one("max-age=" + strconv.Itoa(age) + "; includeSubdomains")
+	}
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			h := c.Response().Header()
+			h["X-Xss-Protection"] = xss
+			h["X-Content-Type-Options"] = nosniff
+			h["X-Frame-Options"] = deny
+			// Over https only (TLS, or a proxy's X-Forwarded-Proto);
+			// browsers ignore it over http anyway.
+			if hsts != nil && c.Scheme() == "https" {
+				h["Strict-Transport-Security"] = hsts
+			}
+			h["Content-Security-Policy"] = csp
+			h["Referrer-Policy"] = referrer
+			return next(c)
+		}
+	}
 }
 
 // newRequestIDs returns a generator of request IDs in echo's format (32
@@ -130,8 +230,10 @@ func csrf(cfg Config) echo.MiddlewareFunc {
 func textGuard(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
-		if q, _ := url.ParseQuery(r.URL.RawQuery); !valuesOK(q) {
-			return echo.NewHTTPError(http.StatusBadRequest, "A query parameter is not valid UTF-8 text.")
+		if r.URL.RawQuery != "" {
+			if q, _ := url.ParseQuery(r.URL.RawQuery); !valuesOK(q) {
+				return echo.NewHTTPError(http.StatusBadRequest, "A query parameter is not valid UTF-8 text.")
+			}
 		}
 		if !machinePath(r.URL.Path) {
 			switch r.Method {

@@ -23,7 +23,8 @@ func New(cfg Config, st *models.Store, log *slog.Logger) *echo.Echo {
 	// The audit trail records the client's address and the request ID, so
 	// neither may come from a header anyone can send: the address is the
 	// TCP peer, or X-Forwarded-For as told by a proxy whose network
-	// is named in Config.TrustedProxies), and the ID is always our own.
+	// is named in Config.TrustedProxies), and the ID is always our own
+	// (requestID).
 	e.IPExtractor = echo.ExtractIPDirect()
 	if len(cfg.TrustedProxies) > 0 {
 		trust := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
@@ -32,12 +33,6 @@ func New(cfg Config, st *models.Store, log *slog.Logger) *echo.Echo {
 		}
 		e.IPExtractor = echo.ExtractIPFromXFFHeader(trust...)
 	}
-	e.Pre(func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			c.Request().Header.Del(echo.HeaderXRequestID)
-			return next(c)
-		}
-	})
 	if cfg.Events == nil {
 		cfg.Events = events.NewTransmitter(st, cfg.Issuer)
 	}
@@ -47,7 +42,6 @@ func New(cfg Config, st *models.Store, log *slog.Logger) *echo.Echo {
 		cfg.Metrics = NewMetrics(st)
 	}
 	cfg.Metrics.WatchEvents(cfg.Events)
-	e.Use(cfg.Metrics.observe) // outermost: sees the status every other layer settled
 	useMiddleware(e, cfg, log)
 	var metrics echo.HandlerFunc
 	if !cfg.MetricsElsewhere {

@@ -31,6 +31,7 @@ type serveOptions struct {
 	demo        bool
 	proxies     []string
 	metricsAddr string
+	pprofAddr   string
 	purgeAfter  age
 	// pushAllowPrivate lets push streams use http and reach private
 	// addresses (development and tests).
@@ -121,6 +122,8 @@ loopback, private and link-local addresses, for development and tests.`,
 	f.StringSliceVar(&o.proxies, "trusted-proxy", nil, "network (CIDR or IP) of a load balancer whose X-Forwarded-For is believed; repeatable (env LATCHKEY_TRUSTED_PROXIES, comma-separated)")
 	f.StringVar(&o.metricsAddr, "metrics-addr", "", "host:port of a listener of its own for /metrics, which the main listener then does not serve (env LATCHKEY_METRICS_ADDR)")
 	f.BoolVar(&o.pushAllowPrivate, "push-allow-private", false, "let event push streams use http and reach loopback, private and link-local addresses; for development and tests only (env LATCHKEY_PUSH_ALLOW_PRIVATE)")
+	f.StringVar(&o.pprofAddr, "debug-pprof-addr", "", "loopback host:port serving Go's profiles (/debug/pprof/), for measuring")
+	_ = f.MarkHidden("debug-pprof-addr")
 	f.Var(&o.purgeAfter, "purge-after", "delete tokens, codes, sessions and grants dead for longer than this: 720h, 30d (env LATCHKEY_PURGE_AFTER)")
 	return cmd
 }
@@ -155,7 +158,11 @@ func defaultIssuer(addr string, ln net.Addr) string {
 }
 
 func (a *app) serve(ctx context.Context, o serveOptions) error {
-	log := slog.New(slog.NewJSONHandler(a.stderr, nil))
+	// The log goes out through a buffer that no request waits on
+	// (logWriter); the first defer runs last, after everything that logs.
+	logOut := newLogWriter(a.stderr, logBufferMax)
+	defer logOut.Close()
+	log := slog.New(slog.NewJSONHandler(logOut, nil))
 	st, applied, err := a.openStore(ctx, log)
 	if err != nil {
 		return err
@@ -219,6 +226,13 @@ func (a *app) serve(ctx context.Context, o serveOptions) error {
 		TTLs:             models.TTLs{Access: o.accessTTL, Refresh: o.refreshTTL, Code: models.DefaultTTLs.Code},
 		Metrics:          web.NewMetrics(st),
 		MetricsElsewhere: o.metricsAddr != "",
+	}
+	if o.pprofAddr != "" {
+		stop, err := servePprof(o.pprofAddr)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	metricsServed := make(chan error, 1)
 	var metricsSrv *http.Server

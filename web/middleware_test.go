@@ -1,0 +1,199 @@
+package web_test
+
+import (
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/labstack/echo/v4"
+	"github.com/latchkey/latchkey/models"
+	"github.com/latchkey/latchkey/models/modelstest"
+	"github.com/latchkey/latchkey/web"
+)
+
+// accessLine is one access log line as `latchkey serve` writes it.
+type accessLine struct {
+	Level     string `json:"level"`
+	Msg       string `json:"msg"`
+	Method    string `json:"method"`
+	Path      string `json:"path"`
+	Status    int    `json:"status"`
+	Latency   *int64 `json:"latency"`
+	RequestID string `json:"request_id"`
+	Remote    string `json:"remote"`
+}
+
+// accessLines parses the log's access lines.
+func accessLines(t *testing.T, log string) []accessLine {
+	t.Helper()
+	var out []accessLine
+	for _, l := range strings.Split(strings.TrimSpace(log), "\n") {
+		var a accessLine
+		if err := json.Unmarshal([]byte(l), &a); err != nil {
+			t.Fatalf("log line is not JSON: %q", l)
+		}
+		if a.Msg == "request" {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// TestAccessLog: every request, answered or refused, has one access line
+// with its method, path (never the query), status, latency, the request
+// ID the client was sent, and the TCP peer; a client's own X-Request-ID is
+// never used.
+func TestAccessLog(t *testing.T) {
+	t.Parallel()
+	var logs syncBuffer
+	st := modelstest.NewStore(t)
+	f := modelstest.NewFixture(t, st)
+	ts := startServer(t, st, f, web.Config{}, slog.New(slog.NewJSONHandler(&logs, nil)))
+	tok := ts.clientCredentials(t)
+
+	resp, body := postForm(t, ts, "/o/introspect/", url.Values{"token": {tok.AccessToken}},
+		http.Header{"Authorization": {basicAuth(f.Confidential.ClientID, f.Secret)}, "X-Request-Id": {"forged"}})
+	if resp.StatusCode != 200 || body["active"] != true {
+		t.Fatalf("introspect: %d %v", resp.StatusCode, body)
+	}
+	introspectID := resp.Header.Get("X-Request-Id")
+	refused, _ := postForm(t, ts, "/o/revoke_token/", url.Values{"token": {"x"}}, nil) // no client authentication
+	if refused.StatusCode != 401 {
+		t.Fatalf("revoke without credentials: %d", refused.StatusCode)
+	}
+	missing, err := ts.Client().Get(ts.URL + "/nowhere?secret=s3cr3t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	missing.Body.Close()
+
+	lines := accessLines(t, logs.String())
+	want := []struct {
+		method, path, level string
+		status              int
+		id                  string
+	}{
+		{"POST", "/o/token/", "INFO", 200, ""},
+		{"POST", "/o/introspect/", "INFO", 200, introspectID},
+		{"POST", "/o/revoke_token/", "INFO", 401, refused.Header.Get("X-Request-Id")},
+		{"GET", "/nowhere", "INFO", 404, missing.Header.Get("X-Request-Id")},
+	}
+	if len(lines) != len(want) {
+		t.Fatalf("%d access lines, want %d: %s", len(lines), len(want), logs.String())
+	}
+	for i, w := range want {
+		l := lines[i]
+		if l.Method != w.method || l.Path != w.path || l.Status != w.status || l.Level != w.level {
+			t.Errorf("line %d: %+v, want %s %s %d at %s", i, l, w.method, w.path, w.status, w.level)
+		}
+		if len(l.RequestID) != 32 || (w.id != "" && l.RequestID != w.id) {
+			t.Errorf("line %d: request_id %q, want the answer's X-Request-Id %q (32 characters)", i, l.RequestID, w.id)
+		}
+		if l.Latency == nil || *l.Latency <= 0 || l.Remote != "127.0.0.1" {
+			t.Errorf("line %d: latency %v, remote %q", i, l.Latency, l.Remote)
+		}
+	}
+	if introspectID == "forged" || strings.Contains(logs.String(), "forged") || strings.Contains(logs.String(), "s3cr3t") {
+		t.Errorf("the log holds the client's request ID or its query: %s", logs.String())
+	}
+}
+
+// TestPanicIsAnsweredLoggedAndCounted: a handler that panics answers 500
+// with a request ID, logs the panic and an access line at ERROR, and is
+// counted in metrics.
+func TestPanicIsAnsweredLoggedAndCounted(t *testing.T) {
+	t.Parallel()
+	var logs syncBuffer
+	st := modelstest.NewStore(t)
+	e := web.New(web.Config{Issuer: "http://127.0.0.1", TTLs: models.DefaultTTLs}, st, slog.New(slog.NewJSONHandler(&logs, nil)))
+	e.GET("/api/test-panic", func(echo.Context) error { panic("boom") })
+	srv := httptest.NewServer(e)
+	defer srv.Close()
+
+	resp, err := srv.Client().Get(srv.URL + "/api/test-panic")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	id := resp.Header.Get("X-Request-Id")
+	if resp.StatusCode != 500 || id == "" {
+		t.Fatalf("status %d, X-Request-Id %q: want 500 with an ID", resp.StatusCode, id)
+	}
+	if !strings.Contains(logs.String(), `"msg":"panic"`) {
+		t.Errorf("no panic line: %s", logs.String())
+	}
+	lines := accessLines(t, logs.String())
+	if len(lines) != 1 || lines[0].Status != 500 || lines[0].Level != "ERROR" || lines[0].RequestID != id {
+		t.Errorf("access lines %+v, want one at ERROR with status 500 and request_id %s", lines, id)
+	}
+	fams := scrape(t, srv.Client(), srv.URL+"/metrics")
+	if got := value(t, fams, "latchkey_http_requests_total", "route=/api/test-panic", "code=500"); got != 1 {
+		t.Errorf("requests counted with 500: %v, want 1", got)
+	}
+}
+
+// TestSecurityHeaders: every answer carries the security headers, JSON,
+// page or error alike; HSTS only when the issuer is https and the request
+// came over https (here: X-Forwarded-Proto from a proxy on loopback).
+func TestSecurityHeaders(t *testing.T) {
+	t.Parallel()
+	want := map[string]string{
+		"X-Xss-Protection":        "0",
+		"X-Content-Type-Options":  "nosniff",
+		"X-Frame-Options":         "DENY",
+		"Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+		"Referrer-Policy":         "no-referrer",
+	}
+	st := modelstest.NewStore(t)
+	for _, issuer := range []string{"http://127.0.0.1", "https://auth.example.com"} {
+		h := web.New(web.Config{Issuer: issuer, TTLs: models.DefaultTTLs}, st, nil)
+		for _, path := range []string{"/.well-known/oauth-authorization-server", "/login", "/nowhere", "/o/token/"} {
+			for _, proto := range []string{"", "https"} {
+				req := httptest.NewRequest("GET", path, nil)
+				req.RemoteAddr = "127.0.0.1:40000"
+				if proto != "" {
+					req.Header.Set("X-Forwarded-Proto", proto)
+				}
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, req)
+				for k, v := range want {
+					if got := w.Header().Values(k); len(got) != 1 || got[0] != v {
+						t.Errorf("%s GET %s (proto %q): %s = %q, want %q", issuer, path, proto, k, got, v)
+					}
+				}
+				hsts := w.Header().Get("Strict-Transport-Security")
+				if wantHSTS := strings.HasPrefix(issuer, "https") && proto == "https"; wantHSTS != (hsts == "max-age=31536000; includeSubdomains") || (!wantHSTS && hsts != "") {
+					t.Errorf("%s GET %s (proto %q): Strict-Transport-Security %q", issuer, path, proto, hsts)
+				}
+			}
+		}
+	}
+}
+
+// TestRequestAllocations bounds what the middleware allocates per request
+// (GET /healthz: access log, metrics, recovery, request ID, body limit,
+// text guard, security headers, with a JSON log). It was 20 when echo
+// rebuilt the middleware chain for every request and headers were set
+// through Header.Set.
+func TestRequestAllocations(t *testing.T) {
+	st := modelstest.NewStore(t)
+	h := web.New(web.Config{Issuer: "http://127.0.0.1", TTLs: models.DefaultTTLs}, st, slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	req := httptest.NewRequest("GET", "/healthz", nil)
+	w := &benchWriter{h: http.Header{}}
+	allocs := testing.AllocsPerRun(200, func() {
+		clear(w.h)
+		w.status, w.body = 0, w.body[:0]
+		h.ServeHTTP(w, req)
+	})
+	if w.status != 200 {
+		t.Fatalf("status %d", w.status)
+	}
+	if allocs > 6 {
+		t.Errorf("%v allocations per request, want at most 6", allocs)
+	}
+}
