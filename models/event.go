@@ -98,45 +98,85 @@ func (s *Store) queueEventTx(tx *gorm.DB, ev *Event) error {
 	return err
 }
 
-// outboxChunk bounds the rows of one multi-row INSERT (13 parameters
-// each: well within both databases' limits).
-const outboxChunk = 64
+// outboxChunk bounds the rows of one multi-row INSERT of events (13
+// parameters each), deliveryChunk those of deliveries (3 each): well
+// within both databases' limits.
+const (
+	outboxChunk   = 64
+	deliveryChunk = 256
+)
 
-// flushOutbox writes the events a transaction queued: the outbox rows, in
-// multi-row INSERTs, then a delivery row for each on every stream that is
-// enabled or paused and asked for them. It runs inside the transaction,
-// just before the commit, so the events commit, or roll back, with the
-// revocations that made them. It returns how many deliveries it queued.
+// The outbox statements: the live streams, and multi-row INSERTs of
+// events and of deliveries for each power of two of rows up to the chunk
+// sizes. A batch of any size is written as a few of them (pow2Runs), so
+// they are prepared once (hotStatements) rather than once per commit.
+var (
+	qSessionRevokedStreams = "SELECT id, events_requested FROM streams WHERE status <> 'disabled'"
+	qInsertEvents          = map[int]string{}
+	qInsertDeliveries      = map[int]string{}
+	outboxStatements       = outboxStatementList()
+)
+
+func outboxStatementList() []string {
+	out := []string{qSessionRevokedStreams}
+	for n := 1; n <= deliveryChunk; n *= 2 {
+		if n <= outboxChunk {
+			qInsertEvents[n] = "INSERT INTO events (" + eventColumnsInsert + ") VALUES " + placeholders(n, 13) + " RETURNING id"
+			out = append(out, qInsertEvents[n])
+		}
+		qInsertDeliveries[n] = "INSERT INTO stream_events (stream_id, event_id, next_attempt_at) VALUES " + placeholders(n, 3)
+		out = append(out, qInsertDeliveries[n])
+	}
+	return out
+}
+
+// pow2Runs splits n rows into runs of powers of two, largest first, none
+// above max (a power of two): 100 with max 64 is 64, 32, 4.
+func pow2Runs(n, max int) []int {
+	var out []int
+	for run := max; n > 0; run /= 2 {
+		for n >= run {
+			out = append(out, run)
+			n -= run
+		}
+	}
+	return out
+}
+
+// flushOutbox writes the events a transaction queued: the outbox rows,
+// then a delivery row for each on every stream that is enabled or paused
+// and asked for them. It runs inside the transaction, just before the
+// commit, so the events commit, or roll back, with the revocations that
+// made them. It returns how many deliveries it queued.
 func (s *Store) flushOutbox(tx *gorm.DB, evs []*Event) (int64, error) {
 	if len(evs) == 0 {
 		return 0, nil
 	}
-	ctx := context.Background()
 	conn := connOf(tx)
 	// With no stream to deliver to there is nothing to keep: a stream
 	// receives the events that happen after it was created. Most
 	// deployments without receivers then pay one indexed read per group
 	// commit instead of two writes per revocation.
-	targets, err := s.sessionRevokedStreams(ctx, conn)
+	targets, err := s.sessionRevokedStreams(conn)
 	if err != nil || len(targets) == 0 {
 		return 0, err
 	}
-	var queued int64
-	for chunk := range slices.Chunk(evs, outboxChunk) {
-		args := make([]any, 0, 13*len(chunk))
-		for _, ev := range chunk {
+	ids := make([]int64, 0, len(evs))
+	args := make([]any, 0, 13*min(len(evs), outboxChunk))
+	rest := evs
+	for _, n := range pow2Runs(len(evs), outboxChunk) {
+		args = args[:0]
+		for _, ev := range rest[:n] {
 			args = append(args, "", ev.Type, nullString(ev.SID), ev.UserID, ev.Username, ev.ClientID, ev.ClientPublicID,
 				string(ev.Initiating), ev.ReasonAdmin, ev.ReasonUser, ev.State, ev.EventTime, ev.CreatedAt)
 		}
-		// Statements of as many rows as the batch had: prepared here, once
-		// per transaction, not cached. The ids come back in no promised
-		// order; each event's own is not needed, only the set.
-		q := "INSERT INTO events (" + eventColumnsInsert + ") VALUES " + placeholders(len(chunk), 13) + " RETURNING id"
-		rows, err := conn.QueryContext(ctx, s.rebind(q), args...)
+		rest = rest[n:]
+		// The ids come back in no promised order; each event's own is not
+		// needed, only the set.
+		rows, err := s.queryHot(conn, qInsertEvents[n], args...)
 		if err != nil {
 			return 0, err
 		}
-		ids := make([]int64, 0, len(chunk))
 		for rows.Next() {
 			var id int64
 			if err := rows.Scan(&id); err != nil {
@@ -148,38 +188,50 @@ func (s *Store) flushOutbox(tx *gorm.DB, evs []*Event) (int64, error) {
 		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 			return 0, err
 		}
-		if len(ids) != len(chunk) {
-			return 0, fmt.Errorf("models: outbox: %d ids for %d events", len(ids), len(chunk))
-		}
-		// Each delivery is due at once: at the earliest the chunk's events
-		// were stamped (they were, with the store's clock, in this
-		// transaction), which is no later than its own event.
-		due := chunk[0].CreatedAt
-		for _, ev := range chunk[1:] {
-			if ev.CreatedAt.Before(due) {
-				due = ev.CreatedAt
-			}
-		}
-		args = args[:0]
-		for _, st := range targets {
-			for _, id := range ids {
-				args = append(args, st, id, due)
-			}
-		}
-		if err := s.insertDeliveries(ctx, conn, args); err != nil {
-			return 0, err
-		}
-		queued += int64(len(targets) * len(ids))
 	}
-	return queued, nil
+	if len(ids) != len(evs) {
+		return 0, fmt.Errorf("models: outbox: %d ids for %d events", len(ids), len(evs))
+	}
+	// Each delivery is due at once: at the earliest the events were
+	// stamped (with the store's clock, in this transaction), which is no
+	// later than its own event.
+	due := evs[0].CreatedAt
+	for _, ev := range evs[1:] {
+		if ev.CreatedAt.Before(due) {
+			due = ev.CreatedAt
+		}
+	}
+	deliveries := make([]any, 0, 3*len(targets)*len(ids))
+	for _, st := range targets {
+		for _, id := range ids {
+			deliveries = append(deliveries, st, id, due)
+		}
+	}
+	if err := s.insertDeliveries(tx, deliveries); err != nil {
+		return 0, err
+	}
+	return int64(len(targets) * len(ids)), nil
+}
+
+// queryHot runs one of the hot statements that return rows on the
+// writer's transaction (see exec).
+func (s *Store) queryHot(conn gorm.ConnPool, query string, args ...any) (*sql.Rows, error) {
+	st, ok, err := s.prepared(conn, query)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		return st.QueryContext(context.Background(), args...)
+	}
+	return conn.QueryContext(context.Background(), s.rebind(query), args...)
 }
 
 // sessionRevokedStreams returns the row ids of the streams that take a
 // session-revoked event now: enabled or paused (a paused stream holds its
 // events), and asking for it (no events_requested means every type).
 // Streams are few; the revocation's group commit reads them once.
-func (s *Store) sessionRevokedStreams(ctx context.Context, conn gorm.ConnPool) ([]int64, error) {
-	rows, err := conn.QueryContext(ctx, "SELECT id, events_requested FROM streams WHERE status <> 'disabled'")
+func (s *Store) sessionRevokedStreams(conn gorm.ConnPool) ([]int64, error) {
+	rows, err := s.queryHot(conn, qSessionRevokedStreams)
 	if err != nil {
 		return nil, err
 	}
@@ -198,18 +250,15 @@ func (s *Store) sessionRevokedStreams(ctx context.Context, conn gorm.ConnPool) (
 	return out, rows.Err()
 }
 
-// deliveryChunk bounds the rows of one multi-row INSERT of deliveries.
-const deliveryChunk = 256
-
 // insertDeliveries queues deliveries, given as (stream row id, event id,
-// due) triples flattened into args, each one insert into stream_events'
-// key. A delivery is pending as long as its row exists.
-func (s *Store) insertDeliveries(ctx context.Context, conn gorm.ConnPool, args []any) error {
-	for chunk := range slices.Chunk(args, 3*deliveryChunk) {
-		q := "INSERT INTO stream_events (stream_id, event_id, next_attempt_at) VALUES " + placeholders(len(chunk)/3, 3)
-		if _, err := conn.ExecContext(ctx, s.rebind(q), chunk...); err != nil {
+// due) triples flattened into args: one insert into stream_events' key
+// each. A delivery is pending as long as its row exists.
+func (s *Store) insertDeliveries(tx *gorm.DB, args []any) error {
+	for _, n := range pow2Runs(len(args)/3, deliveryChunk) {
+		if _, err := s.exec(tx, qInsertDeliveries[n], args[:3*n]...); err != nil {
 			return err
 		}
+		args = args[3*n:]
 	}
 	return nil
 }
@@ -531,7 +580,7 @@ func (s *Store) QueueVerification(ctx context.Context, owner int64, streamID, st
 		if err != nil {
 			return err
 		}
-		if err := s.insertDeliveries(context.Background(), connOf(tx), []any{st.ID, id, now}); err != nil {
+		if err := s.insertDeliveries(tx, []any{st.ID, id, now}); err != nil {
 			return err
 		}
 		noteQueued(tx)

@@ -376,8 +376,8 @@ const (
 	qAuditCount = "UPDATE audit_events SET count = count + ? WHERE id = ?"
 )
 
-var hotStatements = append([]string{qInsertGrant, qInsertToken, qInsertAudit, qAuditCount, qInsertEvent, qAddCount, qRotateAccess},
-	revokeStatements...)
+var hotStatements = append(append([]string{qInsertGrant, qInsertToken, qInsertAudit, qAuditCount, qInsertEvent, qAddCount, qRotateAccess},
+	revokeStatements...), outboxStatements...)
 
 // hotReads are the reads every request makes, prepared on the reader pool.
 var hotReads = []string{qTokenGrant, qActiveToken, qClientByClientID}
