@@ -197,3 +197,45 @@ DELETE FROM schema_migrations WHERE version = 24`); err != nil {
 		})
 	}
 }
+
+// TestLastDeliveryResolution: a stream's last delivery time is rewritten
+// at most once a second, so that a stream delivering many batches a
+// second does not add its row to every commit; a poll stream's
+// acknowledgements set it the same way.
+func TestLastDeliveryResolution(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	t0 := time.Now().UTC().Truncate(time.Second)
+	clock := modelstest.NewClock(t0)
+	st := clockedStore(t, clock)
+	rx := newReceiver(t, st, "Receiver")
+	s, err := st.CreateStream(ctx, rx.ID, models.StreamConfig{Method: models.DeliveryPoll})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, step := range []struct {
+		at   time.Duration
+		want time.Duration
+	}{{0, 0}, {500 * time.Millisecond, 0}, {time.Second, time.Second}, {1900 * time.Millisecond, time.Second}, {3 * time.Second, 3 * time.Second}} {
+		clock.Set(t0.Add(step.at))
+		if err := st.QueueVerification(ctx, models.AnyOwner, s.StreamID, "x"); err != nil {
+			t.Fatal(err)
+		}
+		p, err := st.PendingEvents(ctx, s.StreamID, 1)
+		if err != nil || len(p) != 1 {
+			t.Fatalf("pending: %v, %v", p, err)
+		}
+		if i%2 == 0 {
+			err = st.MarkDelivered(ctx, s.StreamID, p[0].DeliveryID)
+		} else {
+			_, err = st.AckEvents(ctx, s.StreamID, []string{p[0].Event.JTI})
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := st.StreamByID(ctx, models.AnyOwner, s.StreamID)
+		if err != nil || got.LastDeliveryAt == nil || !got.LastDeliveryAt.Equal(t0.Add(step.want)) {
+			t.Errorf("delivered at +%v: last delivery %v (%v), want +%v", step.at, got.LastDeliveryAt, err, step.want)
+		}
+	}
+}
