@@ -44,7 +44,7 @@ var (
 
 // PurgeTables lists the tables the purge deletes from, in the order it
 // does (tokens before the grants they belong to).
-var PurgeTables = []string{"tokens", "codes", "sessions", "setup_tokens", "grants", "stream_events", "events", "signing_keys"}
+var PurgeTables = []string{"tokens", "codes", "sessions", "setup_tokens", "grants", "events", "signing_keys"}
 
 // BatchSizeBounds are the upper bounds of the write batch size buckets.
 var BatchSizeBounds = []float64{1, 2, 4, 8, 16, 32, 64, 128, 256}
@@ -62,7 +62,7 @@ type counters struct {
 	writes     atomic.Int64
 	batchSizes [9]atomic.Int64 // per BatchSizeBounds bucket, not cumulative
 
-	purged           [8]atomic.Int64 // rows, per PurgeTables entry
+	purged           [7]atomic.Int64 // rows, per PurgeTables entry
 	purgeRuns        [3]atomic.Int64 // done, skipped, failed
 	purgeLastSuccess atomic.Int64    // unix seconds
 

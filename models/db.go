@@ -76,6 +76,8 @@ type Store struct {
 	queued broadcast
 	// claims are the streams this process delivers now (SQLite).
 	claims streamClaims
+	// jti is the database's event jti prefix, read once (see jtiPrefix).
+	jti jtiPrefixCache
 	// unprepared remembers the hot statements already warned about.
 	unprepared sync.Map
 	// ckpt runs the WAL checkpoints (SQLite; see checkpoint.go).

@@ -3,6 +3,9 @@ package models_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/latchkey/latchkey/models"
@@ -219,9 +222,13 @@ func TestRevocationEventsByPath(t *testing.T) {
 	}
 }
 
+// derivedJTI is the form of an event's jti: the database's random prefix
+// and the event's id.
+var derivedJTI = regexp.MustCompile(`^[0-9a-f]{32}-[1-9][0-9]*$`)
+
 func checkEvent(t *testing.T, f *modelstest.Fixture, e models.Event, w wantEvent, sid string) {
 	t.Helper()
-	if e.Type != models.EventSessionRevoked || len(e.JTI) != 32 || e.EventTime.IsZero() || e.CreatedAt.IsZero() {
+	if e.Type != models.EventSessionRevoked || !derivedJTI.MatchString(e.JTI) || !strings.HasSuffix(e.JTI, fmt.Sprintf("-%d", e.ID)) || e.EventTime.IsZero() || e.CreatedAt.IsZero() {
 		t.Errorf("event: %+v", e)
 	}
 	if e.Initiating != w.initiating {

@@ -319,6 +319,40 @@ ALTER TABLE grants ADD COLUMN last_seen_ua TEXT NOT NULL DEFAULT '';
 	{23, "audit events by action and time", `
 CREATE INDEX audit_events_action_created ON audit_events (action, created_at);
 `},
+	// The outbox, trimmed to what a revocation must write with a stream
+	// live. stream_events holds pending deliveries only: a delivery is
+	// deleted once delivered (a 202) or acknowledged, so the table is one
+	// B-tree keyed by (stream_id, event_id) — a stream's queue in order,
+	// its head, its backlog and a delivery by event are all ranges of the
+	// key — and queueing or delivering an event is one insert or delete
+	// there (WITHOUT ROWID on SQLite). The delivered rows of before go
+	// with the old table. An event's jti is no longer stored: it is the
+	// database's random prefix (event_jti_prefix, made here, so that a new
+	// database never repeats an old one's jtis) and the event's id, which
+	// an acknowledgement parses back (see eventJTI); events written before
+	// keep the jti they were sent with, looked up through a partial index
+	// that new rows (jti '') stay out of. The purge walks events in id
+	// order, so events_created goes.
+	{24, "outbox: deliveries keyed by stream and event, jti from the id", `
+CREATE TABLE event_jti_prefix (prefix TEXT NOT NULL);
+INSERT INTO event_jti_prefix (prefix) VALUES ({{random_id}});
+
+CREATE TABLE stream_events_new (
+	stream_id BIGINT NOT NULL,
+	event_id BIGINT NOT NULL,
+	attempts INTEGER NOT NULL DEFAULT 0,
+	next_attempt_at {{ts}} NOT NULL,
+	CONSTRAINT stream_events_key PRIMARY KEY (stream_id, event_id)
+){{without_rowid}};
+INSERT INTO stream_events_new (stream_id, event_id, attempts, next_attempt_at)
+	SELECT stream_id, event_id, attempts, next_attempt_at FROM stream_events WHERE delivered_at IS NULL;
+DROP TABLE stream_events;
+ALTER TABLE stream_events_new RENAME TO stream_events;
+
+DROP INDEX events_jti;
+DROP INDEX events_created;
+CREATE UNIQUE INDEX events_stored_jti ON events (jti) WHERE jti <> '';
+`},
 	// A counts bucket may be kept in several rows (shards), which the
 	// readers sum. On PostgreSQL each group commit adds its deltas to the
 	// rows of one shard, picked at random, so that concurrent commits do

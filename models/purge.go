@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -48,7 +49,6 @@ type PurgeResult struct {
 	Sessions    int
 	SetupTokens int
 	Grants      int
-	Deliveries  int // stream_events: delivered (or acknowledged) SETs
 	Events      int // revocation events no stream still has to deliver
 	SigningKeys int // retired signing keys past RetiredSigningKeyTTL
 }
@@ -77,6 +77,7 @@ const grantKept = "(EXISTS (SELECT 1 FROM tokens t WHERE t.grant_id = g.id) OR E
 
 // purgeStep deletes the rows of one table that match where, a batch at a
 // time. Each step's where is served by an index (models/queryplan_test.go).
+// A table in purgeWalks is purged by its walk instead.
 type purgeStep struct {
 	table int // index in PurgeTables
 	alias string
@@ -84,18 +85,23 @@ type purgeStep struct {
 	args  func(cutoff time.Time) []any
 }
 
+// purgeWalks purge a table (index in PurgeTables) in a way of their own.
+var purgeWalks = map[int]func(s *Store, ctx context.Context, cutoff time.Time) (int64, error){5: (*Store).purgeEvents}
+
 // purgeRetention gives a table (index in PurgeTables) a retention of its
 // own: its rows go once older than now minus that, whatever the purge's
 // cutoff.
-var purgeRetention = map[int]time.Duration{7: RetiredSigningKeyTTL}
+var purgeRetention = map[int]time.Duration{6: RetiredSigningKeyTTL}
 
 // RetiredSigningKeyTTL is how long a retired signing key stays published
 // in the JWK Set (see events.RetiredKeyTTL) before the purge deletes it.
 const RetiredSigningKeyTTL = 24 * time.Hour
 
-// eventUndelivered is true for an event some stream still holds a
-// delivery row for (pending, or delivered and not yet purged).
-const eventUndelivered = "EXISTS (SELECT 1 FROM stream_events se WHERE se.event_id = e.id)"
+// eventUndelivered is true for the event e some stream still has to
+// deliver: one lookup of stream_events' key per stream (streams are few).
+// A delivery row whose stream is gone (a stream deleted while a
+// revocation queued an event on it, on PostgreSQL) holds nothing back.
+const eventUndelivered = "EXISTS (SELECT 1 FROM stream_events se WHERE se.stream_id IN (SELECT id FROM streams) AND se.event_id = e.id)"
 
 var purgeSteps = []purgeStep{
 	{0, "t", "t.expires_at < ?", func(c time.Time) []any { return []any{c} }},
@@ -108,14 +114,13 @@ var purgeSteps = []purgeStep{
 	// when it was revoked, so it has been dead since revoked_at.
 	{4, "g", "g.revoked_at IS NULL AND g.expires_at < ? AND NOT " + grantKept, func(c time.Time) []any { return []any{c} }},
 	{4, "g", "g.revoked_at < ? AND NOT " + grantKept, func(c time.Time) []any { return []any{c} }},
-	// Deliveries done (pushed and answered 202, or polled and
-	// acknowledged) before the cutoff; a pending one never goes. Then the
-	// events no stream has a row for any more.
-	{5, "se", "se.delivered_at IS NOT NULL AND se.delivered_at < ?", func(c time.Time) []any { return []any{c} }},
-	{6, "e", "e.created_at < ? AND NOT " + eventUndelivered, func(c time.Time) []any { return []any{c} }},
+	// Events no stream still has to deliver (a delivery row goes when it
+	// is delivered or acknowledged; a pending one holds its event,
+	// however old).
+	{table: 5}, // purgeWalks
 	// Retired keys, once nothing they signed can be in flight; the key
 	// that signs (retired_at NULL) never.
-	{7, "k", "k.retired_at < ?", func(c time.Time) []any { return []any{c} }}, // purgeRetention
+	{6, "k", "k.retired_at < ?", func(c time.Time) []any { return []any{c} }}, // purgeRetention
 }
 
 // Purge deletes what can no longer be used and has been dead for longer
@@ -156,9 +161,21 @@ func (s *Store) Purge(ctx context.Context, o PurgeOptions) (PurgeResult, error) 
 	if o.onLocked != nil {
 		o.onLocked()
 	}
-	counts := []*int{&res.Tokens, &res.Codes, &res.Sessions, &res.SetupTokens, &res.Grants, &res.Deliveries, &res.Events, &res.SigningKeys}
+	counts := []*int{&res.Tokens, &res.Codes, &res.Sessions, &res.SetupTokens, &res.Grants, &res.Events, &res.SigningKeys}
 	for _, st := range purgeSteps {
 		table := PurgeTables[st.table]
+		if walk := purgeWalks[st.table]; walk != nil {
+			n, err := walk(s, ctx, cutoff)
+			*counts[st.table] += int(n)
+			s.counters.purged[st.table].Add(n)
+			if err != nil {
+				if ctx.Err() == nil {
+					s.counters.purgeRuns[2].Add(1)
+				}
+				return res, err
+			}
+			continue
+		}
 		// The subquery picks one batch; DELETE … WHERE id IN (SELECT … LIMIT)
 		// works on SQLite and PostgreSQL alike.
 		q := fmt.Sprintf("DELETE FROM %s WHERE id IN (SELECT %s.id FROM %s %s WHERE %s LIMIT %d)",
@@ -219,9 +236,7 @@ func (s *Store) countPurge(ctx context.Context, res PurgeResult) (PurgeResult, e
 			" AND NOT EXISTS (SELECT 1 FROM tokens t WHERE t.grant_id = g.id AND NOT " + tokenDead + ")" +
 			" AND NOT EXISTS (SELECT 1 FROM codes c WHERE c.grant_id = g.id AND c.expires_at >= ?)",
 			append(append([]any{c, c}, tokenArgs...), c)},
-		{&res.Deliveries, "SELECT COUNT(*) FROM stream_events se WHERE se.delivered_at IS NOT NULL AND se.delivered_at < ?", []any{c}},
-		{&res.Events, "SELECT COUNT(*) FROM events e WHERE e.created_at < ? AND NOT EXISTS (SELECT 1 FROM stream_events se WHERE se.event_id = e.id" +
-			" AND (se.delivered_at IS NULL OR se.delivered_at >= ?))", []any{c, c}},
+		{&res.Events, "SELECT COUNT(*) FROM events e WHERE e.id < " + eventsYoungFrom + " AND NOT " + eventUndelivered, []any{c}},
 		{&res.SigningKeys, "SELECT COUNT(*) FROM signing_keys k WHERE k.retired_at < ?", []any{s.Now().Add(-RetiredSigningKeyTTL)}},
 	}
 	for _, q := range queries {
@@ -232,6 +247,76 @@ func (s *Store) countPurge(ctx context.Context, res PurgeResult) (PurgeResult, e
 		*q.n = int(n)
 	}
 	return res, nil
+}
+
+// eventsYoungFrom is SQL for the id of the first event not older than
+// the cutoff (the one parameter), or past every id when there is none.
+// Ids grow with created_at (an event is stamped in the transaction that
+// writes it), so the events older than the cutoff are those below it. It
+// reads events in id order from the oldest and stops at the first young
+// one: the old ones only, with no index on created_at for every
+// revocation to write.
+const eventsYoungFrom = "COALESCE((SELECT y.id FROM events y WHERE y.created_at >= ? ORDER BY y.id LIMIT 1), 9223372036854775807)"
+
+// purgeEvents deletes the events older than cutoff that no stream still
+// has to deliver: it walks them in id order, purgeBatch ids a transaction,
+// from the oldest to the first not older than cutoff, skipping those still
+// pending somewhere (a cursor, so a long backlog is read once per purge,
+// not once per batch). It returns how many it deleted.
+func (s *Store) purgeEvents(ctx context.Context, cutoff time.Time) (int64, error) {
+	var after, total int64
+	del := "DELETE FROM events WHERE id IN ? AND NOT " + strings.ReplaceAll(eventUndelivered, "e.id", "events.id")
+	for {
+		if err := ctx.Err(); err != nil {
+			return total, err
+		}
+		var n, last int64
+		var done bool
+		began := time.Now()
+		err := s.write(ctx, func(tx *gorm.DB) error {
+			n, last, done = 0, after, false
+			rows, err := tx.Raw("SELECT id, created_at FROM events WHERE id > ? ORDER BY id LIMIT ?", after, purgeBatch).Rows()
+			if err != nil {
+				return err
+			}
+			var ids []int64
+			seen := 0
+			for rows.Next() {
+				var id int64
+				var at time.Time
+				if err := rows.Scan(&id, &at); err != nil {
+					rows.Close()
+					return err
+				}
+				seen++
+				if !at.Before(cutoff) {
+					done = true
+					break
+				}
+				ids, last = append(ids, id), id
+			}
+			if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+				return err
+			}
+			done = done || seen < purgeBatch
+			if len(ids) == 0 {
+				return nil
+			}
+			r := tx.Exec(del, ids)
+			n = r.RowsAffected
+			return r.Error
+		})
+		took := time.Since(began)
+		if err != nil {
+			return total, unavailable("purge events", err)
+		}
+		total += n
+		after = last
+		if done {
+			return total, nil
+		}
+		pause(ctx, min(took, time.Second))
+	}
 }
 
 // lockPurge takes the purge lock, or returns ErrPurgeBusy.
@@ -315,9 +400,9 @@ func (s *Store) RunPurger(ctx context.Context, o PurgerOptions) {
 			s.log.Info("purge skipped: another replica is purging")
 		case err != nil:
 			s.log.Warn("purge failed", "err", err)
-		case res.Tokens+res.Codes+res.Sessions+res.SetupTokens+res.Grants+res.Deliveries+res.Events+res.SigningKeys > 0:
+		case res.Tokens+res.Codes+res.Sessions+res.SetupTokens+res.Grants+res.Events+res.SigningKeys > 0:
 			s.log.Info("purged", "before", res.Before, "tokens", res.Tokens, "codes", res.Codes, "sessions", res.Sessions,
-				"setup_tokens", res.SetupTokens, "grants", res.Grants, "stream_events", res.Deliveries, "events", res.Events,
+				"setup_tokens", res.SetupTokens, "grants", res.Grants, "events", res.Events,
 				"signing_keys", res.SigningKeys, "duration", time.Since(start).Round(time.Millisecond).String())
 		}
 	}

@@ -16,12 +16,15 @@ func TestPurgeQueryPlans(t *testing.T) {
 	t.Parallel()
 	s := openPlanStore(t)
 	wantIndex := []string{"tokens_expires", "tokens_revoked", "tokens_rotated", "codes_expires", "sessions_expires", "",
-		"grants_live", "grants_revoked", "stream_events_delivered", "events_created", ""}
+		"grants_live", "grants_revoked", "", ""}
 	if len(wantIndex) != len(purgeSteps) {
 		t.Fatalf("%d purge steps, %d expected plans", len(purgeSteps), len(wantIndex))
 	}
 	for i, st := range purgeSteps {
 		table := PurgeTables[st.table]
+		if purgeWalks[st.table] != nil { // events: TestEventQueryPlans
+			continue
+		}
 		q := fmt.Sprintf("SELECT %s.id FROM %s %s WHERE %s LIMIT %d", st.alias, table, st.alias, st.where, purgeBatch)
 		plan := listPlan(t, s, q, st.args(time.Now())...)
 		if table == "setup_tokens" || table == "signing_keys" { // a few rows
@@ -32,9 +35,6 @@ func TestPurgeQueryPlans(t *testing.T) {
 		}
 		if strings.Contains(plan, "SCAN ") {
 			t.Errorf("%s: plan scans a table:\n%s", q, plan)
-		}
-		if table == "events" && !strings.Contains(plan, "stream_events_event") {
-			t.Errorf("%s: an event's deliveries are not found through an index:\n%s", q, plan)
 		}
 		if table == "grants" && (!strings.Contains(plan, "tokens_grant") || !strings.Contains(plan, "codes_grant")) {
 			t.Errorf("%s: a grant's tokens and codes are not found through an index:\n%s", q, plan)

@@ -419,7 +419,7 @@ func (s *Store) setStreamStatusTx(tx *gorm.DB, owner int64, streamID string, sta
 		return nil, err
 	}
 	if status == StreamDisabled {
-		if err := tx.Exec("DELETE FROM stream_events WHERE stream_id = ? AND delivered_at IS NULL", st.ID).Error; err != nil {
+		if err := tx.Exec("DELETE FROM stream_events WHERE stream_id = ?", st.ID).Error; err != nil {
 			return nil, err
 		}
 	}
@@ -438,7 +438,7 @@ func (s *Store) disableClientStreamsTx(tx *gorm.DB, clientID int64) error {
 		string(StreamDisabled), "client disabled", StatusByStaff, s.Now(), clientID, string(StreamDisabled)).Error; err != nil {
 		return err
 	}
-	return tx.Exec("DELETE FROM stream_events WHERE delivered_at IS NULL AND stream_id IN (SELECT id FROM streams WHERE client_id = ?)", clientID).Error
+	return tx.Exec("DELETE FROM stream_events WHERE stream_id IN (SELECT id FROM streams WHERE client_id = ?)", clientID).Error
 }
 
 // The audited staff actions on streams.
@@ -507,10 +507,11 @@ type StreamRow struct {
 }
 
 // qStreamsOverview lists every stream with its backlog in one query; each
-// backlog is a count over stream_events_pending.
+// backlog is a count of the stream's range of stream_events' key (every
+// row there is pending).
 const qStreamsOverview = `SELECT s.id, s.stream_id, s.client_id, c.name, c.client_id, s.status, s.status_reason, s.delivery_method,
  s.endpoint_url, s.description, s.created_at, s.last_delivery_at, s.last_error, s.last_error_at,
- (SELECT COUNT(*) FROM stream_events se WHERE se.stream_id = s.id AND se.delivered_at IS NULL) AS backlog
+ (SELECT COUNT(*) FROM stream_events se WHERE se.stream_id = s.id) AS backlog
 FROM streams s JOIN clients c ON c.id = s.client_id ORDER BY s.id DESC`
 
 // StreamsOverview lists every stream, newest first, for the dashboard.

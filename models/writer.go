@@ -384,7 +384,7 @@ const (
 )
 
 var hotStatements = slices.Concat([]string{qInsertGrant, qInsertToken, qInsertAudit, qAuditCount, qInsertEvent, qAddCount, qRotateAccess},
-	revokeStatements, revokeByIDStatements)
+	revokeStatements, revokeByIDStatements, outboxStatements)
 
 // hotReads are the reads every request makes, prepared on the reader pool.
 var hotReads = []string{qTokenGrant, qActiveToken, qClientByClientID}

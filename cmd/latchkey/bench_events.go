@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/latchkey/latchkey/events"
@@ -107,6 +108,8 @@ func (a *app) benchEvents(ctx context.Context, o benchOptions, st *models.Store,
 			recording.Store(true)
 		}
 		before := received.Load()
+		c0, w0 := st.BatchStats()
+		cpu0 := processCPU()
 		res := drive(ctx, o, addr, revoke)
 		name := "without a stream"
 		if live {
@@ -125,8 +128,14 @@ func (a *app) benchEvents(ctx context.Context, o benchOptions, st *models.Store,
 		} else {
 			without = append(without, res.rate())
 		}
-		fmt.Fprintf(a.stdout, "revoke %-18s run %d: %d ok, %d failed in %v: %.0f/s\n", name, run/2+1, res.ok, res.failed,
-			res.elapsed.Round(time.Millisecond), res.rate())
+		// The CPU time of the whole process (server, writer, delivery,
+		// receiver and load generator) per revocation, the delivery of the
+		// run's events included, and the writer's commits: figures that
+		// other load on the machine moves far less than the rate.
+		cpu := float64(processCPU()-cpu0) / float64(time.Microsecond) / float64(max(1, res.ok))
+		c1, w1 := st.BatchStats()
+		fmt.Fprintf(a.stdout, "revoke %-18s run %d: %d ok, %d failed in %v: %.0f/s; %.0f CPU-µs per revocation; %d commits of %.1f writes\n",
+			name, run/2+1, res.ok, res.failed, res.elapsed.Round(time.Millisecond), res.rate(), cpu, c1-c0, float64(w1-w0)/float64(max(1, c1-c0)))
 		if res.ok == 0 {
 			return fmt.Errorf("no revocation succeeded; raise --tokens")
 		}
@@ -161,6 +170,15 @@ func drain(ctx context.Context, st *models.Store, streamID string, limit time.Du
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// processCPU is the user and system CPU time this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func median(v []float64) float64 {

@@ -55,8 +55,8 @@ PostgreSQL one purge runs at a time, and this command then says it skipped.
 			fmt.Fprintf(a.stdout, "%s %s, %s, %s, %s and %s that expired or were revoked before %s\n", verb,
 				plural(res.Tokens, "token"), plural(res.Codes, "code"), plural(res.Sessions, "session"),
 				plural(res.SetupTokens, "setup link"), plural(res.Grants, "grant"), res.Before.UTC().Format(time.RFC3339))
-			fmt.Fprintf(a.stdout, "%s %s and %s older than that, and %s\n", verb,
-				plural(res.Deliveries, "delivered event SET"), plural(res.Events, "revocation event"), plural(res.SigningKeys, "retired signing key"))
+			fmt.Fprintf(a.stdout, "%s %s older than that, and %s\n", verb,
+				plural(res.Events, "revocation event"), plural(res.SigningKeys, "retired signing key"))
 			return nil
 		}),
 	}
