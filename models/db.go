@@ -145,7 +145,7 @@ func Open(dsn string, opts Options) (*Store, error) {
 		}
 		q.Set("_busy_timeout", strconv.FormatInt(busy.Milliseconds(), 10))
 		q.Set("_txlock", "immediate")
-		q.Set("_cache_size", "-32000")
+		q.Set("_cache_size", writerCacheSize)
 		// The writer runs its hot statements through its own statement
 		// cache (see exec); gorm's would re-prepare them in every
 		// transaction.
@@ -172,7 +172,7 @@ func Open(dsn string, opts Options) (*Store, error) {
 		rq.Set("_foreign_keys", "on")
 		rq.Set("_busy_timeout", "5000")
 		rq.Set("_query_only", "1")
-		rq.Set("_cache_size", "-32000")
+		rq.Set("_cache_size", readerCacheSize)
 		s.r, err = gorm.Open(sqlite.New(sqlite.Config{DriverName: sqliteDriver, DSN: "file:" + path + "?" + rq.Encode()}), cfg)
 		if err != nil {
 			return nil, fmt.Errorf("models: open %s: %w", path, err)
@@ -228,6 +228,28 @@ func privateFiles(path string, log *slog.Logger) error {
 	}
 	return nil
 }
+
+// The SQLite page caches, in KiB (a negative cache_size). Each connection
+// has its own: the writer, and each reader of the pool. The operating
+// system's page cache holds the database file anyway, so a page missing
+// here costs a pread of a page in memory, about a microsecond, not a disk
+// read.
+//
+// A million tokens make indexes of 45 MB or more, and an introspection
+// looks up a random leaf of each, so a page cache of any affordable size
+// misses on the leaves anyway; what it must keep is the interior pages of
+// the trees, a few hundred. With 32 MB per connection (the writer and four
+// readers) the server's peak RSS was 125–140 MB under load at 10^6 tokens;
+// with these sizes it is about 60 MB, and the CPU per introspection was no
+// higher (BenchmarkActiveToken, and the server's CPU time per request under
+// latchkey bench --target; docs/benchmarks.md has the figures). The writer
+// keeps more: a group commit of 256 writes dirties a few pages each, and
+// pages that do not fit are written to the WAL before the commit (more
+// writes, the same durability).
+const (
+	writerCacheSize = "-4000"
+	readerCacheSize = "-1000"
+)
 
 // sqliteDriver is mattn's driver registered under Latchkey's own name, so
 // that connection-level settings have one place to live. (Memory-mapped

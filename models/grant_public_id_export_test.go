@@ -8,5 +8,6 @@ func (s *Store) ExecForTest(ctx context.Context, q string) error {
 	return s.w.WithContext(ctx).Exec(q).Error
 }
 
-// QActiveTokenForTest is the statement behind ActiveToken, for its plan.
-const QActiveTokenForTest = qActiveToken
+// QActiveTokenForTest is the statement behind ActiveToken on SQLite, for
+// its plan.
+var QActiveTokenForTest = qActiveTokenSQLite

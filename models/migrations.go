@@ -468,8 +468,9 @@ func (s *Store) Migrate(ctx context.Context) (int, error) {
 // batcher, which is the case: every command migrates first.
 func (s *Store) prepareHot() error {
 	if s.readStmts == nil {
-		reads := make([]string, len(hotReads))
-		for i, q := range hotReads {
+		hot := s.hotReads()
+		reads := make([]string, len(hot))
+		for i, q := range hot {
 			reads[i] = s.rebind(q)
 		}
 		var err error

@@ -386,8 +386,11 @@ const (
 var hotStatements = slices.Concat([]string{qInsertGrant, qInsertToken, qInsertAudit, qAuditCount, qInsertEvent, qAddCount, qRotateAccess},
 	revokeStatements, revokeByIDStatements, outboxStatements)
 
-// hotReads are the reads every request makes, prepared on the reader pool.
-var hotReads = []string{qTokenGrant, qActiveToken, qClientByClientID}
+// hotReads are the reads every request makes, in the store's dialect,
+// prepared on the reader pool.
+func (s *Store) hotReads() []string {
+	return []string{qTokenGrant, s.activeTokenQuery(), qClientByClientID}
+}
 
 // insertID runs one of the hot INSERTs and returns the new row's id.
 func (s *Store) insertID(tx *gorm.DB, query string, args ...any) (int64, error) {
