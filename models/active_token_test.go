@@ -210,3 +210,26 @@ func TestSQLitePageCachesAreSmall(t *testing.T) {
 		t.Errorf("cache_size: writer %s, reader %s; want -4000 (4 MB) and -1000 (1 MB)", w, r[0])
 	}
 }
+
+// TestTokenGrantIsNotPreparedAgainOnEachCall is the same for the lookup
+// every revocation makes before its write.
+func TestTokenGrantIsNotPreparedAgainOnEachCall(t *testing.T) {
+	modelstest.SkipOnPostgres(t)
+	ctx := context.Background()
+	st := modelstest.NewStore(t)
+	f := modelstest.NewFixture(t, st)
+	var raw []string
+	for range 8 {
+		raw = append(raw, modelstest.IssuePassword(t, st, f.Confidential, f.Alice).AccessToken)
+	}
+	i := 0
+	allocs := testing.AllocsPerRun(200, func() {
+		i++
+		if err := st.TokenGrantForTest(ctx, raw[i%len(raw)]); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs > 40 {
+		t.Errorf("%.0f allocations per call, want at most 40: is the statement prepared again on every call?", allocs)
+	}
+}

@@ -75,3 +75,9 @@ func (s *Store) OverviewCountsForTest(ctx context.Context) (Overview, error) {
 func (s *Store) MarkGrantRevokedForTest(ctx context.Context, grantID int64) error {
 	return s.w.WithContext(ctx).Exec("UPDATE grants SET revoked_at = ? WHERE id = ?", s.Now(), grantID).Error
 }
+
+// TokenGrantForTest is the lookup Revoke makes before its write.
+func (s *Store) TokenGrantForTest(ctx context.Context, raw string) error {
+	_, err := s.tokenGrant(ctx, raw)
+	return err
+}

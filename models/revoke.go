@@ -604,9 +604,24 @@ type grantInfo struct {
 
 // qTokenGrant finds a token's grant, client and user for Revoke, on the
 // reader: a token presented at the endpoint is looked up before the write.
-const qTokenGrant = `SELECT g.id, g.public_id, g.client_id, c.client_id, c.name, g.user_id, u.username
+// On SQLite the hash is compared with "+?" so that the prepared statement
+// is not parsed and planned again on every call (see qActiveTokenFormat).
+const qTokenGrantFormat = `SELECT g.id, g.public_id, g.client_id, c.client_id, c.name, g.user_id, u.username
 FROM tokens t JOIN grants g ON g.id = t.grant_id JOIN clients c ON c.id = g.client_id LEFT JOIN users u ON u.id = g.user_id
-WHERE t.hash = ?`
+WHERE t.hash = %s`
+
+var (
+	qTokenGrant       = fmt.Sprintf(qTokenGrantFormat, "?")
+	qTokenGrantSQLite = fmt.Sprintf(qTokenGrantFormat, "+?")
+)
+
+// tokenGrantQuery is qTokenGrant in the store's dialect.
+func (s *Store) tokenGrantQuery() string {
+	if s.dialect == DialectSQLite {
+		return qTokenGrantSQLite
+	}
+	return qTokenGrant
+}
 
 // qGrantInfo is the same for a grant named by its id, inside the write.
 const qGrantInfo = `SELECT g.id, g.public_id, g.client_id, c.client_id, c.name, g.user_id, u.username
@@ -626,7 +641,7 @@ func scanGrantInfo(row scanner) (*grantInfo, error) {
 // tokenGrant looks up a raw token's grant; an unknown token is
 // sql.ErrNoRows.
 func (s *Store) tokenGrant(ctx context.Context, raw string) (*grantInfo, error) {
-	return scanGrantInfo(s.readRow(ctx, qTokenGrant, HashSecret(raw)))
+	return scanGrantInfo(s.readRow(ctx, s.tokenGrantQuery(), HashSecret(raw)))
 }
 
 func (s *Store) grantInfoTx(tx *gorm.DB, id int64) (*grantInfo, error) {
