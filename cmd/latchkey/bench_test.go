@@ -221,3 +221,22 @@ func TestBenchFill(t *testing.T) {
 	wantOneLine(t, c.run("", "bench", "fill", "--tokens", "10"), 2, "exists")
 	wantOneLine(t, newCLI(t).run("", "--db", "postgres://x@127.0.0.1/db", "bench", "fill"), 2, "SQLite")
 }
+
+// TestBenchEvents runs the push-stream comparison end to end: every SET
+// delivered during the runs with a stream reached the bench's receiver as
+// a compact JWS, and both kinds of run report a rate.
+func TestBenchEvents(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t)
+	out := c.ok("", "bench", "--events", "--runs", "1", "--clients", "4", "--duration", "300ms", "--tokens", "3000")
+	m := regexp.MustCompile(`commit to 202 with a push stream: (\d+) SETs delivered \((\d+) received\)`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no delivery line in:\n%s", out)
+	}
+	if m[1] == "0" || m[1] != m[2] {
+		t.Errorf("delivery: %s; want some SETs, each received", m[0])
+	}
+	if !regexp.MustCompile(`median revocations/s: \d+ without a stream, \d+ with a push stream`).MatchString(out) {
+		t.Errorf("no median line in:\n%s", out)
+	}
+}
