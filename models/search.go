@@ -115,7 +115,8 @@ type Revocation = AuditRow
 // GrantRevocation returns the audit event that revoked a grant, or nil
 // when the grant is not revoked or its event is gone. The revocation core
 // stamps the grant's revoked_at and its event's created_at with the same
-// instant, so one query finds it through audit_events_created: the event
+// instant, so one query finds it through audit_events_action_created
+// (one lookup per revoking action): the event
 // names the grant itself (one grant or token revoked, reuse detected), or
 // its user or client (all of a user's or a client's grants, a disable), or
 // nothing at all (a mass revocation at every client).
