@@ -36,8 +36,8 @@ DROP INDEX audit_events_user;
 CREATE INDEX audit_events_user ON audit_events (user_id, id);
 DROP INDEX audit_events_client;
 CREATE INDEX audit_events_client ON audit_events (client_id, id);
-DELETE FROM schema_migrations WHERE version = 26`); err != nil {
-				t.Fatalf("undo migration 26: %v", err)
+DELETE FROM schema_migrations WHERE version = 29`); err != nil {
+				t.Fatalf("undo migration 29: %v", err)
 			}
 			if n, err := st.Migrate(ctx); err != nil || n != 1 {
 				t.Fatalf("migrate: applied %d, %v; want 1", n, err)

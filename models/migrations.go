@@ -393,7 +393,7 @@ DROP TABLE counts_before_shards;
 	//   by (action, created_at), and the overview's counts already read
 	//   audit_events_action_created; the list filters by time while it
 	//   walks ids.
-	{26, "narrower indexes for fewer writes", `
+	{29, "narrower indexes for fewer writes", `
 DROP INDEX tokens_revoked;
 CREATE INDEX tokens_revoked ON tokens (revoked_at) WHERE revoked_at IS NOT NULL;
 DROP INDEX tokens_grant;
