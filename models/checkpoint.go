@@ -72,10 +72,14 @@ func init() {
 
 // CheckpointStats counts the checkpoints this store ran.
 type CheckpointStats struct {
-	// Passive counts the checkpointer's PASSIVE checkpoints, Finished the
-	// ones the writer ran between batches to let the log restart, and
-	// Truncated the TRUNCATE checkpoints that emptied an idle WAL.
-	Passive, Finished, Truncated int64
+	// Passive counts the checkpointer's PASSIVE checkpoints, Synced its
+	// fsyncs of the database file after them, Finished the checkpoints the
+	// writer ran between batches to let the log restart, and Truncated the
+	// TRUNCATE checkpoints that emptied an idle WAL.
+	Passive, Synced, Finished, Truncated int64
+	// FinishMax is the longest the writer spent finishing a checkpoint:
+	// the time every write queued behind it waited.
+	FinishMax time.Duration
 	// MaxFrames is the largest WAL, in pages, a checkpoint has seen.
 	MaxFrames int64
 }
@@ -93,10 +97,10 @@ type checkpointer struct {
 	once sync.Once
 	wg   sync.WaitGroup
 	// finish asks the writer to finish the checkpoint between batches.
-	finish                       atomic.Bool
-	passive, finished, truncated atomic.Int64
-	maxFrames                    atomic.Int64
-	warned                       bool
+	finish                               atomic.Bool
+	passive, synced, finished, truncated atomic.Int64
+	maxFrames, finishMax                 atomic.Int64
+	warned                               bool
 }
 
 // newCheckpointer opens the checkpointer's connection to path and starts
@@ -161,7 +165,9 @@ func (c *checkpointer) loop() {
 		// Write the copied pages out now, off the writer's path: the
 		// writer's finish then has only its residue to fsync.
 		if done > 0 && done != lastDone && c.file != nil {
-			if err := c.file.Sync(); err != nil && !c.warned {
+			if err := c.file.Sync(); err == nil {
+				c.synced.Add(1)
+			} else if !c.warned {
 				c.warned = true
 				c.log.Warn("fsync of the database file failed", "err", err)
 			}
@@ -214,8 +220,13 @@ func (c *checkpointer) afterBatch() {
 		return
 	}
 	c.finish.Store(false)
+	start := time.Now()
 	var busy, logFrames, done int64
-	if err := c.wdb.QueryRow("PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &logFrames, &done); err != nil {
+	err := c.wdb.QueryRow("PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &logFrames, &done)
+	if d := int64(time.Since(start)); d > c.finishMax.Load() {
+		c.finishMax.Store(d) // only the writer goroutine stores it
+	}
+	if err != nil {
 		return // the checkpointer asks again if the WAL is still large
 	}
 	if busy == 0 && logFrames == done {
@@ -229,6 +240,6 @@ func (s *Store) Checkpoints() CheckpointStats {
 	if c == nil {
 		return CheckpointStats{}
 	}
-	return CheckpointStats{Passive: c.passive.Load(), Finished: c.finished.Load(),
-		Truncated: c.truncated.Load(), MaxFrames: c.maxFrames.Load()}
+	return CheckpointStats{Passive: c.passive.Load(), Synced: c.synced.Load(), Finished: c.finished.Load(),
+		Truncated: c.truncated.Load(), MaxFrames: c.maxFrames.Load(), FinishMax: time.Duration(c.finishMax.Load())}
 }
