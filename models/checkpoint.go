@@ -117,7 +117,7 @@ func newCheckpointer(path string, wdb *sql.DB, log *slog.Logger) (*checkpointer,
 	db.SetMaxIdleConns(1)
 	db.SetConnMaxLifetime(0)
 	c := &checkpointer{db: db, wdb: wdb, log: log, quit: make(chan struct{})}
-	if f, err := os.OpenFile(path, os.O_RDWR, 0); err == nil {
+	if f, err := os.OpenFile(path, os.O_RDWR, 0); err == nil && os.Getenv("LK_NOSYNC") == "" {
 		c.file = f
 	}
 	c.wg.Add(1)
@@ -157,25 +157,20 @@ func (c *checkpointer) loop() {
 			return
 		case <-t.C:
 		}
-		busy, logFrames, done, err := c.run(c.db, "PASSIVE")
+		busy, logFrames, done, err := c.copy(lastDone)
 		if err != nil {
 			continue
 		}
-		c.passive.Add(1)
-		// Write the copied pages out now, off the writer's path: the
-		// writer's finish then has only its residue to fsync.
-		if done > 0 && done != lastDone && c.file != nil {
-			if err := c.file.Sync(); err == nil {
-				c.synced.Add(1)
-			} else if !c.warned {
-				c.warned = true
-				c.log.Warn("fsync of the database file failed", "err", err)
-			}
-		}
-		lastDone = done
 		if logFrames > walFinishFrames {
+			// A second pass copies and writes out what was committed
+			// during the first, so the writer is left with only the
+			// frames of the last few milliseconds.
+			if b, l, d, err := c.copy(done); err == nil {
+				busy, logFrames, done = b, l, d
+			}
 			c.finish.Store(true)
 		}
+		lastDone = done
 		// Idle: every frame copied and nothing written since the last tick.
 		if busy != 0 || logFrames == 0 || logFrames != done || logFrames != lastLog {
 			lastLog, quietSince = logFrames, time.Now()
@@ -189,6 +184,26 @@ func (c *checkpointer) loop() {
 			quietSince = time.Now()
 		}
 	}
+}
+
+// copy runs a PASSIVE checkpoint and then fsyncs the database file if it
+// copied anything (prev is how many frames were copied before), so the
+// pages it wrote are on disk before the writer is asked to finish.
+func (c *checkpointer) copy(prev int64) (busy, logFrames, done int64, err error) {
+	busy, logFrames, done, err = c.run(c.db, "PASSIVE")
+	if err != nil {
+		return
+	}
+	c.passive.Add(1)
+	if done > 0 && done != prev && c.file != nil {
+		if err := c.file.Sync(); err == nil {
+			c.synced.Add(1)
+		} else if !c.warned {
+			c.warned = true
+			c.log.Warn("fsync of the database file failed", "err", err)
+		}
+	}
+	return
 }
 
 // run runs one checkpoint on db and returns SQLite's answer: whether it
