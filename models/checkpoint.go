@@ -117,7 +117,7 @@ func newCheckpointer(path string, wdb *sql.DB, log *slog.Logger) (*checkpointer,
 	db.SetMaxIdleConns(1)
 	db.SetConnMaxLifetime(0)
 	c := &checkpointer{db: db, wdb: wdb, log: log, quit: make(chan struct{})}
-	if f, err := os.OpenFile(path, os.O_RDWR, 0); err == nil && os.Getenv("LK_NOSYNC") == "" {
+	if f, err := os.OpenFile(path, os.O_RDWR, 0); err == nil {
 		c.file = f
 	}
 	c.wg.Add(1)
