@@ -107,6 +107,12 @@ func TestCheckpointerBoundsWAL(t *testing.T) {
 	if cp.Passive == 0 {
 		t.Errorf("no passive checkpoint ran: %+v", cp)
 	}
+	// The pages a background checkpoint copies are written out by its own
+	// fsync, not left for the writer's finishing checkpoint (during which
+	// every write waits) to flush.
+	if cp.Synced == 0 {
+		t.Errorf("the checkpointer never fsynced the database file: %+v", cp)
+	}
 	waitEmptyWAL(t, path)
 	if st.Checkpoints().Truncated == 0 {
 		t.Errorf("the WAL emptied without a TRUNCATE checkpoint: %+v", st.Checkpoints())

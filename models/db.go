@@ -291,6 +291,7 @@ func (s *Store) Close() error {
 	if s.rdb != s.wdb {
 		errs = append(errs, s.rdb.Close())
 	}
+	s.ckpt.closeFile()
 	return errors.Join(errs...)
 }
 
