@@ -106,7 +106,7 @@ func (k *Keys) Signer(ctx context.Context) (*Signer, error) {
 // in others within signerRefresh) and retires the old one, which stays in
 // the JWK Set for RetiredKeyTTL. Keys retired longer ago are deleted. It
 // returns the new key's id and the retired keys still published.
-func (k *Keys) Rotate(ctx context.Context) (string, []string, error) {
+func (k *Keys) Rotate(ctx context.Context, by models.StaffAction) (string, []string, error) {
 	key, err := NewKey()
 	if err != nil {
 		return "", nil, err
@@ -115,7 +115,7 @@ func (k *Keys) Rotate(ctx context.Context) (string, []string, error) {
 	if err != nil {
 		return "", nil, err
 	}
-	if _, err := k.st.AddSigningKey(ctx, key.ID, der); err != nil {
+	if _, err := k.st.AddSigningKey(ctx, by, key.ID, der); err != nil {
 		return "", nil, err
 	}
 	if _, err := k.st.DeleteRetiredSigningKeys(ctx, k.st.Now().Add(-RetiredKeyTTL)); err != nil {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/latchkey/latchkey/events"
+	"github.com/latchkey/latchkey/models"
 	"github.com/latchkey/latchkey/models/modelstest"
 )
 
@@ -28,7 +29,7 @@ func TestRotatedKeyStaysPublishedForItsTTL(t *testing.T) {
 	if err != nil || s.KeyID() != first {
 		t.Fatalf("signer: %v %v", s, err)
 	}
-	second, retired, err := keys.Rotate(ctx)
+	second, retired, err := keys.Rotate(ctx, models.StaffAction{Actor: models.CLI("test")})
 	if err != nil || second == first || len(retired) != 1 || retired[0] != first {
 		t.Fatalf("Rotate: %s %v %v", second, retired, err)
 	}
@@ -57,7 +58,7 @@ func TestRotatedKeyStaysPublishedForItsTTL(t *testing.T) {
 	if got := published(); len(got) != 1 || got[0] != second {
 		t.Errorf("published after the TTL: %v, want only %s", got, second)
 	}
-	third, retired, err := keys.Rotate(ctx)
+	third, retired, err := keys.Rotate(ctx, models.StaffAction{Actor: models.CLI("test")})
 	if err != nil || len(retired) != 1 || retired[0] != second {
 		t.Errorf("second rotation: %s %v %v, want only %s retired and published", third, retired, err, second)
 	}

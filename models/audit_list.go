@@ -36,7 +36,7 @@ func ParseAction(s string) (Action, error) {
 var AllActions = []Action{ActionRevokeToken, ActionRevokeRefused, ActionRevokeGrant, ActionRevokeUserGrants,
 	ActionRevokeClient, ActionRevokeMatching, ActionRefreshReuse, ActionCodeReuse, ActionClientCreate, ActionClientRotate,
 	ActionClientDisable, ActionUserCreate, ActionClientUpdate, ActionUserUpdate, ActionUserDisable, ActionUserEnable,
-	ActionLoginFailure, ActionLoginThrottled, ActionStaffLogin, ActionStreamStatus, ActionStreamDelete}
+	ActionLoginFailure, ActionLoginThrottled, ActionStaffLogin, ActionStreamStatus, ActionStreamDelete, ActionKeyRotate}
 
 // revocationActions are the actions that revoke tokens.
 var revocationActions = []Action{ActionRevokeToken, ActionRevokeGrant, ActionRevokeUserGrants, ActionRevokeClient,

@@ -55,10 +55,10 @@ func TestPurgeEvents(t *testing.T) {
 	if n, err := st.TableCounts(ctx); err != nil || n.Events != 4 || n.StreamEvents != 3 {
 		t.Fatalf("after delivery: %+v, %v; want 4 events, and only the 3 pending deliveries", n, err)
 	}
-	if _, err := st.AddSigningKey(ctx, "old", []byte("der")); err != nil {
+	if _, err := st.AddSigningKey(ctx, models.StaffAction{}, "old", []byte("der")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := st.AddSigningKey(ctx, "current", []byte("der")); err != nil { // retires "old"
+	if _, err := st.AddSigningKey(ctx, models.StaffAction{}, "current", []byte("der")); err != nil { // retires "old"
 		t.Fatal(err)
 	}
 	// A young event, delivered: it stays until it is old.

@@ -3,6 +3,7 @@ package models
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -55,15 +56,34 @@ func (s *Store) CurrentSigningKey(ctx context.Context) (*SigningKey, error) {
 	return &k, nil
 }
 
+// ActionKeyRotate is the audit event of a signing key rotation.
+const ActionKeyRotate Action = "signing_key.rotate"
+
 // AddSigningKey stores a new key, which signs from now on, and retires
-// every other key in the same transaction (`latchkey keys rotate`). The
-// retired keys stay published until DeleteRetiredSigningKeys removes them.
-func (s *Store) AddSigningKey(ctx context.Context, kid string, privateKeyDER []byte) (*SigningKey, error) {
+// every other key in the same transaction (`latchkey keys rotate`), with a
+// signing_key.rotate audit event naming the new key's id and the keys it
+// retired. The retired keys stay published until DeleteRetiredSigningKeys
+// removes them.
+func (s *Store) AddSigningKey(ctx context.Context, by StaffAction, kid string, privateKeyDER []byte) (*SigningKey, error) {
 	var out *SigningKey
 	err := s.write(ctx, func(tx *gorm.DB) error {
+		var retiring []string
+		if err := tx.Raw("SELECT kid FROM signing_keys WHERE retired_at IS NULL ORDER BY id").Scan(&retiring).Error; err != nil {
+			return err
+		}
 		var err error
-		out, err = s.addSigningKeyTx(tx, kid, privateKeyDER, true)
-		return err
+		if out, err = s.addSigningKeyTx(tx, kid, privateKeyDER, true); err != nil {
+			return err
+		}
+		reason := "new signing key " + kid
+		if len(retiring) > 0 {
+			reason += "; retired " + strings.Join(retiring, ", ")
+		}
+		if by.Reason != "" {
+			reason += " (" + by.Reason + ")"
+		}
+		ev := newAuditEvent(by.Actor, ActionKeyRotate, reason, by.Remote, by.RequestID, s.Now())
+		return s.insertAudit(tx, &ev)
 	})
 	if err != nil {
 		return nil, wrapWrite("add signing key", err)
@@ -119,28 +139,6 @@ func (s *Store) addSigningKeyTx(tx *gorm.DB, kid string, der []byte, retireOther
 		return nil, err
 	}
 	return k, nil
-}
-
-// RetireSigningKey retires one key (it stops signing, and stays published
-// until DeleteRetiredSigningKeys). Retiring a retired key changes nothing.
-func (s *Store) RetireSigningKey(ctx context.Context, kid string) error {
-	err := s.write(ctx, func(tx *gorm.DB) error {
-		res := tx.Exec("UPDATE signing_keys SET retired_at = ? WHERE kid = ? AND retired_at IS NULL", s.Now(), kid)
-		if res.Error != nil {
-			return res.Error
-		}
-		if res.RowsAffected == 0 {
-			var n int64
-			if err := tx.Raw("SELECT COUNT(*) FROM signing_keys WHERE kid = ?", kid).Scan(&n).Error; err != nil {
-				return err
-			}
-			if n == 0 {
-				return fmt.Errorf("%w: signing key %q", ErrNotFound, kid)
-			}
-		}
-		return nil
-	})
-	return wrapWrite("retire signing key", err)
 }
 
 // DeleteRetiredSigningKeys deletes the keys retired before before (nothing

@@ -32,7 +32,7 @@ are deleted.`,
 				return err
 			}
 			defer st.Close()
-			kid, retired, err := events.NewKeys(st).Rotate(ctx)
+			kid, retired, err := events.NewKeys(st).Rotate(ctx, a.cliAction())
 			if err != nil {
 				return err
 			}

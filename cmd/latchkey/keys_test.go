@@ -136,4 +136,19 @@ func TestKeysRotate(t *testing.T) {
 	if r := c.run("", "keys", "rotate", "extra"); r.code != 2 {
 		t.Errorf("keys rotate extra: exit %d, want 2", r.code)
 	}
+	// The rotation is in the audit trail: who ran it, the new key and the
+	// key it retired.
+	page, err := st.AuditEvents(context.Background(), models.AuditFilter{Action: models.ActionKeyRotate}, models.Cursor{}, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Rows) != 1 {
+		t.Fatalf("signing_key.rotate events: got %d, want 1", len(page.Rows))
+	}
+	ev := page.Rows[0]
+	if ev.Actor != c.actor() || ev.RemoteAddr != "cli" || !strings.Contains(ev.Reason, "new signing key "+newKid) ||
+		!strings.Contains(ev.Reason, "retired "+before.Kid) {
+		t.Errorf("rotation event: actor %q from %q, reason %q; want %s from cli naming %s and %s",
+			ev.Actor, ev.RemoteAddr, ev.Reason, c.actor(), newKid, before.Kid)
+	}
 }
