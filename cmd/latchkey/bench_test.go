@@ -13,13 +13,13 @@ import (
 
 // serveInBackground runs `latchkey serve` on c's database until the test
 // ends and returns its base URL.
-func serveInBackground(t *testing.T, c *cli) string {
+func serveInBackground(t *testing.T, c *cli, extra ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errb syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		args := []string{"--db", c.db, "serve", "--addr", "127.0.0.1:0"}
+		args := append([]string{"--db", c.db, "serve", "--addr", "127.0.0.1:0"}, extra...)
 		done <- run(ctx, args, strings.NewReader(""), &out, &errb, func(k string) string { return c.env[k] })
 	}()
 	t.Cleanup(func() {

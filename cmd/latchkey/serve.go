@@ -110,6 +110,11 @@ loopback, private and link-local addresses, for development and tests.`,
 					return usagef("--metrics-addr %q must be host:port, like 127.0.0.1:9100", o.metricsAddr)
 				}
 			}
+			if o.pprofAddr != "" {
+				if err := checkPprofAddr(o.pprofAddr); err != nil {
+					return err
+				}
+			}
 			return a.serve(cmd.Context(), o)
 		}),
 	}

@@ -14,9 +14,8 @@ import (
 // address must be loopback. It returns a function that closes the
 // listener.
 func servePprof(addr string) (func(), error) {
-	host, _, err := net.SplitHostPort(addr)
-	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
-		return nil, usagef("--debug-pprof-addr %q must be a loopback host:port, like 127.0.0.1:6060", addr)
+	if err := checkPprofAddr(addr); err != nil {
+		return nil, err
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -30,4 +29,15 @@ func servePprof(addr string) (func(), error) {
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	return func() { _ = srv.Close() }, nil
+}
+
+// checkPprofAddr refuses an address that is not a loopback host:port, so
+// that the profiles are never reachable from another machine. serve checks
+// it with its other flags, before it opens the database.
+func checkPprofAddr(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+		return usagef("--debug-pprof-addr %q must be a loopback host:port, like 127.0.0.1:6060", addr)
+	}
+	return nil
 }
