@@ -10,4 +10,4 @@ func (s *Store) ExecForTest(ctx context.Context, q string) error {
 
 // QActiveTokenForTest is the statement behind ActiveToken on SQLite, for
 // its plan.
-var QActiveTokenForTest = qActiveTokenSQLite
+var QActiveTokenForTest = qActiveToken.sqlite

@@ -610,18 +610,7 @@ const qTokenGrantFormat = `SELECT g.id, g.public_id, g.client_id, c.client_id, c
 FROM tokens t JOIN grants g ON g.id = t.grant_id JOIN clients c ON c.id = g.client_id LEFT JOIN users u ON u.id = g.user_id
 WHERE t.hash = %s`
 
-var (
-	qTokenGrant       = fmt.Sprintf(qTokenGrantFormat, "?")
-	qTokenGrantSQLite = fmt.Sprintf(qTokenGrantFormat, "+?")
-)
-
-// tokenGrantQuery is qTokenGrant in the store's dialect.
-func (s *Store) tokenGrantQuery() string {
-	if s.dialect == DialectSQLite {
-		return qTokenGrantSQLite
-	}
-	return qTokenGrant
-}
+var qTokenGrant = newByHash(qTokenGrantFormat)
 
 // qGrantInfo is the same for a grant named by its id, inside the write.
 const qGrantInfo = `SELECT g.id, g.public_id, g.client_id, c.client_id, c.name, g.user_id, u.username
@@ -641,7 +630,7 @@ func scanGrantInfo(row scanner) (*grantInfo, error) {
 // tokenGrant looks up a raw token's grant; an unknown token is
 // sql.ErrNoRows.
 func (s *Store) tokenGrant(ctx context.Context, raw string) (*grantInfo, error) {
-	return scanGrantInfo(s.readRow(ctx, s.tokenGrantQuery(), HashSecret(raw)))
+	return scanGrantInfo(s.readRow(ctx, s.inDialect(qTokenGrant), HashSecret(raw)))
 }
 
 func (s *Store) grantInfoTx(tx *gorm.DB, id int64) (*grantInfo, error) {

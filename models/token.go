@@ -260,7 +260,7 @@ func (s *Store) ActiveToken(ctx context.Context, raw string) (*AccessInfo, error
 	var info AccessInfo
 	var username *string
 	t := &info.Token
-	err := s.readRow(ctx, s.activeTokenQuery(), HashSecret(raw)).Scan(
+	err := s.readRow(ctx, s.inDialect(qActiveToken), HashSecret(raw)).Scan(
 		&t.ID, &t.Type, &t.Hint, &t.GrantID, &t.ClientID, &t.UserID, &t.Scope, &t.ParentID, &t.CreatedAt, &t.ExpiresAt,
 		&info.ClientID, &username, &info.GrantPublicID)
 	switch {
@@ -304,18 +304,23 @@ const qActiveTokenFormat = `SELECT t.id, t.type, t.hint, t.grant_id, t.client_id
 	WHERE t.hash = %s AND t.revoked_at IS NULL AND t.rotated_at IS NULL AND g.revoked_at IS NULL
 	AND c.disabled_at IS NULL AND (t.user_id IS NULL OR u.disabled_at IS NULL)`
 
-var (
-	qActiveToken       = fmt.Sprintf(qActiveTokenFormat, "?")
-	qActiveTokenSQLite = fmt.Sprintf(qActiveTokenFormat, "+?")
-)
+var qActiveToken = newByHash(qActiveTokenFormat)
 
-// activeTokenQuery is qActiveToken in the store's dialect. (PostgreSQL
-// has no unary plus for bytea, and does not need one.)
-func (s *Store) activeTokenQuery() string {
+// byHash is a read by a token's hash in both dialects: the hash compared
+// with "+?" on SQLite (see qActiveTokenFormat) and with "?" on PostgreSQL,
+// which has no unary plus for bytea and does not need one.
+type byHash struct{ sqlite, postgres string }
+
+func newByHash(format string) byHash {
+	return byHash{sqlite: fmt.Sprintf(format, "+?"), postgres: fmt.Sprintf(format, "?")}
+}
+
+// inDialect is q in the store's dialect.
+func (s *Store) inDialect(q byHash) string {
 	if s.dialect == DialectSQLite {
-		return qActiveTokenSQLite
+		return q.sqlite
 	}
-	return qActiveToken
+	return q.postgres
 }
 
 // GrantByID returns one grant.

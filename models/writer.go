@@ -389,7 +389,7 @@ var hotStatements = slices.Concat([]string{qInsertGrant, qInsertToken, qInsertAu
 // hotReads are the reads every request makes, in the store's dialect,
 // prepared on the reader pool.
 func (s *Store) hotReads() []string {
-	return []string{s.tokenGrantQuery(), s.activeTokenQuery(), qClientByClientID}
+	return []string{s.inDialect(qTokenGrant), s.inDialect(qActiveToken), qClientByClientID}
 }
 
 // insertID runs one of the hot INSERTs and returns the new row's id.
