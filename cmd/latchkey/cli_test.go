@@ -36,7 +36,10 @@ type cli struct {
 
 func newCLI(t *testing.T) *cli {
 	t.Helper()
-	return &cli{t: t, db: filepath.Join(t.TempDir(), "latchkey.db"), env: map[string]string{}}
+	// serve's soft memory limit would apply to this whole test process
+	// (every parallel test's heap): tests of their own check it, in a
+	// child process (TestServeMemoryLimit).
+	return &cli{t: t, db: filepath.Join(t.TempDir(), "latchkey.db"), env: map[string]string{"LATCHKEY_MEMORY_LIMIT": "off"}}
 }
 
 func (c *cli) run(stdin string, args ...string) result {

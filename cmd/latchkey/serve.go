@@ -36,6 +36,7 @@ type serveOptions struct {
 	// pushAllowPrivate lets push streams use http and reach private
 	// addresses (development and tests).
 	pushAllowPrivate bool
+	memoryLimit      memoryLimit
 }
 
 // The background purge runs about every purgeInterval, the first time
@@ -76,7 +77,13 @@ Revocation events: on a first start serve generates the key that signs them
 delivers them to the receivers' streams (on PostgreSQL, each stream by one
 replica at a time). Push endpoints must be https URLs of public addresses;
 --push-allow-private (LATCHKEY_PUSH_ALLOW_PRIVATE) also allows http and
-loopback, private and link-local addresses, for development and tests.`,
+loopback, private and link-local addresses, for development and tests.
+
+Memory: serve keeps the Go runtime's memory (heap, stacks, the runtime's own
+structures) under a soft limit of 24MiB, so that the peak stays near what the
+server needs; --memory-limit (LATCHKEY_MEMORY_LIMIT) changes it, "off" removes
+it, and GOMEMLIMIT is obeyed when neither is set. A heap that needs more than
+the limit still gets it; the collector then runs more often.`,
 		Args: noArgs,
 		PreRunE: func(cmd *cobra.Command, _ []string) error {
 			return a.flagsFromEnv(cmd.Flags(), [][2]string{
@@ -89,6 +96,7 @@ loopback, private and link-local addresses, for development and tests.`,
 				{"metrics-addr", "LATCHKEY_METRICS_ADDR"},
 				{"purge-after", "LATCHKEY_PURGE_AFTER"},
 				{"push-allow-private", "LATCHKEY_PUSH_ALLOW_PRIVATE"},
+				{"memory-limit", "LATCHKEY_MEMORY_LIMIT"},
 			})
 		},
 		RunE: action(func(cmd *cobra.Command, _ []string) error {
@@ -129,6 +137,7 @@ loopback, private and link-local addresses, for development and tests.`,
 	f.BoolVar(&o.pushAllowPrivate, "push-allow-private", false, "let event push streams use http and reach loopback, private and link-local addresses; for development and tests only (env LATCHKEY_PUSH_ALLOW_PRIVATE)")
 	f.StringVar(&o.pprofAddr, "debug-pprof-addr", "", "loopback host:port serving Go's profiles (/debug/pprof/), for measuring")
 	_ = f.MarkHidden("debug-pprof-addr")
+	f.Var(&o.memoryLimit, "memory-limit", "soft limit on the Go runtime's memory (heap and stacks): 24MiB, 1GiB, or off; GOMEMLIMIT applies when neither this nor LATCHKEY_MEMORY_LIMIT is set (env LATCHKEY_MEMORY_LIMIT)")
 	f.Var(&o.purgeAfter, "purge-after", "delete tokens, codes, sessions and grants dead for longer than this: 720h, 30d (env LATCHKEY_PURGE_AFTER)")
 	return cmd
 }
@@ -163,6 +172,7 @@ func defaultIssuer(addr string, ln net.Addr) string {
 }
 
 func (a *app) serve(ctx context.Context, o serveOptions) error {
+	a.applyMemoryLimit(o.memoryLimit)
 	// The log goes out through a buffer that no request waits on
 	// (logWriter); the first defer runs last, after everything that logs.
 	logOut := newLogWriter(a.stderr, logBufferMax)
