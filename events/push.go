@@ -57,6 +57,10 @@ type PushError struct {
 
 func (e *PushError) Error() string { return e.Msg }
 
+// maxConcurrentStreams bounds the streams one worker delivers at once
+// (models.Store.MaxConcurrentClaims is never more).
+const maxConcurrentStreams = 8
+
 // Pusher delivers SETs by RFC 8935 push.
 //
 // It sends each request with its transport's RoundTrip rather than an
@@ -87,8 +91,14 @@ type Pusher struct {
 func NewPusher(timeout time.Duration, allowPrivate bool) *Pusher {
 	d := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
 	tr := &http.Transport{
-		DialContext:         d.DialContext,
-		MaxIdleConnsPerHost: 4,
+		DialContext: d.DialContext,
+		// Each stream being delivered pushes over one connection, one SET
+		// after another, and up to maxConcurrentStreams streams are
+		// delivered at once, possibly all to one receiver host: that many
+		// idle connections per host are kept, so that no stream's
+		// connection is closed after a push and dialled (and its TLS
+		// handshake made) again for the next.
+		MaxIdleConnsPerHost: maxConcurrentStreams,
 		IdleConnTimeout:     90 * time.Second,
 		// A SET answer is a 202 with no body: asking for gzip would only
 		// add a header to every request.

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/textproto"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -22,12 +23,19 @@ import (
 // than net/http's server, so that a benchmark measures the push client.
 // It counts the connections it accepted and the requests it read.
 func leanReceiver(tb testing.TB) (url string, conns, reqs *atomic.Int64) {
+	url, conns, reqs, _ = leanReceiverOpen(tb)
+	return url, conns, reqs
+}
+
+// leanReceiverOpen is leanReceiver that also counts the connections open
+// (accepted and not yet closed by the client).
+func leanReceiverOpen(tb testing.TB) (url string, conns, reqs, open *atomic.Int64) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { ln.Close() })
-	conns, reqs = new(atomic.Int64), new(atomic.Int64)
+	conns, reqs, open = new(atomic.Int64), new(atomic.Int64), new(atomic.Int64)
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -35,7 +43,9 @@ func leanReceiver(tb testing.TB) (url string, conns, reqs *atomic.Int64) {
 				return
 			}
 			conns.Add(1)
+			open.Add(1)
 			go func() {
+				defer open.Add(-1)
 				defer c.Close()
 				r := textproto.NewReader(bufio.NewReader(c))
 				for {
@@ -58,7 +68,7 @@ func leanReceiver(tb testing.TB) (url string, conns, reqs *atomic.Int64) {
 			}()
 		}
 	}()
-	return "http://" + ln.Addr().String() + "/events", conns, reqs
+	return "http://" + ln.Addr().String() + "/events", conns, reqs, open
 }
 
 // TestPushKeepsConnection: pushes one after another to the same receiver
@@ -160,5 +170,47 @@ func TestPushTimeoutAndRedirect(t *testing.T) {
 	}
 	if followed.Load() != 0 {
 		t.Error("the redirect was followed")
+	}
+}
+
+// TestPushKeepsConnectionPerStream: as many streams as the worker
+// delivers at once, all to one receiver host, each pushing a batch of SETs
+// one after another, then all idle together (as between batches, while the
+// worker gathers events), keep their connections: none is closed for lack
+// of room among the idle connections, to be dialled (with https, its TLS
+// handshake made) again for the next batch.
+func TestPushKeepsConnectionPerStream(t *testing.T) {
+	url, conns, reqs, open := leanReceiverOpen(t)
+	p := events.NewPusher(5*time.Second, true)
+	ep, err := events.NewEndpoint(url, "Bearer x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const streams, batches, each = 8, 5, 5
+	for range batches {
+		var wg sync.WaitGroup
+		for range streams {
+			wg.Go(func() {
+				for range each {
+					if err := p.PushTo(context.Background(), ep, "a.b.c"); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		time.Sleep(20 * time.Millisecond) // every connection idle
+	}
+	// Every connection is idle now. The pusher keeps one per stream; it
+	// may have dialled a few more while connections changed hands (those
+	// it closes), but it must not have closed any it needed. (The
+	// receiver sees a close a moment after the pusher makes it.)
+	want := min(conns.Load(), streams)
+	for deadline := time.Now().Add(2 * time.Second); open.Load() != want && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if open.Load() != want || reqs.Load() != streams*batches*each {
+		t.Errorf("%d connections kept of %d dialled (%d requests), want %d kept", open.Load(), conns.Load(), reqs.Load(), want)
 	}
 }

@@ -87,7 +87,7 @@ func NewWorker(t *Transmitter, opts WorkerOptions) *Worker {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Worker{t: t, opts: opts, pusher: NewPusher(opts.PushTimeout, t.AllowPrivatePush), log: log,
-		running: map[string]bool{}, kick: make(chan struct{}, 1), slots: make(chan struct{}, t.st.MaxConcurrentClaims())}
+		running: map[string]bool{}, kick: make(chan struct{}, 1), slots: make(chan struct{}, min(maxConcurrentStreams, t.st.MaxConcurrentClaims()))}
 }
 
 // Run delivers until ctx ends, then waits for the deliveries in flight
