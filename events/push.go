@@ -2,6 +2,7 @@ package events
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -175,6 +176,12 @@ func NewEndpoint(endpoint, authorization string) (*Endpoint, error) {
 		return nil, &PushError{Msg: "bad endpoint URL"}
 	}
 	h := http.Header{"Content-Type": {MediaType}, "Accept": {"application/json"}}
+	if authorization == "" && u.User != nil {
+		// As http.Client does: credentials in the URL are sent as Basic
+		// authentication (RFC 7617) when no Authorization is given.
+		password, _ := u.User.Password()
+		authorization = "Basic " + base64.StdEncoding.EncodeToString([]byte(u.User.Username()+":"+password))
+	}
 	if authorization != "" {
 		h["Authorization"] = []string{authorization}
 	}
