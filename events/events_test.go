@@ -140,6 +140,15 @@ func TestPushAnswers(t *testing.T) {
 	if gotCT != "application/secevent+jwt" || gotAuth != "Bearer x" {
 		t.Errorf("headers: %q %q", gotCT, gotAuth)
 	}
+	// Credentials in the endpoint URL are Basic authentication, unless the
+	// stream gives an Authorization header.
+	withUser := strings.Replace(srv.URL, "http://", "http://rs:s3cret@", 1)
+	if err := p.Push(ctx, withUser, "", "a.b.c"); err != nil || gotAuth != "Basic cnM6czNjcmV0" {
+		t.Errorf("credentials in the URL: %v, Authorization %q", err, gotAuth)
+	}
+	if err := p.Push(ctx, withUser, "Bearer x", "a.b.c"); err != nil || gotAuth != "Bearer x" {
+		t.Errorf("credentials in the URL and a header: %v, Authorization %q", err, gotAuth)
+	}
 	for _, s := range []int{200, 204, 400, 503} {
 		status = s
 		if err := p.Push(ctx, srv.URL, "", "a.b.c"); err == nil {

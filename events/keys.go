@@ -84,7 +84,7 @@ func (s *Signer) KeyID() string { return s.kid }
 
 // Sign returns the compact JWS of c.
 func (s *Signer) Sign(c Claims) (string, error) {
-	payload, err := json.Marshal(c)
+	payload, err := c.appendJSON(make([]byte, 0, 512))
 	if err != nil {
 		return "", fmt.Errorf("events: encode claims: %w", err)
 	}

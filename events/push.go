@@ -2,6 +2,7 @@ package events
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -57,13 +58,24 @@ type PushError struct {
 
 func (e *PushError) Error() string { return e.Msg }
 
+// maxConcurrentStreams bounds the streams one worker delivers at once
+// (models.Store.MaxConcurrentClaims is never more).
+const maxConcurrentStreams = 8
+
 // Pusher delivers SETs by RFC 8935 push.
+//
+// It sends each request with its transport's RoundTrip rather than an
+// http.Client: a pusher follows no redirect, keeps no cookie and sets the
+// timeout itself, so the client's per-request work (copying the headers
+// for redirects, cloning the URL, wrapping the body for its timer) is all
+// overhead, paid for every SET.
 type Pusher struct {
-	Client *http.Client
+	transport http.RoundTripper
+	timeout   time.Duration
 }
 
 // NewPusher returns a pusher whose requests give up after timeout. It does
-// not follow redirects: RFC 8935 §2 expects the receiver's answer at the
+// not follow redirects (a redirect is an answer other than 202): RFC 8935 §2 expects the receiver's answer at the
 // endpoint URL itself, and following one would send the stream's
 // Authorization header somewhere else.
 //
@@ -80,20 +92,25 @@ type Pusher struct {
 func NewPusher(timeout time.Duration, allowPrivate bool) *Pusher {
 	d := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
 	tr := &http.Transport{
-		DialContext:         d.DialContext,
-		MaxIdleConnsPerHost: 4,
+		DialContext: d.DialContext,
+		// Each stream being delivered pushes over one connection, one SET
+		// after another, and up to maxConcurrentStreams streams are
+		// delivered at once, possibly all to one receiver host: that many
+		// idle connections per host are kept, so that no stream's
+		// connection is closed after a push and dialled (and its TLS
+		// handshake made) again for the next.
+		MaxIdleConnsPerHost: maxConcurrentStreams,
 		IdleConnTimeout:     90 * time.Second,
+		// A SET answer is a 202 with no body: asking for gzip would only
+		// add a header to every request.
+		DisableCompression: true,
 	}
 	if allowPrivate {
 		tr.Proxy = http.ProxyFromEnvironment
 	} else {
 		d.Control = refusePrivate
 	}
-	return &Pusher{Client: &http.Client{
-		Timeout:       timeout,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		Transport:     tr,
-	}}
+	return &Pusher{transport: tr, timeout: timeout}
 }
 
 // ErrPrivateAddress is a push endpoint whose address is loopback, private
@@ -142,36 +159,83 @@ func CheckEndpoint(endpoint string, allowPrivate bool) error {
 	return nil
 }
 
-// Push POSTs set to endpoint (RFC 8935 §2): Content-Type
-// application/secevent+jwt, Accept application/json, and authorization as
-// the Authorization header when not empty. 202 Accepted is delivered (§2.2);
-// anything else is a *PushError (§2.3: the receiver's error JSON, if any,
-// is quoted in the message).
-func (p *Pusher) Push(ctx context.Context, endpoint, authorization, set string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(set))
-	if err != nil {
-		return &PushError{Msg: "bad endpoint URL"}
+// Endpoint is a push endpoint prepared for many pushes: its URL parsed
+// and the request headers built once, so that each push only wraps its
+// SET in a request.
+type Endpoint struct {
+	url    *url.URL
+	header http.Header // read-only once built: shared by every request
+}
+
+// NewEndpoint prepares endpoint for pushes with authorization as the
+// Authorization header (none when empty): RFC 8935 §2's Content-Type
+// application/secevent+jwt and Accept application/json.
+func NewEndpoint(endpoint, authorization string) (*Endpoint, error) {
+	u, err := url.Parse(endpoint)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, &PushError{Msg: "bad endpoint URL"}
 	}
-	req.Header.Set("Content-Type", MediaType)
-	req.Header.Set("Accept", "application/json")
+	h := http.Header{"Content-Type": {MediaType}, "Accept": {"application/json"}}
+	if authorization == "" && u.User != nil {
+		// As http.Client does: credentials in the URL are sent as Basic
+		// authentication (RFC 7617) when no Authorization is given.
+		password, _ := u.User.Password()
+		authorization = "Basic " + base64.StdEncoding.EncodeToString([]byte(u.User.Username()+":"+password))
+	}
 	if authorization != "" {
-		req.Header.Set("Authorization", authorization)
+		h["Authorization"] = []string{authorization}
 	}
-	resp, err := p.Client.Do(req)
+	return &Endpoint{url: u, header: h}, nil
+}
+
+// Push POSTs set to endpoint (RFC 8935 §2) with authorization as the
+// Authorization header when not empty; see PushTo.
+func (p *Pusher) Push(ctx context.Context, endpoint, authorization, set string) error {
+	ep, err := NewEndpoint(endpoint, authorization)
+	if err != nil {
+		return err
+	}
+	return p.PushTo(ctx, ep, set)
+}
+
+// PushTo POSTs set to ep (RFC 8935 §2). 202 Accepted is delivered (§2.2);
+// anything else is a *PushError (§2.3: the receiver's error JSON, if any,
+// is quoted in the message). The response is read to its end (up to
+// 4 KiB), so that the connection is kept alive for the next push.
+func (p *Pusher) PushTo(ctx context.Context, ep *Endpoint, set string) error {
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	body := strings.NewReader(set)
+	req := (&http.Request{
+		Method:        http.MethodPost,
+		URL:           ep.url,
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        ep.header,
+		Body:          io.NopCloser(body),
+		ContentLength: int64(len(set)),
+		// Lets the transport send the request again on a kept-alive
+		// connection the receiver closed meanwhile.
+		GetBody: func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader(set)), nil },
+		Host:    ep.url.Host,
+	}).WithContext(ctx)
+	resp, err := p.transport.RoundTrip(req)
 	if err != nil {
 		return &PushError{Msg: networkError(err)}
 	}
 	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	if resp.StatusCode == http.StatusAccepted {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
 		return nil
 	}
+	body2, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	msg := fmt.Sprintf("receiver answered %d", resp.StatusCode)
 	var e struct {
 		Err         string `json:"err"`
 		Description string `json:"description"`
 	}
-	if json.Unmarshal(body, &e) == nil && e.Err != "" {
+	if json.Unmarshal(body2, &e) == nil && e.Err != "" {
 		msg += ": " + clip(e.Err+" "+e.Description, 200)
 	}
 	return &PushError{Status: resp.StatusCode, Msg: msg}

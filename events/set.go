@@ -120,7 +120,7 @@ func SessionRevokedClaims(issuer, aud, jti string, iat time.Time, r Revocation) 
 	if r.UserNote != "" {
 		body.ReasonUser = map[string]string{"en": r.UserNote}
 	}
-	raw, _ := json.Marshal(body) // plain strings and numbers: cannot fail
+	raw := json.RawMessage(body.appendJSON(make([]byte, 0, 128)))
 	return Claims{Iss: issuer, Aud: aud, Iat: iat.Unix(), Jti: jti, SubID: r.Subject(issuer),
 		Events: map[string]json.RawMessage{SessionRevoked: raw}}
 }
@@ -132,7 +132,7 @@ func VerificationClaims(issuer, aud, jti, streamID, state string, iat time.Time)
 	if state != "" {
 		body["state"] = state
 	}
-	raw, _ := json.Marshal(body)
+	raw := json.RawMessage(appendStringMap(nil, body))
 	return Claims{Iss: issuer, Aud: aud, Iat: iat.Unix(), Jti: jti,
 		SubID:  &SubjectID{Format: "opaque", ID: streamID},
 		Events: map[string]json.RawMessage{Verification: raw}}

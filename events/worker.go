@@ -87,7 +87,7 @@ func NewWorker(t *Transmitter, opts WorkerOptions) *Worker {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Worker{t: t, opts: opts, pusher: NewPusher(opts.PushTimeout, t.AllowPrivatePush), log: log,
-		running: map[string]bool{}, kick: make(chan struct{}, 1), slots: make(chan struct{}, t.st.MaxConcurrentClaims())}
+		running: map[string]bool{}, kick: make(chan struct{}, 1), slots: make(chan struct{}, min(maxConcurrentStreams, t.st.MaxConcurrentClaims()))}
 }
 
 // Run delivers until ctx ends, then waits for the deliveries in flight
@@ -245,6 +245,9 @@ func (w *Worker) pushBatch(ctx context.Context, signer *Signer, stream *models.S
 		}
 	}()
 
+	// The endpoint is prepared once for the batch; one that cannot be is
+	// each push's failure, retried with backoff as any other.
+	ep, epErr := NewEndpoint(stream.EndpointURL, stream.AuthorizationHeader)
 	var delivered []int64
 	record := func() error {
 		if len(delivered) == 0 {
@@ -261,7 +264,10 @@ func (w *Worker) pushBatch(ctx context.Context, signer *Signer, stream *models.S
 		if s.err != nil {
 			return false, errors.Join(s.err, record())
 		}
-		perr := w.pusher.Push(ctx, stream.EndpointURL, stream.AuthorizationHeader, s.set)
+		perr := epErr
+		if perr == nil {
+			perr = w.pusher.PushTo(ctx, ep, s.set)
+		}
 		if perr == nil {
 			delivered = append(delivered, p.DeliveryID)
 			latency := time.Since(p.Event.CreatedAt)
