@@ -25,6 +25,11 @@
 #   SPLIT              1: half the load clients use replica B (--split) [1]
 #   BENCH_ARGS         more bench flags, such as --ceiling or --tokens 20000
 #   SERVE_ARGS         more serve flags for both replicas
+#   SERVE_ARGS_A       more serve flags for replica A only, such as
+#                      --debug-pprof-addr 127.0.0.1:6061
+#   REVOKE_HOOK        a command run in the background when each revocation
+#                      phase starts, such as a profile of replica A:
+#                      'curl -so revoke.pprof 127.0.0.1:6061/debug/pprof/profile?seconds=4'
 set -euo pipefail
 
 LATCHKEY=${LATCHKEY:-latchkey}
@@ -63,7 +68,10 @@ stop() {
 trap stop EXIT
 for port in "$PORT_A" "$PORT_B"; do
 	# shellcheck disable=SC2086
-	"$LATCHKEY" --db "$DB" serve --addr "127.0.0.1:$port" ${SERVE_ARGS:-} >"$logs/$port.out" 2>"$logs/$port.err" &
+	extra=${SERVE_ARGS:-}
+	[ "$port" = "$PORT_A" ] && extra="$extra ${SERVE_ARGS_A:-}"
+	# shellcheck disable=SC2086
+	"$LATCHKEY" --db "$DB" serve --addr "127.0.0.1:$port" $extra >"$logs/$port.out" 2>"$logs/$port.err" &
 	pids+=($!)
 done
 for port in "$PORT_A" "$PORT_B"; do
@@ -139,7 +147,8 @@ account() {
 			awk -v ph="${line%%:*}" -v n="$n" -v hz="$hz" -v r="$((now[0] - at[0]))" -v p="$((now[1] - at[1]))" -v b="$((now[2] - at[2]))" \
 				'BEGIN { if (n > 0) printf "  CPU per %s: %.0f µs in all (replicas %.0f, postgres %.0f, load generator %.0f)\n", ph, (r+p+b)*1e6/hz/n, r*1e6/hz/n, p*1e6/hz/n, b*1e6/hz/n }'
 			;;
-		target:* | "load split"* | "  issued "* | "  verified:"*) at=($(cpu "$pid")) ;;
+		target:* | "load split"* | "  issued "* | "  verified:"*) at=($(cpu "$pid")) ;;&
+		"  issued "*) if [ -n "${REVOKE_HOOK:-}" ]; then sh -c "$REVOKE_HOOK" & fi ;;
 		esac
 	done
 }
