@@ -75,7 +75,7 @@ func (s *Store) Revoke(ctx context.Context, req RevokeRequest) (RevokeResult, er
 	}
 	var res RevokeResult
 	var err error
-	if target != nil && (s.dialect == DialectSQLite || s.dialect == DialectPostgres) {
+	if target != nil {
 		// The writer runs every token revocation of a batch together.
 		r := &tokenRevocation{req: req, g: target}
 		err = s.enqueue(ctx, &writeOp{rev: r})
@@ -153,7 +153,7 @@ func (s *Store) revokeTokenTx(tx *gorm.DB, req RevokeRequest, g *grantInfo) (Rev
 	return res, s.recordRevocation(tx, req, ActionRevokeToken, g, res, now)
 }
 
-// tokenRevocation is one token revocation waiting for the SQLite writer:
+// tokenRevocation is one token revocation waiting for the writer:
 // the request, the token's grant (looked up on the reader) and, once run,
 // what it revoked.
 type tokenRevocation struct {
@@ -175,7 +175,8 @@ const revokeChunk = 64
 // RETURNING buffer) that this pays once per chunk. The first revocation
 // of a grant revokes it; a second one in the same batch finds it revoked,
 // as it would have run after the first. The audit and outbox events and
-// the counts are each revocation's own, as with revokeTokenTx.
+// the counts are each revocation's own, as with revokeTokenTx. On
+// PostgreSQL, revokeTokensPostgresTx does the same in one statement.
 func (s *Store) revokeTokensTx(tx *gorm.DB, ops []*writeOp) error {
 	if s.dialect == DialectPostgres {
 		return s.revokeTokensPostgresTx(tx, ops)
