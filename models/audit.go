@@ -102,7 +102,8 @@ func newAuditEvent(a Actor, action Action, reason, remote, requestID string, now
 	return ev
 }
 
-// insertAudit is the one writer of audit events, inside a write.
+// insertAudit writes an audit event, inside a write. (On PostgreSQL a
+// batch's token revocations write theirs in qRevokeTokensPostgres.)
 func (s *Store) insertAudit(tx *gorm.DB, ev *AuditEvent) error {
 	_, err := s.exec(tx, qInsertAudit,
 		ev.CreatedAt, string(ev.ActorType), ev.Actor, string(ev.Action), ev.GrantID, ev.UserID, ev.ClientID,

@@ -3,7 +3,10 @@ package models
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
+
+	"gorm.io/gorm"
 )
 
 // AuditEventsForTest returns every audit event, oldest first.
@@ -81,3 +84,27 @@ func (s *Store) TokenGrantForTest(ctx context.Context, raw string) error {
 	_, err := s.tokenGrant(ctx, raw)
 	return err
 }
+
+// HoldWriterForTest holds every writer loop with a write that waits for
+// release, and returns once they all run: writes queued meanwhile wait
+// for release, then go in the next batches. holding is how many writes it
+// holds (one commit each once released). Each is queued once the one
+// before runs, so that each holds a loop of its own.
+func (s *Store) HoldWriterForTest(ctx context.Context) (release func(), holding int) {
+	holding = 1
+	if s.dialect == DialectPostgres {
+		holding = pgWriters
+	}
+	hold := make(chan struct{})
+	for range holding {
+		held := make(chan struct{})
+		go func() {
+			_ = s.write(ctx, func(*gorm.DB) error { close(held); <-hold; return nil })
+		}()
+		<-held
+	}
+	return sync.OnceFunc(func() { close(hold) }), holding
+}
+
+// QueuedWritesForTest is how many writes wait for the writer.
+func (s *Store) QueuedWritesForTest() int { return len(s.batch.ops) }

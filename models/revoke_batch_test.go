@@ -1,4 +1,4 @@
-package models
+package models_test
 
 import (
 	"context"
@@ -7,12 +7,15 @@ import (
 	"testing"
 	"time"
 
-	"gorm.io/gorm"
+	"github.com/latchkey/latchkey/models"
+	"github.com/latchkey/latchkey/models/modelstest"
 )
 
-// TestTokenRevocationsOfOneBatch: the SQLite writer runs every token
-// revocation of a group-commit batch together, in multi-row statements
-// split into chunks (revokeTokensTx). Queued as one batch of 73 beside
+// TestTokenRevocationsOfOneBatch: the writer runs every token revocation
+// of a group-commit batch together, on SQLite in multi-row statements
+// split into chunks (revokeTokensTx), on PostgreSQL in one statement that
+// also writes the audit rows (revokeTokensPostgresTx; one writer loop per
+// process, so holding it holds every write). Queued as one batch of 73 beside
 // an issuance: 70 grants (more than one chunk), a second revocation of one
 // of them (through its refresh token), a grant revoked before and an
 // expired one. Each grant is revoked once, by the first request naming it;
@@ -22,23 +25,19 @@ import (
 func TestTokenRevocationsOfOneBatch(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s := openPlanStore(t)
-	if s.Dialect() != DialectSQLite {
-		t.Skip("the batcher is SQLite's")
-	}
-	UseFastPasswordHashForTests()
-	u, err := s.CreateUser(ctx, "alice", RoleUser, "a long password")
+	s := modelstest.NewStore(t)
+	u, err := s.CreateUser(ctx, "alice", models.RoleUser, "a long password")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cc, err := s.CreateClient(ctx, NewClient{Name: "App", Type: ClientConfidential,
-		GrantTypes: []GrantType{GrantPassword, GrantClientCredentials}})
+	cc, err := s.CreateClient(ctx, models.NewClient{Name: "App", Type: models.ClientConfidential,
+		GrantTypes: []models.GrantType{models.GrantPassword, models.GrantClientCredentials}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	issue := func(ttl TTLs) *Issued {
+	issue := func(ttl models.TTLs) *models.Issued {
 		t.Helper()
-		iss, err := s.IssueGrant(ctx, StartGrant{Client: cc.Client, UserID: u.ID, GrantType: GrantPassword, Scope: "read",
+		iss, err := s.IssueGrant(ctx, models.StartGrant{Client: cc.Client, UserID: u.ID, GrantType: models.GrantPassword, Scope: "read",
 			WithRefresh: true, TTLs: ttl})
 		if err != nil {
 			t.Fatal(err)
@@ -46,54 +45,50 @@ func TestTokenRevocationsOfOneBatch(t *testing.T) {
 		return iss
 	}
 	const n = 70
-	live := make([]*Issued, n)
+	live := make([]*models.Issued, n)
 	for i := range live {
-		live[i] = issue(TTLs{})
+		live[i] = issue(models.TTLs{})
 	}
-	before := issue(TTLs{})
-	if _, err := s.Revoke(ctx, RevokeRequest{GrantID: before.GrantID, Actor: System()}); err != nil {
+	before := issue(models.TTLs{})
+	if _, err := s.Revoke(ctx, models.RevokeRequest{GrantID: before.GrantID, Actor: models.System()}); err != nil {
 		t.Fatal(err)
 	}
-	expired := issue(TTLs{Access: time.Millisecond, Refresh: time.Millisecond})
+	expired := issue(models.TTLs{Access: time.Millisecond, Refresh: time.Millisecond})
 	time.Sleep(5 * time.Millisecond)
 
 	// Hold the writer, queue the batch, then let it run.
-	hold, held := make(chan struct{}), make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		_ = s.write(ctx, func(*gorm.DB) error { close(held); <-hold; return nil })
-	})
-	<-held
 	commits0, _ := s.BatchStats()
+	release, holding := s.HoldWriterForTest(ctx)
+	var wg sync.WaitGroup
 	tokens := []string{}
 	for _, iss := range live {
 		tokens = append(tokens, iss.AccessToken)
 	}
 	tokens = append(tokens, live[0].RefreshToken, before.AccessToken, expired.AccessToken)
-	results := make([]RevokeResult, len(tokens))
+	results := make([]models.RevokeResult, len(tokens))
 	errs := make([]error, len(tokens))
 	for i, tok := range tokens {
 		wg.Go(func() {
-			results[i], errs[i] = s.Revoke(ctx, RevokeRequest{Token: tok, AsClient: cc.Client, Actor: AsClient(cc.Client),
+			results[i], errs[i] = s.Revoke(ctx, models.RevokeRequest{Token: tok, AsClient: cc.Client, Actor: models.AsClient(cc.Client),
 				Reason: "client request", RequestID: "batch"})
 		})
 	}
-	var issued *Issued
+	var issued *models.Issued
 	var issueErr error
 	wg.Go(func() {
-		for len(s.batch.ops) < len(tokens) {
+		for s.QueuedWritesForTest() < len(tokens) {
 			time.Sleep(time.Millisecond)
 		}
-		issued, issueErr = s.IssueGrant(ctx, StartGrant{Client: cc.Client, GrantType: GrantClientCredentials, Scope: "read"})
+		issued, issueErr = s.IssueGrant(ctx, models.StartGrant{Client: cc.Client, GrantType: models.GrantClientCredentials, Scope: "read"})
 	})
-	for len(s.batch.ops) < len(tokens)+1 {
+	for s.QueuedWritesForTest() < len(tokens)+1 {
 		time.Sleep(time.Millisecond)
 	}
-	close(hold)
+	release()
 	wg.Wait()
-	// The held write's commit, then the batch's.
-	if commits, _ := s.BatchStats(); commits-commits0 != 2 {
-		t.Fatalf("%d commits, want 2 (the held write, then the batch in one: nothing failed)", commits-commits0)
+	// The held writes' commits, then the batch's.
+	if commits, _ := s.BatchStats(); commits-commits0 != int64(holding)+1 {
+		t.Fatalf("%d commits, want %d (the held writes, then the batch in one: nothing failed)", commits-commits0, holding+1)
 	}
 	if issueErr != nil {
 		t.Fatalf("issuance in the batch: %v", issueErr)
@@ -114,18 +109,18 @@ func TestTokenRevocationsOfOneBatch(t *testing.T) {
 		t.Errorf("two revocations of one grant: %+v and %+v, want one revoking 1 grant and 2 tokens, the other nothing", first, second)
 	}
 	for i := 1; i < n; i++ {
-		if results[i] != (RevokeResult{Grants: 1, Tokens: 2}) {
+		if results[i] != (models.RevokeResult{Grants: 1, Tokens: 2}) {
 			t.Errorf("revocation %d: %+v, want 1 grant and 2 tokens", i, results[i])
 		}
 	}
 	for i := n + 1; i < len(tokens); i++ {
-		if results[i] != (RevokeResult{}) {
+		if results[i] != (models.RevokeResult{}) {
 			t.Errorf("revocation %d of a dead grant: %+v, want nothing", i, results[i])
 		}
 	}
 	for _, iss := range live {
 		for _, tok := range []string{iss.AccessToken, iss.RefreshToken} {
-			if _, err := s.ActiveToken(ctx, tok); !errors.Is(err, ErrNotFound) {
+			if _, err := s.ActiveToken(ctx, tok); !errors.Is(err, models.ErrNotFound) {
 				t.Fatalf("a token of a revoked grant: %v, want not found", err)
 			}
 		}
@@ -136,7 +131,7 @@ func TestTokenRevocationsOfOneBatch(t *testing.T) {
 	}
 	perGrant := map[int64]int{}
 	for _, ev := range evs {
-		if ev.Action == ActionRevokeToken {
+		if ev.Action == models.ActionRevokeToken {
 			if ev.GrantID == nil || ev.Grants != 1 || ev.Tokens != 2 || ev.RequestID != "batch" {
 				t.Errorf("audit event %+v", ev)
 				continue
@@ -153,10 +148,10 @@ func TestTokenRevocationsOfOneBatch(t *testing.T) {
 		t.Errorf("token.revoke events name %d grants, want %d", len(perGrant), n)
 	}
 	st := s.Stats()
-	if got := st.Revocations[PathEndpoint][OutcomeRevoked]; got != n {
+	if got := st.Revocations[models.PathEndpoint][models.OutcomeRevoked]; got != n {
 		t.Errorf("revoked outcomes counted: %d, want %d", got, n)
 	}
-	if got := st.Revocations[PathEndpoint][OutcomeNothing]; got != 3 {
+	if got := st.Revocations[models.PathEndpoint][models.OutcomeNothing]; got != 3 {
 		t.Errorf("nothing outcomes counted: %d, want 3", got)
 	}
 	got, err := s.Overview(ctx)

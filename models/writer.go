@@ -45,8 +45,8 @@ type writeOp struct {
 // transaction is rolled back and every operation of the batch runs again,
 // each alone in a transaction of its own (see run), so a failure reaches
 // only its own caller and the others still commit. Operations must
-// therefore be safe to run twice. PostgreSQL runs several batchers' loops
-// at once (see writer_postgres.go).
+// therefore be safe to run twice. On PostgreSQL, pgWriters loops share the
+// queue (see writer_postgres.go).
 type batcher struct {
 	s      *Store
 	ops    chan *writeOp

@@ -18,20 +18,21 @@ import (
 //
 // So PostgreSQL uses the same group commit as SQLite (batcher): several
 // writes share a transaction, their count deltas are merged and added
-// once, and one fsync answers them all. Unlike SQLite, PostgreSQL can run
-// several transactions at a time, so pgWriters loops take batches from the
-// one queue, each on a pool connection of its own: while one batch waits
-// for its fsync or for the counts rows, the others run their statements,
-// and PostgreSQL's own group commit shares the WAL flushes of those that
-// commit together. Under load the queue grows while the loops wait, so
-// batches grow with it. A write still returns only after the commit of its
-// batch.
+// once, and one fsync answers them all. Under load the queue grows while
+// a batch runs and commits, so batches grow with it. A write still returns
+// only after the commit of its batch.
 
 // pgWriters is how many batches run at once on PostgreSQL, per process.
-// Fewer loops make larger batches (fewer fsyncs and fewer turns on the
-// counts rows); more loops overlap one batch's statements with another's
-// commit.
-const pgWriters = 4
+// One, as on SQLite. More loops overlap one batch's statements with
+// another's commit, but they split the queue into smaller batches, and
+// every batch has fixed work: BEGIN, the streams read, the counts upsert,
+// COMMIT and its WAL flush, one revoking statement for the batch's token
+// revocations, and turns on the counts rows and on PostgreSQL's WAL write
+// lock. Measured with two replicas on two cores (docs/benchmarks.md,
+// "PostgreSQL, two replicas"), CPU per revocation over all processes
+// rose with the loop count (about 0.8, 1.0, 1.2 and 1.4 ms for 1, 2, 4
+// and 8 loops) and revocations per second fell.
+const pgWriters = 1
 
 // startPostgres starts the group-commit loops on PostgreSQL.
 func (b *batcher) startPostgres() {
