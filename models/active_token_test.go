@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/latchkey/latchkey/models"
 	"github.com/latchkey/latchkey/models/modelstest"
@@ -287,4 +288,27 @@ func TestActiveTokenFromManyGoroutines(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// TestActiveTokenAfterClose: a read on a closed store fails at once, as
+// through database/sql, and does not wait for a reader connection.
+func TestActiveTokenAfterClose(t *testing.T) {
+	t.Parallel()
+	modelstest.SkipOnPostgres(t)
+	st := modelstest.NewStore(t)
+	f := modelstest.NewFixture(t, st)
+	raw := modelstest.IssuePassword(t, st, f.Confidential, f.Alice).AccessToken
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := st.ActiveToken(context.Background(), raw); done <- err }()
+	select {
+	case err := <-done:
+		if err == nil || errors.Is(err, models.ErrNotFound) {
+			t.Errorf("read on a closed store: %v, want an error other than ErrNotFound", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("read on a closed store still waiting after 5 s")
+	}
 }

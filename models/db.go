@@ -75,7 +75,7 @@ type Store struct {
 	// readStmts are the hot reads, prepared on rdb (see prepareHot).
 	readStmts *stmtCache
 	// hot are the SQLite readers kept for ActiveToken (nil on PostgreSQL).
-	hot  hotReaders
+	hot  *hotReaders
 	hotN int
 	// queued wakes the event delivery when a commit queued events.
 	queued broadcast
@@ -377,12 +377,21 @@ type rawReader struct {
 // one request at a time. They are the reader pool's connections, opened
 // the same way, read-only, with the same small page cache; the pool grows
 // by as many.
-type hotReaders chan *rawReader
+type hotReaders struct {
+	ch   chan *rawReader
+	done chan struct{} // closed by close: reads fail from then on
+	n    int           // connections opened
+	once sync.Once
+}
+
+// errHotReadersClosed is a read on a closed store, as database/sql's
+// "database is closed".
+var errHotReadersClosed = errors.New("models: the store is closed")
 
 // openHotReaders takes n connections from rdb, whose limit must already
 // allow them on top of its own, and prepares query on each.
-func openHotReaders(rdb *sql.DB, query string, n int) (hotReaders, error) {
-	h := make(hotReaders, n)
+func openHotReaders(rdb *sql.DB, query string, n int) (*hotReaders, error) {
+	h := &hotReaders{ch: make(chan *rawReader, n), done: make(chan struct{})}
 	ctx := context.Background()
 	for range n {
 		conn, err := rdb.Conn(ctx)
@@ -410,7 +419,8 @@ func openHotReaders(rdb *sql.DB, query string, n int) (hotReaders, error) {
 			h.close()
 			return nil, err
 		}
-		h <- r
+		h.ch <- r
+		h.n++
 	}
 	return h, nil
 }
@@ -418,9 +428,14 @@ func openHotReaders(rdb *sql.DB, query string, n int) (hotReaders, error) {
 // row runs the prepared read with one argument and passes its first row
 // (the driver's values, valid until read returns) to read; found is false
 // when there is no row.
-func (h hotReaders) row(arg any, read func([]driver.Value) error) (found bool, err error) {
-	r := <-h
-	defer func() { h <- r }()
+func (h *hotReaders) row(arg any, read func([]driver.Value) error) (found bool, err error) {
+	var r *rawReader
+	select {
+	case <-h.done:
+		return false, errHotReadersClosed
+	case r = <-h.ch:
+	}
+	defer func() { h.ch <- r }()
 	err = r.conn.Raw(func(any) error {
 		r.args[0] = driver.NamedValue{Ordinal: 1, Value: arg}
 		rows, err := r.stmt.QueryContext(context.Background(), r.args[:])
@@ -441,16 +456,19 @@ func (h hotReaders) row(arg any, read func([]driver.Value) error) (found bool, e
 	return found, err
 }
 
-// close closes the statements and gives the connections back to the pool,
-// which closes them.
-func (h hotReaders) close() {
-	for {
-		select {
-		case r := <-h:
+// close makes later reads fail, waits for the reads under way, closes the
+// statements and gives the connections back to the pool, which closes
+// them.
+func (h *hotReaders) close() {
+	if h == nil {
+		return
+	}
+	h.once.Do(func() {
+		close(h.done)
+		for range h.n {
+			r := <-h.ch
 			_ = r.conn.Raw(func(any) error { return r.stmt.(driver.Stmt).Close() })
 			r.conn.Close()
-		default:
-			return
 		}
-	}
+	})
 }
