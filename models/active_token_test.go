@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/latchkey/latchkey/models"
 	"github.com/latchkey/latchkey/models/modelstest"
@@ -231,5 +233,82 @@ func TestTokenGrantIsNotPreparedAgainOnEachCall(t *testing.T) {
 	})
 	if allocs > 40 {
 		t.Errorf("%.0f allocations per call, want at most 40: is the statement prepared again on every call?", allocs)
+	}
+}
+
+// TestActiveTokenReadsThroughTheDriver bounds the introspection read's
+// allocations on SQLite, where it goes through the driver directly on
+// reader connections kept for it. Through database/sql's pool, Rows and
+// Scan it made 36 per call; now 26.
+func TestActiveTokenReadsThroughTheDriver(t *testing.T) {
+	modelstest.SkipOnPostgres(t)
+	ctx := context.Background()
+	st := modelstest.NewStore(t)
+	f := modelstest.NewFixture(t, st)
+	raw := modelstest.IssuePassword(t, st, f.Confidential, f.Alice).AccessToken
+	allocs := testing.AllocsPerRun(200, func() {
+		if _, err := st.ActiveToken(ctx, raw); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs > 30 {
+		t.Errorf("%.0f allocations per call, want at most 30: does the read go through database/sql again?", allocs)
+	}
+}
+
+// TestActiveTokenFromManyGoroutines: more concurrent reads than there are
+// reader connections kept for them all get their answer, each its own
+// token's.
+func TestActiveTokenFromManyGoroutines(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := modelstest.NewStore(t)
+	f := modelstest.NewFixture(t, st)
+	var raw []string
+	var grants []int64
+	for range 6 {
+		iss := modelstest.IssuePassword(t, st, f.Confidential, f.Alice)
+		raw, grants = append(raw, iss.AccessToken), append(grants, iss.GrantID)
+	}
+	var wg sync.WaitGroup
+	for w := range 24 {
+		wg.Go(func() {
+			for i := range 50 {
+				k := (w + i) % len(raw)
+				info, err := st.ActiveToken(ctx, raw[k])
+				if err != nil || info.Token.GrantID != grants[k] {
+					t.Errorf("token %d: %+v, %v", k, info, err)
+					return
+				}
+				if _, err := st.ActiveToken(ctx, raw[k]+"x"); !errors.Is(err, models.ErrNotFound) {
+					t.Errorf("unknown token: %v, want ErrNotFound", err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// TestActiveTokenAfterClose: a read on a closed store fails at once, as
+// through database/sql, and does not wait for a reader connection.
+func TestActiveTokenAfterClose(t *testing.T) {
+	t.Parallel()
+	modelstest.SkipOnPostgres(t)
+	st := modelstest.NewStore(t)
+	f := modelstest.NewFixture(t, st)
+	raw := modelstest.IssuePassword(t, st, f.Confidential, f.Alice).AccessToken
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := st.ActiveToken(context.Background(), raw); done <- err }()
+	select {
+	case err := <-done:
+		if err == nil || errors.Is(err, models.ErrNotFound) {
+			t.Errorf("read on a closed store: %v, want an error other than ErrNotFound", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("read on a closed store still waiting after 5 s")
 	}
 }

@@ -18,13 +18,25 @@ const lastUseEvery = time.Minute
 // flush writes all noted grants once a second in a few statements, and each
 // grant at most once a minute. Where the grant was seen (address and
 // User-Agent) rides along with the same write.
+//
+// Every introspection notes a grant, so the notes are split over
+// lastUseShards maps by grant id, each with its own lock: with one lock,
+// the mutex profile of a server under introspection load showed this
+// lock as the one requests waited on most.
 type lastUseThrottle struct {
+	shards [lastUseShards]lastUseShard
+	quit   chan struct{}
+	done   chan struct{}
+	once   sync.Once
+}
+
+const lastUseShards = 16
+
+type lastUseShard struct {
 	mu      sync.Mutex
 	seen    map[int64]time.Time // grant → when last queued for a write
 	pending map[int64]lastUse   // grant → use not yet written
-	quit    chan struct{}
-	done    chan struct{}
-	once    sync.Once
+	_       [40]byte            // keeps each shard's lock on its own cache line
 }
 
 // lastUse is one grant's noted use: where from, when the holder talked to
@@ -36,8 +48,11 @@ type lastUse struct {
 }
 
 func newLastUseThrottle() *lastUseThrottle {
-	return &lastUseThrottle{seen: map[int64]time.Time{}, pending: map[int64]lastUse{},
-		quit: make(chan struct{}), done: make(chan struct{})}
+	l := &lastUseThrottle{quit: make(chan struct{}), done: make(chan struct{})}
+	for i := range l.shards {
+		l.shards[i].seen, l.shards[i].pending = map[int64]time.Time{}, map[int64]lastUse{}
+	}
+	return l
 }
 
 // TouchGrant records that a grant was used now, from seen (zero when the
@@ -46,7 +61,7 @@ func newLastUseThrottle() *lastUseThrottle {
 // blocks and never errors. The SQL condition keeps replicas from writing
 // more often than once a minute between them.
 func (s *Store) TouchGrant(grantID int64, seen Seen) {
-	l := s.lastUse
+	l := &s.lastUse.shards[uint64(grantID)%lastUseShards]
 	now := s.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -94,25 +109,30 @@ func (l *lastUseThrottle) stop() {
 // of statements for the uses without an address, one for each address and
 // User-Agent (a busy deployment has few: its clients' servers and apps).
 func (l *lastUseThrottle) flush(s *Store) {
-	l.mu.Lock()
-	pending := l.pending
-	l.pending = map[int64]lastUse{}
 	now := s.Now()
-	if len(l.seen) > 200_000 {
-		for id, t := range l.seen {
-			if now.Sub(t) >= lastUseEvery {
-				delete(l.seen, id)
+	n := 0
+	groups := map[Seen][]int64{}
+	for i := range l.shards {
+		sh := &l.shards[i]
+		sh.mu.Lock()
+		pending := sh.pending
+		sh.pending = map[int64]lastUse{}
+		if len(sh.seen) > 200_000/lastUseShards {
+			for id, t := range sh.seen {
+				if now.Sub(t) >= lastUseEvery {
+					delete(sh.seen, id)
+				}
 			}
 		}
+		sh.mu.Unlock()
+		n += len(pending)
+		for id, u := range pending {
+			k := u.seen.clean()
+			groups[k] = append(groups[k], id)
+		}
 	}
-	l.mu.Unlock()
-	if len(pending) == 0 {
+	if n == 0 {
 		return
-	}
-	groups := map[Seen][]int64{}
-	for id, u := range pending {
-		k := u.seen.clean()
-		groups[k] = append(groups[k], id)
 	}
 	keys := make([]Seen, 0, len(groups))
 	for k := range groups {
@@ -138,6 +158,6 @@ func (l *lastUseThrottle) flush(s *Store) {
 		return nil
 	})
 	if err != nil {
-		s.log.Warn("record last use", "grants", len(pending), "err", err)
+		s.log.Warn("record last use", "grants", n, "err", err)
 	}
 }

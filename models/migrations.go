@@ -514,6 +514,12 @@ func (s *Store) prepareHot() error {
 			return err
 		}
 	}
+	if s.dialect == DialectSQLite && s.hot == nil && s.hotN > 0 {
+		var err error
+		if s.hot, err = openHotReaders(s.rdb, s.inDialect(qActiveToken), s.hotN); err != nil {
+			return err
+		}
+	}
 	if s.dialect != DialectSQLite || s.stmts != nil {
 		return nil
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -260,9 +261,14 @@ func (s *Store) ActiveToken(ctx context.Context, raw string) (*AccessInfo, error
 	var info AccessInfo
 	var username *string
 	t := &info.Token
-	err := s.readRow(ctx, s.inDialect(qActiveToken), HashSecret(raw)).Scan(
-		&t.ID, &t.Type, &t.Hint, &t.GrantID, &t.ClientID, &t.UserID, &t.Scope, &t.ParentID, &t.CreatedAt, &t.ExpiresAt,
-		&info.ClientID, &username, &info.GrantPublicID)
+	var err error
+	if s.hot != nil {
+		err = s.activeTokenRaw(HashSecret(raw), &info, &username)
+	} else {
+		err = s.readRow(ctx, s.inDialect(qActiveToken), HashSecret(raw)).Scan(
+			&t.ID, &t.Type, &t.Hint, &t.GrantID, &t.ClientID, &t.UserID, &t.Scope, &t.ParentID, &t.CreatedAt, &t.ExpiresAt,
+			&info.ClientID, &username, &info.GrantPublicID)
+	}
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return nil, fmt.Errorf("%w: token", ErrNotFound)
@@ -278,6 +284,64 @@ func (s *Store) ActiveToken(ctx context.Context, raw string) (*AccessInfo, error
 		info.Username = *username
 	}
 	return &info, nil
+}
+
+// activeTokenRaw is ActiveToken's read on SQLite, through the driver
+// directly (see hotReaders): the same query and columns as the Scan on
+// PostgreSQL, converted here. No row is sql.ErrNoRows, as from Scan.
+func (s *Store) activeTokenRaw(hash []byte, info *AccessInfo, username **string) error {
+	t := &info.Token
+	found, err := s.hot.row(hash, func(v []driver.Value) error {
+		var bad error
+		i64 := func(x driver.Value) int64 {
+			n, ok := x.(int64)
+			if !ok && bad == nil {
+				bad = fmt.Errorf("models: active token: column is %T, not an integer", x)
+			}
+			return n
+		}
+		str := func(x driver.Value) string {
+			switch x := x.(type) {
+			case string:
+				return x
+			case []byte:
+				return string(x)
+			}
+			if bad == nil {
+				bad = fmt.Errorf("models: active token: column is %T, not text", x)
+			}
+			return ""
+		}
+		tm := func(x driver.Value) time.Time {
+			v, ok := x.(time.Time)
+			if !ok && bad == nil {
+				bad = fmt.Errorf("models: active token: column is %T, not a time", x)
+			}
+			return v
+		}
+		t.ID, t.Type, t.Hint, t.GrantID, t.ClientID = i64(v[0]), TokenType(str(v[1])), str(v[2]), i64(v[3]), i64(v[4])
+		if v[5] != nil {
+			id := i64(v[5])
+			t.UserID = &id
+		}
+		t.Scope = str(v[6])
+		if v[7] != nil {
+			id := i64(v[7])
+			t.ParentID = &id
+		}
+		t.CreatedAt, t.ExpiresAt = tm(v[8]), tm(v[9])
+		info.ClientID = str(v[10])
+		if v[11] != nil {
+			name := str(v[11])
+			*username = &name
+		}
+		info.GrantPublicID = str(v[12])
+		return bad
+	})
+	if err == nil && !found {
+		return sql.ErrNoRows
+	}
+	return err
 }
 
 // qActiveToken reads an unrevoked, unrotated token with its client's public

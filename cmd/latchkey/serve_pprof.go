@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"runtime"
 	"time"
 )
 
@@ -12,11 +13,16 @@ import (
 // of their own, for measuring a running server (the hidden serve flag
 // --debug-pprof-addr). Profiles show the program's internals, so the
 // address must be loopback. It returns a function that closes the
-// listener.
+// listener. It also turns on the mutex and block profiles
+// (/debug/pprof/mutex, /debug/pprof/block), sampling one contention event
+// in 100 and blocking events of 100 µs or more, which costs a little on
+// every lock; only a server started with the flag pays it.
 func servePprof(addr string) (func(), error) {
 	if err := checkPprofAddr(addr); err != nil {
 		return nil, err
 	}
+	runtime.SetMutexProfileFraction(100)
+	runtime.SetBlockProfileRate(100_000)
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("--debug-pprof-addr: %w", err)

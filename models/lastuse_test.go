@@ -1,0 +1,48 @@
+package models_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+
+	"github.com/latchkey/latchkey/models"
+	"github.com/latchkey/latchkey/models/modelstest"
+)
+
+// TestTouchGrantFromManyGoroutines: uses noted at once from many
+// goroutines, over grants that fall in every shard of the throttle, are all
+// written by one flush, each grant once, and a later use within the minute
+// queues nothing more.
+func TestTouchGrantFromManyGoroutines(t *testing.T) {
+	t.Parallel()
+	st := modelstest.NewStore(t)
+	f := modelstest.NewFixture(t, st)
+	ctx := context.Background()
+	var grants []int64
+	for range 40 { // more than the shards, so that several share one
+		grants = append(grants, modelstest.IssuePassword(t, st, f.Confidential, f.Alice).GrantID)
+	}
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			for i, g := range grants {
+				seen := models.Seen{}
+				if (i+w)%3 == 0 {
+					seen = models.Seen{Addr: "192.0.2.7", UserAgent: "test"}
+				}
+				st.TouchGrant(g, seen)
+			}
+		})
+	}
+	wg.Wait()
+	st.FlushLastUse()
+	for _, g := range grants {
+		gr, err := st.GrantByID(ctx, g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if gr.LastUsedAt == nil {
+			t.Fatalf("grant %d: last use not written", g)
+		}
+	}
+}
