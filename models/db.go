@@ -186,11 +186,15 @@ func Open(dsn string, opts Options) (*Store, error) {
 		if err != nil {
 			return nil, fmt.Errorf("models: open %s: %w", path, err)
 		}
-		// n for the pool, and as many again kept for ActiveToken (see
-		// hotReaders), taken once the schema exists (prepareHot).
+		// n kept for ActiveToken, the read of every introspection (see
+		// hotReaders; taken once the schema exists, in prepareHot), and
+		// n/2 for every other read: with introspection off the pool it
+		// needs fewer, and each connection holds a page cache. At 256
+		// connections the peak RSS was 2-3 MB lower with 2 than with 4 and
+		// the throughput the same (docs/benchmarks.md, "Memory").
 		n := max(4, 2*runtime.GOMAXPROCS(0))
-		rdb.SetMaxOpenConns(2 * n)
-		rdb.SetMaxIdleConns(2 * n)
+		rdb.SetMaxOpenConns(n + n/2)
+		rdb.SetMaxIdleConns(n + n/2)
 		s.hotN = n
 		s.wdb, s.rdb = wdb, rdb
 		if s.ckpt, err = newCheckpointer(path, wdb, opts.Logger); err != nil {
@@ -427,12 +431,16 @@ func openHotReaders(rdb *sql.DB, query string, n int) (*hotReaders, error) {
 
 // row runs the prepared read with one argument and passes its first row
 // (the driver's values, valid until read returns) to read; found is false
-// when there is no row.
-func (h *hotReaders) row(arg any, read func([]driver.Value) error) (found bool, err error) {
+// when there is no row. Waiting for a connection ends with ctx; the read
+// itself, tens of microseconds, does not watch it (mattn's driver starts a
+// goroutine per query to watch a context that can end).
+func (h *hotReaders) row(ctx context.Context, arg any, read func([]driver.Value) error) (found bool, err error) {
 	var r *rawReader
 	select {
 	case <-h.done:
 		return false, errHotReadersClosed
+	case <-ctx.Done():
+		return false, ctx.Err()
 	case r = <-h.ch:
 	}
 	defer func() { h.ch <- r }()

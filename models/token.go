@@ -263,7 +263,7 @@ func (s *Store) ActiveToken(ctx context.Context, raw string) (*AccessInfo, error
 	t := &info.Token
 	var err error
 	if s.hot != nil {
-		err = s.activeTokenRaw(HashSecret(raw), &info, &username)
+		err = s.activeTokenRaw(ctx, HashSecret(raw), &info, &username)
 	} else {
 		err = s.readRow(ctx, s.inDialect(qActiveToken), HashSecret(raw)).Scan(
 			&t.ID, &t.Type, &t.Hint, &t.GrantID, &t.ClientID, &t.UserID, &t.Scope, &t.ParentID, &t.CreatedAt, &t.ExpiresAt,
@@ -289,9 +289,9 @@ func (s *Store) ActiveToken(ctx context.Context, raw string) (*AccessInfo, error
 // activeTokenRaw is ActiveToken's read on SQLite, through the driver
 // directly (see hotReaders): the same query and columns as the Scan on
 // PostgreSQL, converted here. No row is sql.ErrNoRows, as from Scan.
-func (s *Store) activeTokenRaw(hash []byte, info *AccessInfo, username **string) error {
+func (s *Store) activeTokenRaw(ctx context.Context, hash []byte, info *AccessInfo, username **string) error {
 	t := &info.Token
-	found, err := s.hot.row(hash, func(v []driver.Value) error {
+	found, err := s.hot.row(ctx, hash, func(v []driver.Value) error {
 		var bad error
 		i64 := func(x driver.Value) int64 {
 			n, ok := x.(int64)
