@@ -35,6 +35,9 @@ for i in $(seq 1 "$runs"); do
 	db=$work/run.db
 	rm -f "$db" "$db-wal" "$db-shm"
 	cp "$base" "$db"
+	# Write the copy out first: hundreds of MB of dirty pages flushed by
+	# the kernel during a run would compete with the commits' fsyncs.
+	sync "$db"
 	tokens_before=$(python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT COUNT(*) FROM tokens').fetchone()[0])" "$db")
 	creds=$("$lk" --db "$db" client create --name bench --type confidential --grant client_credentials --introspect --json)
 	export LATCHKEY_BENCH_CLIENT_ID=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["client_id"])' "$creds")
