@@ -80,10 +80,10 @@ replica at a time). Push endpoints must be https URLs of public addresses;
 loopback, private and link-local addresses, for development and tests.
 
 Memory: serve keeps the Go runtime's memory (heap, stacks, the runtime's own
-structures) under a soft limit of 24MiB, so that the peak stays near what the
-server needs; --memory-limit (LATCHKEY_MEMORY_LIMIT) changes it, "off" removes
-it, and GOMEMLIMIT is obeyed when neither is set. A heap that needs more than
-the limit still gets it; the collector then runs more often.`,
+structures) under a soft limit of 24MiB, or four times the live heap when that
+is more, so that the peak stays near what the server uses; --memory-limit
+(LATCHKEY_MEMORY_LIMIT) sets a fixed one, "off" removes it, and GOMEMLIMIT is
+obeyed when neither is set.`,
 		Args: noArgs,
 		PreRunE: func(cmd *cobra.Command, _ []string) error {
 			return a.flagsFromEnv(cmd.Flags(), [][2]string{
@@ -172,7 +172,7 @@ func defaultIssuer(addr string, ln net.Addr) string {
 }
 
 func (a *app) serve(ctx context.Context, o serveOptions) error {
-	a.applyMemoryLimit(o.memoryLimit)
+	defer a.applyMemoryLimit(o.memoryLimit)()
 	// The log goes out through a buffer that no request waits on
 	// (logWriter); the first defer runs last, after everything that logs.
 	logOut := newLogWriter(a.stderr, logBufferMax)

@@ -6,7 +6,9 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // TestServeMemoryLimit: serve runs under a soft memory limit of 24MiB
@@ -74,4 +76,33 @@ func runtimeMemoryLimit(t *testing.T, base string) float64 {
 	}
 	t.Fatalf("%s/metrics: no go_gc_gomemlimit_bytes (status %d)", base, resp.StatusCode)
 	return 0
+}
+
+// TestDefaultMemoryLimitFollowsLiveHeap: the default limit rises to four
+// times a live heap that outgrew it, and comes back down to 24 MiB.
+func TestDefaultMemoryLimitFollowsLiveHeap(t *testing.T) {
+	t.Parallel()
+	var live atomic.Uint64
+	live.Store(5 << 20)
+	got := make(chan int64, 16)
+	stop := followLiveHeap(time.Millisecond, func() (uint64, bool) { return live.Load(), true }, func(n int64) { got <- n })
+	defer stop()
+	want := func(n int64) {
+		t.Helper()
+		select {
+		case l := <-got:
+			if l != n {
+				t.Fatalf("limit set to %d, want %d", l, n)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("limit not set to %d", n)
+		}
+	}
+	live.Store(50 << 20)
+	want(200 << 20)
+	live.Store(6 << 20)
+	want(24 << 20)
+	if l := defaultLimitFor(math.MaxUint64); l <= 0 {
+		t.Errorf("defaultLimitFor(max) = %d", l)
+	}
 }
