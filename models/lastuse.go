@@ -20,9 +20,19 @@ const lastUseEvery = time.Minute
 // User-Agent) rides along with the same write.
 //
 // Every introspection notes a grant, so the notes are split over
-// lastUseShards maps by grant id, each with its own lock: with one lock,
-// the mutex profile of a server under introspection load showed this
-// lock as the one requests waited on most.
+// lastUseShards by grant id, each with its own lock: with one lock, the
+// mutex profile of a server under introspection load showed this lock as
+// the one requests waited on most.
+//
+// Which grants were queued within the minute is kept in a fixed table of
+// lastUseSlots slots (direct-mapped by grant id, 16 bytes each, 1 MiB in
+// all), not in a map: a map holds every grant used in the last minute,
+// about 70 bytes each (TestLastUseMemoryIsBounded: 21 MB for 300,000
+// grants), so a server introspecting many distinct grants grew with them. When two grants
+// share a slot, the one that lost it may be queued again within the
+// minute; the UPDATE's own condition (last_used_at older than a minute)
+// still writes it at most once a minute, so a collision costs a primary-key
+// lookup in the next flush, never a write.
 type lastUseThrottle struct {
 	shards [lastUseShards]lastUseShard
 	quit   chan struct{}
@@ -30,13 +40,18 @@ type lastUseThrottle struct {
 	once   sync.Once
 }
 
-const lastUseShards = 16
+const (
+	lastUseShards = 16
+	lastUseSlots  = 1 << 16
+)
 
 type lastUseShard struct {
 	mu      sync.Mutex
-	seen    map[int64]time.Time // grant → when last queued for a write
-	pending map[int64]lastUse   // grant → use not yet written
-	_       [40]byte            // keeps each shard's lock on its own cache line
+	pending map[int64]lastUse // grant → use not yet written
+	// queued is which grant each slot last queued for a write, and when
+	// (Unix nanoseconds).
+	queued [lastUseSlots / lastUseShards]struct{ grant, at int64 }
+	_      [40]byte // keeps each shard's lock off its neighbours' cache line
 }
 
 // lastUse is one grant's noted use: where from, when the holder talked to
@@ -50,7 +65,7 @@ type lastUse struct {
 func newLastUseThrottle() *lastUseThrottle {
 	l := &lastUseThrottle{quit: make(chan struct{}), done: make(chan struct{})}
 	for i := range l.shards {
-		l.shards[i].seen, l.shards[i].pending = map[int64]time.Time{}, map[int64]lastUse{}
+		l.shards[i].pending = map[int64]lastUse{}
 	}
 	return l
 }
@@ -62,10 +77,11 @@ func newLastUseThrottle() *lastUseThrottle {
 // more often than once a minute between them.
 func (s *Store) TouchGrant(grantID int64, seen Seen) {
 	l := &s.lastUse.shards[uint64(grantID)%lastUseShards]
+	slot := &l.queued[(uint64(grantID)/lastUseShards)%uint64(len(l.queued))]
 	now := s.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if t, ok := l.seen[grantID]; ok && now.Sub(t) < lastUseEvery {
+	if slot.grant == grantID && now.Sub(time.Unix(0, slot.at)) < lastUseEvery {
 		// Already noted this minute; a use with an address still gives
 		// its address to a noted use without one that is not written yet.
 		if p, ok := l.pending[grantID]; ok && p.seen == (Seen{}) && seen != (Seen{}) {
@@ -74,7 +90,7 @@ func (s *Store) TouchGrant(grantID int64, seen Seen) {
 		}
 		return
 	}
-	l.seen[grantID] = now
+	slot.grant, slot.at = grantID, now.UnixNano()
 	l.pending[grantID] = lastUse{at: now, seen: seen}
 }
 
@@ -117,13 +133,6 @@ func (l *lastUseThrottle) flush(s *Store) {
 		sh.mu.Lock()
 		pending := sh.pending
 		sh.pending = map[int64]lastUse{}
-		if len(sh.seen) > 200_000/lastUseShards {
-			for id, t := range sh.seen {
-				if now.Sub(t) >= lastUseEvery {
-					delete(sh.seen, id)
-				}
-			}
-		}
 		sh.mu.Unlock()
 		n += len(pending)
 		for id, u := range pending {

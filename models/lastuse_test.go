@@ -2,6 +2,7 @@ package models_test
 
 import (
 	"context"
+	"runtime"
 	"sync"
 	"testing"
 
@@ -44,5 +45,33 @@ func TestTouchGrantFromManyGoroutines(t *testing.T) {
 		if gr.LastUsedAt == nil {
 			t.Fatalf("grant %d: last use not written", g)
 		}
+	}
+}
+
+// TestLastUseMemoryIsBounded: noting hundreds of thousands of distinct
+// grants within one minute does not grow the heap with them; which grants
+// were queued is a fixed table, not a map of every grant used in the
+// minute. Not parallel: it reads the whole process's heap.
+func TestLastUseMemoryIsBounded(t *testing.T) {
+	st := modelstest.NewStore(t)
+	heap := func() uint64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	st.TouchGrant(1, models.Seen{})
+	st.FlushLastUse()
+	before := heap()
+	const grants = 300_000
+	for id := int64(2); id < grants; id++ {
+		st.TouchGrant(id, models.Seen{})
+		if id%20_000 == 0 {
+			st.FlushLastUse()
+		}
+	}
+	st.FlushLastUse()
+	if grew := int64(heap()) - int64(before); grew > 3<<20 {
+		t.Errorf("noting %d grants grew the heap by %d bytes; want a bound that does not depend on the grants", grants, grew)
 	}
 }
