@@ -80,7 +80,7 @@ replica at a time). Push endpoints must be https URLs of public addresses;
 loopback, private and link-local addresses, for development and tests.
 
 Memory: serve keeps the Go runtime's memory (heap, stacks, the runtime's own
-structures) under a soft limit of 24MiB, or four times the live heap when that
+structures) under a soft limit of 24MiB, or three times the live heap when that
 is more, so that the peak stays near what the server uses; --memory-limit
 (LATCHKEY_MEMORY_LIMIT) sets a fixed one, "off" removes it, and GOMEMLIMIT is
 obeyed when neither is set.`,

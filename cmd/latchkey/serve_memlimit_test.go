@@ -78,7 +78,7 @@ func runtimeMemoryLimit(t *testing.T, base string) float64 {
 	return 0
 }
 
-// TestDefaultMemoryLimitFollowsLiveHeap: the default limit rises to four
+// TestDefaultMemoryLimitFollowsLiveHeap: the default limit rises to three
 // times a live heap that outgrew it, and comes back down to 24 MiB.
 func TestDefaultMemoryLimitFollowsLiveHeap(t *testing.T) {
 	t.Parallel()
@@ -99,7 +99,7 @@ func TestDefaultMemoryLimitFollowsLiveHeap(t *testing.T) {
 		}
 	}
 	live.Store(50 << 20)
-	want(200 << 20)
+	want(150 << 20)
 	live.Store(6 << 20)
 	want(24 << 20)
 	if l := defaultLimitFor(math.MaxUint64); l <= 0 {
