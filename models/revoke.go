@@ -35,6 +35,14 @@ type RevokeRequest struct {
 	RequestID string
 }
 
+// actionOr is the request's audit action, or def when it names none.
+func (r RevokeRequest) actionOr(def Action) Action {
+	if r.Action == "" {
+		return def
+	}
+	return r.Action
+}
+
 // RevokeResult reports what a revocation did.
 type RevokeResult struct {
 	Grants int
@@ -252,6 +260,19 @@ func (s *Store) revokeTokensTx(tx *gorm.DB, ops []*writeOp) error {
 			return err
 		}
 	}
+	return s.settleTokenRevocations(tx, revs, owner, revoked, toks, deltas, func(r *tokenRevocation) error {
+		return s.recordRevocation(tx, r.req, ActionRevokeToken, r.g, r.res, now)
+	})
+}
+
+// settleTokenRevocations finishes a batch of token revocations
+// (revokeTokensTx, revokeTokensPostgresTx): it adds the batch's count
+// deltas, and gives each revocation its result. The first revocation
+// naming a grant the batch revoked gets the grant and its toks[grant]
+// tokens, and record writes its audit event and effects; every other one
+// revoked nothing.
+func (s *Store) settleTokenRevocations(tx *gorm.DB, revs []*writeOp, owner map[int64]*writeOp, revoked map[int64]bool, toks map[int64]int,
+	deltas map[countKey]int64, record func(*tokenRevocation) error) error {
 	if err := s.addCounts(tx, func(m map[countKey]int64) {
 		for k, d := range deltas {
 			m[k] += d
@@ -268,7 +289,7 @@ func (s *Store) revokeTokensTx(tx *gorm.DB, ops []*writeOp) error {
 		}
 		r.res = RevokeResult{Grants: 1, Tokens: toks[r.g.ID]}
 		noteRevocation(tx, r.req, OutcomeRevoked, r.res)
-		if err := s.recordRevocation(tx, r.req, ActionRevokeToken, r.g, r.res, now); err != nil {
+		if err := record(r); err != nil {
 			return err
 		}
 	}
@@ -665,10 +686,7 @@ func (s *Store) recordRevocation(tx *gorm.DB, req RevokeRequest, def Action, g *
 // recordRevocationOf is recordRevocation with the audit event naming g
 // and one outbox event for each of subjects.
 func (s *Store) recordRevocationOf(tx *gorm.DB, req RevokeRequest, def Action, g *grantInfo, subjects []*grantInfo, res RevokeResult, now time.Time) error {
-	action := req.Action
-	if action == "" {
-		action = def
-	}
+	action := req.actionOr(def)
 	ev := newAuditEvent(req.Actor, action, req.Reason, req.Remote, req.RequestID, now)
 	if g.ID != 0 {
 		ev.GrantID = &g.ID
@@ -911,11 +929,7 @@ func (s *Store) revokeTokensPostgresTx(tx *gorm.DB, ops []*writeOp) error {
 			continue
 		}
 		owner[r.g.ID] = op
-		action := r.req.Action
-		if action == "" {
-			action = ActionRevokeToken
-		}
-		ev := newAuditEvent(r.req.Actor, action, r.req.Reason, r.req.Remote, r.req.RequestID, now)
+		ev := newAuditEvent(r.req.Actor, r.req.actionOr(ActionRevokeToken), r.req.Reason, r.req.Remote, r.req.RequestID, now)
 		var uid int64
 		if r.g.UserID != nil {
 			uid = *r.g.UserID
@@ -956,29 +970,8 @@ func (s *Store) revokeTokensPostgresTx(tx *gorm.DB, ops []*writeOp) error {
 	if err := closeRows(rows); err != nil {
 		return err
 	}
-	if err := s.addCounts(tx, func(m map[countKey]int64) {
-		for k, d := range deltas {
-			m[k] += d
-		}
-	}); err != nil {
-		return err
-	}
-	for _, op := range revs {
-		r := op.rev
-		tx.Statement.Context = op.txCtx
-		if !revoked[r.g.ID] || owner[r.g.ID] != op {
-			noteRevocation(tx, r.req, OutcomeNothing, RevokeResult{})
-			continue
-		}
-		r.res = RevokeResult{Grants: 1, Tokens: toks[r.g.ID]}
-		noteRevocation(tx, r.req, OutcomeRevoked, r.res)
-		action := r.req.Action
-		if action == "" {
-			action = ActionRevokeToken
-		}
-		if err := s.revocationEffects(tx, r.req, action, truncate(r.req.Reason, 500), []*grantInfo{r.g}, r.res, now); err != nil {
-			return err
-		}
-	}
-	return nil
+	// The statement wrote the audit rows; the rest is each revocation's.
+	return s.settleTokenRevocations(tx, revs, owner, revoked, toks, deltas, func(r *tokenRevocation) error {
+		return s.revocationEffects(tx, r.req, r.req.actionOr(ActionRevokeToken), truncate(r.req.Reason, 500), []*grantInfo{r.g}, r.res, now)
+	})
 }
