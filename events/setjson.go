@@ -3,9 +3,9 @@ package events
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/latchkey/latchkey/internal/jsonenc"
 	"slices"
 	"strconv"
-	"unicode/utf8"
 )
 
 // The SET payload is encoded by hand: encoding/json's reflection and map
@@ -17,18 +17,18 @@ import (
 // appendJSON appends c as json.Marshal encodes it.
 func (c *Claims) appendJSON(b []byte) ([]byte, error) {
 	b = append(b, `{"iss":`...)
-	b = appendJSONString(b, c.Iss)
+	b = jsonenc.AppendString(b, c.Iss)
 	b = append(b, `,"aud":`...)
-	b = appendJSONString(b, c.Aud)
+	b = jsonenc.AppendString(b, c.Aud)
 	b = append(b, `,"iat":`...)
 	b = strconv.AppendInt(b, c.Iat, 10)
 	b = append(b, `,"jti":`...)
-	b = appendJSONString(b, c.Jti)
+	b = jsonenc.AppendString(b, c.Jti)
 	b = append(b, `,"sub_id":`...)
 	b = c.SubID.appendJSON(b)
 	if c.Txn != "" {
 		b = append(b, `,"txn":`...)
-		b = appendJSONString(b, c.Txn)
+		b = jsonenc.AppendString(b, c.Txn)
 	}
 	b = append(b, `,"events":`...)
 	if c.Events == nil {
@@ -46,7 +46,7 @@ func (c *Claims) appendJSON(b []byte) ([]byte, error) {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, k)
+		b = jsonenc.AppendString(b, k)
 		b = append(b, ':')
 		var err error
 		if b, err = appendRaw(b, c.Events[k]); err != nil {
@@ -82,10 +82,10 @@ func (s *SubjectID) appendJSON(b []byte) []byte {
 		return append(b, "null"...)
 	}
 	b = append(b, `{"format":`...)
-	b = appendJSONString(b, s.Format)
+	b = jsonenc.AppendString(b, s.Format)
 	if s.ID != "" {
 		b = append(b, `,"id":`...)
-		b = appendJSONString(b, s.ID)
+		b = jsonenc.AppendString(b, s.ID)
 	}
 	if s.Session != nil {
 		b = append(b, `,"session":`...)
@@ -104,11 +104,11 @@ func (s *SubjectID) appendJSON(b []byte) []byte {
 
 func (id *Identifier) appendJSON(b []byte) []byte {
 	b = append(b, `{"format":`...)
-	b = appendJSONString(b, id.Format)
+	b = jsonenc.AppendString(b, id.Format)
 	for _, f := range [...]struct{ name, v string }{{`,"id":`, id.ID}, {`,"iss":`, id.Iss}, {`,"sub":`, id.Sub}} {
 		if f.v != "" {
 			b = append(b, f.name...)
-			b = appendJSONString(b, f.v)
+			b = jsonenc.AppendString(b, f.v)
 		}
 	}
 	return append(b, '}')
@@ -120,7 +120,7 @@ func (e *sessionRevoked) appendJSON(b []byte) []byte {
 	b = strconv.AppendInt(b, e.EventTimestamp, 10)
 	if e.InitiatingEntity != "" {
 		b = append(b, `,"initiating_entity":`...)
-		b = appendJSONString(b, string(e.InitiatingEntity))
+		b = jsonenc.AppendString(b, string(e.InitiatingEntity))
 	}
 	if len(e.ReasonAdmin) > 0 {
 		b = append(b, `,"reason_admin":`...)
@@ -149,65 +149,9 @@ func appendStringMap(b []byte, m map[string]string) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, k)
+		b = jsonenc.AppendString(b, k)
 		b = append(b, ':')
-		b = appendJSONString(b, m[k])
+		b = jsonenc.AppendString(b, m[k])
 	}
 	return append(b, '}')
-}
-
-// appendJSONString appends s as a JSON string escaped as encoding/json
-// escapes it: quote, backslash and control characters; <, >, & and
-// U+2028/U+2029 for HTML safety; each invalid UTF-8 byte as U+FFFD.
-func appendJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i++
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }

@@ -1,12 +1,11 @@
 package handlers
 
 import (
-	"encoding/json"
 	"errors"
 	"strconv"
-	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
+	"github.com/latchkey/latchkey/internal/jsonenc"
 	"github.com/latchkey/latchkey/models"
 )
 
@@ -86,17 +85,8 @@ func (h *Handler) IntrospectToken(c echo.Context) error {
 }
 
 // appendJSON appends the answer as encoding/json would write it, without
-// reflection: this is the hottest answer Latchkey writes. It falls back to
-// encoding/json for a string that is not valid UTF-8, which the stores'
-// text never is.
+// reflection: this is the hottest answer Latchkey writes.
 func (in *introspection) appendJSON(b []byte) []byte {
-	for _, s := range []string{in.TokenType, in.Scope, in.ClientID, in.Username, in.Sub, in.Iss, in.Sid} {
-		if !utf8.ValidString(s) {
-			v := *in // a copy, so that in need not live on the heap
-			out, _ := json.Marshal(v)
-			return append(append(b, out...), '\n')
-		}
-	}
 	b = append(b, `{"active":`...)
 	b = strconv.AppendBool(b, in.Active)
 	str := func(name, v string) {
@@ -104,7 +94,7 @@ func (in *introspection) appendJSON(b []byte) []byte {
 			b = append(b, `,"`...)
 			b = append(b, name...)
 			b = append(b, `":`...)
-			b = appendJSONString(b, v)
+			b = jsonenc.AppendString(b, v)
 		}
 	}
 	num := func(name string, v int64) {
@@ -125,55 +115,6 @@ func (in *introspection) appendJSON(b []byte) []byte {
 	str("iss", in.Iss)
 	str("sid", in.Sid)
 	return append(b, "}\n"...)
-}
-
-// appendJSONString appends valid UTF-8 s as a JSON string, escaped as
-// encoding/json escapes it (quote, backslash, control characters, and <,
-// >, & and U+2028/U+2029 for HTML safety).
-func appendJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }
 
 // tokenTypeName is RFC 7662's token_type: the kind of token as the

@@ -1,14 +1,13 @@
 package handlers
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
-	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
+	"github.com/latchkey/latchkey/internal/jsonenc"
 	"github.com/latchkey/latchkey/models"
 )
 
@@ -70,28 +69,20 @@ func (h *Handler) IssueToken(c echo.Context) error {
 }
 
 // appendJSON appends the answer as encoding/json would write it (see
-// introspection.appendJSON), falling back to encoding/json for a string
-// that is not valid UTF-8.
+// introspection.appendJSON).
 func (t *tokenResponse) appendJSON(b []byte) []byte {
-	for _, s := range []string{t.AccessToken, t.TokenType, t.RefreshToken, t.Scope} {
-		if !utf8.ValidString(s) {
-			v := *t // a copy, so that t need not live on the heap
-			out, _ := json.Marshal(v)
-			return append(append(b, out...), '\n')
-		}
-	}
 	b = append(b, `{"access_token":`...)
-	b = appendJSONString(b, t.AccessToken)
+	b = jsonenc.AppendString(b, t.AccessToken)
 	b = append(b, `,"token_type":`...)
-	b = appendJSONString(b, t.TokenType)
+	b = jsonenc.AppendString(b, t.TokenType)
 	b = append(b, `,"expires_in":`...)
 	b = strconv.AppendInt(b, t.ExpiresIn, 10)
 	if t.RefreshToken != "" {
 		b = append(b, `,"refresh_token":`...)
-		b = appendJSONString(b, t.RefreshToken)
+		b = jsonenc.AppendString(b, t.RefreshToken)
 	}
 	b = append(b, `,"scope":`...)
-	b = appendJSONString(b, t.Scope)
+	b = jsonenc.AppendString(b, t.Scope)
 	return append(b, "}\n"...)
 }
 
