@@ -171,20 +171,9 @@ func TestActiveTokenSeesAnotherProcessRevocation(t *testing.T) {
 // 76 when the statement is prepared again on every call, 34 when it is
 // not.
 func TestActiveTokenIsNotPreparedAgainOnEachCall(t *testing.T) {
-	modelstest.SkipOnPostgres(t)
-	ctx := context.Background()
-	st := modelstest.NewStore(t)
-	f := modelstest.NewFixture(t, st)
-	var raw []string
-	for range 8 {
-		raw = append(raw, modelstest.IssuePassword(t, st, f.Confidential, f.Alice).AccessToken)
-	}
-	i := 0
-	allocs := testing.AllocsPerRun(200, func() {
-		i++
-		if _, err := st.ActiveToken(ctx, raw[i%len(raw)]); err != nil {
-			t.Fatal(err)
-		}
+	allocs := allocsPerLookup(t, func(st *models.Store, raw string) error {
+		_, err := st.ActiveToken(context.Background(), raw)
+		return err
 	})
 	if allocs > 50 {
 		t.Errorf("%.0f allocations per call, want at most 50: is the statement prepared again on every call?", allocs)
@@ -216,20 +205,8 @@ func TestSQLitePageCachesAreSmall(t *testing.T) {
 // TestTokenGrantIsNotPreparedAgainOnEachCall is the same for the lookup
 // every revocation makes before its write.
 func TestTokenGrantIsNotPreparedAgainOnEachCall(t *testing.T) {
-	modelstest.SkipOnPostgres(t)
-	ctx := context.Background()
-	st := modelstest.NewStore(t)
-	f := modelstest.NewFixture(t, st)
-	var raw []string
-	for range 8 {
-		raw = append(raw, modelstest.IssuePassword(t, st, f.Confidential, f.Alice).AccessToken)
-	}
-	i := 0
-	allocs := testing.AllocsPerRun(200, func() {
-		i++
-		if err := st.TokenGrantForTest(ctx, raw[i%len(raw)]); err != nil {
-			t.Fatal(err)
-		}
+	allocs := allocsPerLookup(t, func(st *models.Store, raw string) error {
+		return st.TokenGrantForTest(context.Background(), raw)
 	})
 	if allocs > 40 {
 		t.Errorf("%.0f allocations per call, want at most 40: is the statement prepared again on every call?", allocs)
@@ -241,15 +218,9 @@ func TestTokenGrantIsNotPreparedAgainOnEachCall(t *testing.T) {
 // reader connections kept for it. Through database/sql's pool, Rows and
 // Scan it made 36 per call; now 26.
 func TestActiveTokenReadsThroughTheDriver(t *testing.T) {
-	modelstest.SkipOnPostgres(t)
-	ctx := context.Background()
-	st := modelstest.NewStore(t)
-	f := modelstest.NewFixture(t, st)
-	raw := modelstest.IssuePassword(t, st, f.Confidential, f.Alice).AccessToken
-	allocs := testing.AllocsPerRun(200, func() {
-		if _, err := st.ActiveToken(ctx, raw); err != nil {
-			t.Fatal(err)
-		}
+	allocs := allocsPerLookup(t, func(st *models.Store, raw string) error {
+		_, err := st.ActiveToken(context.Background(), raw)
+		return err
 	})
 	if allocs > 30 {
 		t.Errorf("%.0f allocations per call, want at most 30: does the read go through database/sql again?", allocs)
@@ -311,4 +282,24 @@ func TestActiveTokenAfterClose(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("read on a closed store still waiting after 5 s")
 	}
+}
+
+// allocsPerLookup is the allocations of one lookup, on SQLite, of one of
+// eight live access tokens in turn.
+func allocsPerLookup(t *testing.T, lookup func(st *models.Store, raw string) error) float64 {
+	t.Helper()
+	modelstest.SkipOnPostgres(t)
+	st := modelstest.NewStore(t)
+	f := modelstest.NewFixture(t, st)
+	var raw []string
+	for range 8 {
+		raw = append(raw, modelstest.IssuePassword(t, st, f.Confidential, f.Alice).AccessToken)
+	}
+	i := 0
+	return testing.AllocsPerRun(200, func() {
+		i++
+		if err := lookup(st, raw[i%len(raw)]); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
