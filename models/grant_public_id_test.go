@@ -3,8 +3,10 @@ package models_test
 import (
 	"context"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/latchkey/latchkey/models"
 	"github.com/latchkey/latchkey/models/modelstest"
@@ -79,5 +81,48 @@ func TestActiveTokenQueryPlan(t *testing.T) {
 	}
 	if strings.Contains(plan, "SCAN") {
 		t.Errorf("plan scans a table:\n%s", plan)
+	}
+}
+
+// TestGrantPublicIDsFollowCreationTime checks that a new grant's public id
+// starts with its creation time in milliseconds, so that ids sort in the
+// order grants were made and the unique index on them grows at its right
+// edge, and that grants made in the same millisecond still get ids of
+// their own. With 128 random bits, as before, neither held.
+func TestGrantPublicIDsFollowCreationTime(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	start := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	clock := modelstest.NewClock(start)
+	st := clockedStore(t, clock)
+	f := modelstest.NewFixture(t, st)
+	var ids []string
+	seen := map[string]bool{}
+	for i := range 40 {
+		// Four grants in each millisecond, ten milliseconds apart, the
+		// last one 40 years on (the 48-bit prefix lasts until 10889).
+		at := start.Add(time.Duration(i/4) * 10 * time.Millisecond)
+		if i == 39 {
+			at = start.AddDate(40, 0, 0)
+		}
+		clock.Set(at)
+		info, err := st.ActiveToken(ctx, modelstest.IssuePassword(t, st, f.Confidential, f.Alice).AccessToken)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := info.GrantPublicID
+		if !publicIDForm.MatchString(id) || seen[id] {
+			t.Fatalf("grant %d: public id %q, want 32 hex digits, unique", i, id)
+		}
+		seen[id] = true
+		if ms, err := strconv.ParseInt(id[:12], 16, 64); err != nil || ms != at.UnixMilli() {
+			t.Errorf("grant %d made at %d ms: id %q starts with %d ms (%v)", i, at.UnixMilli(), id, ms, err)
+		}
+		ids = append(ids, id)
+	}
+	for i := 4; i < len(ids); i++ {
+		if ids[i] <= ids[i-4] {
+			t.Errorf("grant %d (%s) sorts before grant %d (%s), made 10 ms earlier", i, ids[i], i-4, ids[i-4])
+		}
 	}
 }

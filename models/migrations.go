@@ -433,8 +433,9 @@ func (s *Store) expand(sql string) string {
 	return strings.NewReplacer("{{random_id}}", randomIDSQL[s.dialect], "{{without_rowid}}", withoutRowid).Replace(r.Replace(sql))
 }
 
-// randomIDSQL is SQL for 32 random lowercase hex digits, the form
-// newGrantPublicID makes in Go.
+// randomIDSQL is SQL for 32 random lowercase hex digits, the form of the
+// public ids migration 8 gave the grants that existed then (newGrantPublicID
+// starts new ones with their creation time).
 var randomIDSQL = map[Dialect]string{
 	DialectSQLite:   "lower(hex(randomblob(16)))",
 	DialectPostgres: "replace(gen_random_uuid()::text, '-', '')",
