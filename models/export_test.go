@@ -108,3 +108,7 @@ func (s *Store) HoldWriterForTest(ctx context.Context) (release func(), holding 
 
 // QueuedWritesForTest is how many writes wait for the writer.
 func (s *Store) QueuedWritesForTest() int { return len(s.batch.ops) }
+
+// LastUseSlotsForTest is the size of the table of queued grants: grant ids
+// that differ by it share a slot.
+const LastUseSlotsForTest = lastUseSlots

@@ -91,6 +91,11 @@ func (s *Store) TouchGrant(grantID int64, seen Seen) {
 		return
 	}
 	slot.grant, slot.at = grantID, now.UnixNano()
+	if p, ok := l.pending[grantID]; ok && seen == (Seen{}) {
+		// Queued again, not yet written, after another grant took its
+		// slot: the use without an address keeps the one noted.
+		seen = p.seen
+	}
 	l.pending[grantID] = lastUse{at: now, seen: seen}
 }
 

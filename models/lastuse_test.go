@@ -2,6 +2,7 @@ package models_test
 
 import (
 	"context"
+	"fmt"
 	"runtime"
 	"sync"
 	"testing"
@@ -73,5 +74,29 @@ func TestLastUseMemoryIsBounded(t *testing.T) {
 	st.FlushLastUse()
 	if grew := int64(heap()) - int64(before); grew > 3<<20 {
 		t.Errorf("noting %d grants grew the heap by %d bytes; want a bound that does not depend on the grants", grants, grew)
+	}
+}
+
+// TestTouchGrantKeepsAddressAfterCollision: a grant noted with its
+// holder's address, whose slot in the table of queued grants another grant
+// then takes, keeps that address when it is noted again without one
+// (introspection) before the flush: the write carries the address, as it
+// does when no other grant shares the slot.
+func TestTouchGrantKeepsAddressAfterCollision(t *testing.T) {
+	t.Parallel()
+	st := modelstest.NewStore(t)
+	f := modelstest.NewFixture(t, st)
+	ctx := context.Background()
+	g := modelstest.IssuePassword(t, st, f.Confidential, f.Alice).GrantID
+	st.TouchGrant(g, models.Seen{Addr: "192.0.2.7", UserAgent: "app"})
+	st.TouchGrant(g+models.LastUseSlotsForTest, models.Seen{}) // same slot, another grant
+	st.TouchGrant(g, models.Seen{})                            // introspection
+	st.FlushLastUse()
+	got, err := st.RawForTest(ctx, fmt.Sprintf("SELECT last_seen_addr FROM grants WHERE id = %d", g))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0] != "192.0.2.7" {
+		t.Errorf("last_seen_addr = %q, want 192.0.2.7", got)
 	}
 }

@@ -16,17 +16,18 @@ import (
 // listener. It also turns on the mutex and block profiles
 // (/debug/pprof/mutex, /debug/pprof/block), sampling one contention event
 // in 100 and blocking events of 100 µs or more, which costs a little on
-// every lock; only a server started with the flag pays it.
+// every lock; only a server started with the flag pays it, and only until
+// the returned function is called.
 func servePprof(addr string) (func(), error) {
 	if err := checkPprofAddr(addr); err != nil {
 		return nil, err
 	}
-	runtime.SetMutexProfileFraction(100)
-	runtime.SetBlockProfileRate(100_000)
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("--debug-pprof-addr: %w", err)
 	}
+	prevMutex := runtime.SetMutexProfileFraction(100)
+	runtime.SetBlockProfileRate(100_000)
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
@@ -34,7 +35,14 @@ func servePprof(addr string) (func(), error) {
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
-	return func() { _ = srv.Close() }, nil
+	return func() {
+		_ = srv.Close()
+		// The process goes on without the profiles' cost (serve run
+		// in-process, as by tests). The block profile's rate cannot be
+		// read back; nothing else sets it, so it goes back to off.
+		runtime.SetMutexProfileFraction(prevMutex)
+		runtime.SetBlockProfileRate(0)
+	}, nil
 }
 
 // checkPprofAddr refuses an address that is not a loopback host:port, so

@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
+	"runtime/pprof"
 	"strings"
 	"testing"
 	"time"
@@ -48,5 +50,33 @@ func TestServeDebugPprof(t *testing.T) {
 	wantOneLine(t, refused.run("", "serve", "--addr", "127.0.0.1:0", "--debug-pprof-addr", "0.0.0.0:6060"), 2, "loopback")
 	if _, err := os.Stat(refused.db); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("a refused serve touched the database: %v", err)
+	}
+}
+
+// TestServePprofRestoresProfileRates: once the profiles' listener is
+// closed, the mutex and block profiles are off again, as before it was
+// opened: serve run in-process (as by tests) leaves no sampling cost behind.
+// Not parallel: it reads process-wide profile settings.
+func TestServePprofRestoresProfileRates(t *testing.T) {
+	before := runtime.SetMutexProfileFraction(-1)
+	stop, err := servePprof("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := runtime.SetMutexProfileFraction(-1); got != 100 {
+		t.Fatalf("mutex profile fraction while serving = %d, want 100", got)
+	}
+	stop()
+	if got := runtime.SetMutexProfileFraction(-1); got != before {
+		t.Errorf("mutex profile fraction after stop = %d, want %d", got, before)
+	}
+	// Blocking for far longer than any sampling rate is recorded whenever
+	// the block profile is on.
+	n := pprof.Lookup("block").Count()
+	ch := make(chan struct{})
+	time.AfterFunc(5*time.Millisecond, func() { close(ch) })
+	<-ch
+	if got := pprof.Lookup("block").Count(); got != n {
+		t.Errorf("block profile records after stop: %d, was %d: still on", got, n)
 	}
 }
