@@ -192,7 +192,7 @@ func (s *Store) issueGrantTx(tx *gorm.DB, sg StartGrant, now time.Time) (*Issued
 // appending at its right edge, as every other index a new grant or token
 // writes does, except the token hash's: with 128 random bits, each new
 // grant wrote a leaf of that index somewhere in the middle, once into the
-// log and once more at the checkpoint, about a third of the bytes written
+// log and once more at the checkpoint, about a quarter of the bytes written
 // per client_credentials issuance (docs/benchmarks.md, "Grant public ids
 // in time order"). The id names a grant and grants nothing. It reveals the
 // grant's creation time, which a resource server already reads in the iat
