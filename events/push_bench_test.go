@@ -86,15 +86,21 @@ func TestPushKeepsConnection(t *testing.T) {
 	}
 }
 
-// BenchmarkPush measures the push client's cost of one RFC 8935 push of
-// a SET-sized body to a lean receiver on loopback.
-func BenchmarkPush(b *testing.B) {
+// leanEndpoint is a pusher and a prepared endpoint of a lean receiver on
+// loopback, as the push benchmarks use them.
+func leanEndpoint(b *testing.B) (*events.Pusher, *events.Endpoint) {
 	url, _, _ := leanReceiver(b)
-	p := events.NewPusher(10*time.Second, true)
 	ep, err := events.NewEndpoint(url, "Bearer 0123456789abcdef")
 	if err != nil {
 		b.Fatal(err)
 	}
+	return events.NewPusher(10*time.Second, true), ep
+}
+
+// BenchmarkPush measures the push client's cost of one RFC 8935 push of
+// a SET-sized body to a lean receiver on loopback.
+func BenchmarkPush(b *testing.B) {
+	p, ep := leanEndpoint(b)
 	set := string(make([]byte, 620))
 	ctx := context.Background()
 	b.ReportAllocs()
@@ -111,12 +117,7 @@ func BenchmarkPush(b *testing.B) {
 // database: building and signing a session-revoked SET (ES256) and
 // pushing it to a lean receiver on loopback.
 func BenchmarkDeliver(b *testing.B) {
-	url, _, _ := leanReceiver(b)
-	p := events.NewPusher(10*time.Second, true)
-	ep, err := events.NewEndpoint(url, "Bearer 0123456789abcdef")
-	if err != nil {
-		b.Fatal(err)
-	}
+	p, ep := leanEndpoint(b)
 	k, _ := events.NewKey()
 	s, _ := events.NewSigner(k)
 	ctx := context.Background()
