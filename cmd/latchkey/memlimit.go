@@ -38,15 +38,17 @@ type memoryLimit struct {
 }
 
 func (m *memoryLimit) String() string {
+	n := m.bytes
 	switch {
 	case !m.set:
-		return "24MiB"
-	case m.bytes == math.MaxInt64:
+		n = defaultMemoryLimit
+	case n == math.MaxInt64:
 		return "off"
-	case m.bytes%(1<<20) == 0:
-		return fmt.Sprintf("%dMiB", m.bytes>>20)
 	}
-	return fmt.Sprintf("%dB", m.bytes)
+	if n%(1<<20) == 0 {
+		return fmt.Sprintf("%dMiB", n>>20)
+	}
+	return fmt.Sprintf("%dB", n)
 }
 
 func (m *memoryLimit) Type() string { return "size" }
