@@ -367,7 +367,7 @@ var errProbeDone = errors.New("models: readiness probe done")
 type rawReader struct {
 	conn *sql.Conn
 	stmt driver.StmtQueryContext
-	dest []driver.Value
+	dest []driver.Value // a row's values, sized by the first row read
 	args [1]driver.NamedValue
 }
 
@@ -415,7 +415,6 @@ func openHotReaders(rdb *sql.DB, query string, n int) (*hotReaders, error) {
 				return errors.New("models: the SQLite driver's statement has no QueryContext")
 			}
 			r.stmt = q
-			r.dest = make([]driver.Value, st.NumInput()+16)
 			return nil
 		})
 		if err != nil {
@@ -451,7 +450,10 @@ func (h *hotReaders) row(ctx context.Context, arg any, read func([]driver.Value)
 			return err
 		}
 		defer rows.Close()
-		dest := r.dest[:len(rows.Columns())]
+		if n := len(rows.Columns()); len(r.dest) != n {
+			r.dest = make([]driver.Value, n) // once per connection
+		}
+		dest := r.dest
 		switch err := rows.Next(dest); {
 		case errors.Is(err, io.EOF):
 			return nil
