@@ -70,7 +70,7 @@ func (h *Handler) Search(c echo.Context) error {
 		return render(c, http.StatusOK, admin.SearchPage(p))
 	}
 	if tok := pastedToken(typed); !strings.ContainsAny(tok, " \t") {
-		row, err := h.store.FindTokenRow(ctx, models.HashSecret(tok))
+		row, err := h.store.FindTokenRow(ctx, models.TokenKey(tok))
 		switch {
 		case err == nil:
 			return c.Redirect(http.StatusSeeOther, foundTokenURL(row))

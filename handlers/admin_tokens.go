@@ -81,7 +81,7 @@ func (h *Handler) tokenFilter(ctx context.Context, form admin.TokenFilterForm) (
 func (h *Handler) FindToken(c echo.Context) error {
 	raw := pastedToken(c.FormValue("token"))
 	if raw != "" {
-		row, err := h.store.FindTokenRow(c.Request().Context(), models.HashSecret(raw))
+		row, err := h.store.FindTokenRow(c.Request().Context(), models.TokenKey(raw))
 		switch {
 		case err == nil:
 			return c.Redirect(http.StatusSeeOther, foundTokenURL(row))

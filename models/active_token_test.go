@@ -85,7 +85,7 @@ func TestActiveTokenAnswer(t *testing.T) {
 			if !tok.CreatedAt.Equal(g.CreatedAt) || !tok.ExpiresAt.Equal(g.CreatedAt.Add(iss.ExpiresIn)) {
 				t.Errorf("times: created %v, expires %v; want %v and %v later", tok.CreatedAt, tok.ExpiresAt, g.CreatedAt, iss.ExpiresIn)
 			}
-			if stored, err := st.FindTokenByHash(ctx, models.HashSecret(iss.AccessToken)); err != nil || stored.ID != tok.ID || stored.Hint != tok.Hint {
+			if stored, err := st.FindTokenByHash(ctx, models.TokenKey(iss.AccessToken)); err != nil || stored.ID != tok.ID || stored.Hint != tok.Hint {
 				t.Errorf("id %d, hint %q; stored %+v (%v)", tok.ID, tok.Hint, stored, err)
 			}
 

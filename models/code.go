@@ -187,7 +187,7 @@ func (s *Store) Refresh(ctx context.Context, r RefreshGrant) (*Issued, error) {
 		out, refusal = nil, nil // afresh on every run: the writer may run this twice
 		now := s.Now()
 		var t Token
-		res := tx.Select(tokenColumns).Where("hash = ?", HashSecret(r.RefreshToken)).Limit(1).Find(&t)
+		res := tx.Select(tokenColumns).Where("hash = ?", TokenKey(r.RefreshToken)).Limit(1).Find(&t)
 		if res.Error != nil {
 			return res.Error
 		}

@@ -81,11 +81,11 @@ func TestDashboardQueries(t *testing.T) {
 		t.Errorf("pages: got ids %v", seen)
 	}
 
-	row, err := st.FindTokenRow(ctx, models.HashSecret(b1.RefreshToken))
+	row, err := st.FindTokenRow(ctx, models.TokenKey(b1.RefreshToken))
 	if err != nil || row.Username != "bob" || row.ClientName != "Confidential App" || row.Status(st.Now()) != models.StatusActive {
 		t.Errorf("find by hash: %+v %v", row, err)
 	}
-	if _, err := st.FindTokenRow(ctx, models.HashSecret("lk_at_unknown")); !errors.Is(err, models.ErrNotFound) {
+	if _, err := st.FindTokenRow(ctx, models.TokenKey("lk_at_unknown")); !errors.Is(err, models.ErrNotFound) {
 		t.Errorf("unknown token: got %v, want ErrNotFound", err)
 	}
 

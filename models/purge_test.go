@@ -87,7 +87,7 @@ func TestPurge(t *testing.T) {
 	}
 	exists := func(raw string) bool {
 		t.Helper()
-		_, err := st.FindTokenByHash(ctx, models.HashSecret(raw))
+		_, err := st.FindTokenByHash(ctx, models.TokenKey(raw))
 		if err != nil && !errors.Is(err, models.ErrNotFound) {
 			t.Fatalf("find token: %v", err)
 		}
@@ -282,7 +282,7 @@ func TestPurgeKeepsWhatReuseDetectionNeeds(t *testing.T) {
 	if !grantExists(t, st, iss.GrantID) {
 		t.Fatal("the grant of a used, unexpired code was purged")
 	}
-	if _, err := st.FindTokenByHash(ctx, models.HashSecret(iss.RefreshToken)); err != nil {
+	if _, err := st.FindTokenByHash(ctx, models.TokenKey(iss.RefreshToken)); err != nil {
 		t.Errorf("rotated refresh token: %v, want it kept until it expires", err)
 	}
 	if _, err := st.ExchangeCode(ctx, exchange); !errors.Is(err, models.ErrInvalidGrant) {
@@ -367,7 +367,7 @@ func TestBackgroundPurge(t *testing.T) {
 		t.Errorf("live token after the purge: %v", err)
 	}
 	for name, raw := range map[string]string{"rotated": rotated.RefreshToken, "current": refreshed.RefreshToken} {
-		tok, err := st.FindTokenByHash(ctx, models.HashSecret(raw))
+		tok, err := st.FindTokenByHash(ctx, models.TokenKey(raw))
 		if err != nil {
 			t.Fatalf("%s refresh token after the purge: %v", name, err)
 		}

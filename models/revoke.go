@@ -655,7 +655,7 @@ func scanGrantInfo(row scanner) (*grantInfo, error) {
 // tokenGrant looks up a raw token's grant; an unknown token is
 // sql.ErrNoRows.
 func (s *Store) tokenGrant(ctx context.Context, raw string) (*grantInfo, error) {
-	return scanGrantInfo(s.readRow(ctx, s.inDialect(qTokenGrant), HashSecret(raw)))
+	return scanGrantInfo(s.readRow(ctx, s.inDialect(qTokenGrant), TokenKey(raw)))
 }
 
 func (s *Store) grantInfoTx(tx *gorm.DB, id int64) (*grantInfo, error) {

@@ -38,6 +38,88 @@ func NewSecret(prefix string) string {
 	return prefix + base64.RawURLEncoding.EncodeToString(b)
 }
 
+// tokenTimeChars is the length of the issue time that ends every access
+// and refresh token issued since tokens carried one: 48 bits of
+// milliseconds since the Unix epoch, in unpadded base64url.
+const tokenTimeChars = 8
+
+// tokenRandomChars is the length of 256 random bits in unpadded base64url.
+const tokenRandomChars = 43
+
+// NewToken returns a new access or refresh token issued at now: prefix,
+// 256 random bits, then the issue time in milliseconds (tokenTimeChars),
+// all unpadded base64url. The random part comes first, so the display hint
+// (SecretHint) still tells tokens apart. The time is there for TokenKey:
+// see it for why. It tells the holder nothing the token endpoint's answer
+// did not (the token was issued when they received it), and a token whose
+// time is altered is a different string, which hashes to nothing stored.
+func NewToken(prefix string, now time.Time) string {
+	var b [secretBytes + 6]byte
+	_, _ = rand.Read(b[:secretBytes]) // crypto/rand.Read never fails (Go 1.24+)
+	putMillis(b[secretBytes:], now)
+	out := make([]byte, 0, len(prefix)+tokenRandomChars+tokenTimeChars)
+	out = append(out, prefix...)
+	out = base64.RawURLEncoding.AppendEncode(out, b[:secretBytes])
+	out = base64.RawURLEncoding.AppendEncode(out, b[secretBytes:])
+	return string(out)
+}
+
+// putMillis writes now's milliseconds since the Unix epoch into b's 6
+// bytes, most significant first, so that byte order is time order until
+// the year 10889.
+func putMillis(b []byte, now time.Time) {
+	ms := uint64(max(now.UnixMilli(), 0))
+	for i := 5; i >= 0; i-- {
+		b[i] = byte(ms)
+		ms >>= 8
+	}
+}
+
+// TokenKey returns the key under which an access or refresh token is
+// stored and looked up: for a token from NewToken, its issue time (6
+// bytes, from the token's end) followed by the token's SHA-256; for any
+// other string (a token issued before tokens carried their time, or
+// anything a client sends), the SHA-256 alone, as HashSecret. The two
+// never collide: they differ in length.
+//
+// Why the time: the unique index on the key is the one index every new
+// token writes. Keyed by a bare hash, each new token lands on a random
+// leaf of it, and that 4 KiB page is written once to the log and once more
+// at the checkpoint, for a few dozen bytes of key (on PostgreSQL, a full
+// page image after each checkpoint). Keyed time first, new tokens append
+// at one place, as every other index a new token writes does
+// (docs/benchmarks.md, "Token keys in time order"). The key still holds
+// no secret: the time is stored in created_at anyway, and the rest is the
+// SHA-256.
+func TokenKey(raw string) []byte {
+	h := sha256.Sum256([]byte(raw))
+	t, ok := tokenTime(raw)
+	if !ok {
+		return h[:]
+	}
+	key := make([]byte, 0, len(t)+len(h))
+	return append(append(key, t[:]...), h[:]...)
+}
+
+// tokenTime returns the 6 time bytes that end an access or refresh token
+// from NewToken, and false for any other string.
+func tokenTime(raw string) (t [6]byte, ok bool) {
+	var rest string
+	switch {
+	case strings.HasPrefix(raw, PrefixAccessToken):
+		rest = raw[len(PrefixAccessToken):]
+	case strings.HasPrefix(raw, PrefixRefreshToken):
+		rest = raw[len(PrefixRefreshToken):]
+	default:
+		return t, false
+	}
+	if len(rest) != tokenRandomChars+tokenTimeChars {
+		return t, false
+	}
+	n, err := base64.RawURLEncoding.Decode(t[:], []byte(rest[tokenRandomChars:]))
+	return t, err == nil && n == len(t)
+}
+
 // newClientID returns a public client identifier: 144 random bits, URL-safe.
 func newClientID() string {
 	b := make([]byte, 18)

@@ -24,7 +24,7 @@ func TestGrantSeenIsCleaned(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	row, err := st.FindTokenRow(ctx, models.HashSecret(iss.AccessToken))
+	row, err := st.FindTokenRow(ctx, models.TokenKey(iss.AccessToken))
 	if err != nil {
 		t.Fatal(err)
 	}

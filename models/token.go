@@ -45,7 +45,8 @@ type Grant struct {
 	GrantContext
 }
 
-// Token is an access or refresh token. Only its SHA-256 is stored. A token
+// Token is an access or refresh token. Only its key is stored (TokenKey:
+// the SHA-256 of the raw token, after its issue time). A token
 // is active when it is neither revoked, nor rotated (superseded by a
 // refresh), nor expired.
 type Token struct {
@@ -200,11 +201,7 @@ func (s *Store) issueGrantTx(tx *gorm.DB, sg StartGrant, now time.Time) (*Issued
 func newGrantPublicID(now time.Time) string {
 	var b [16]byte
 	_, _ = rand.Read(b[6:]) // crypto/rand.Read never fails (Go 1.24+)
-	ms := uint64(max(now.UnixMilli(), 0))
-	for i := 5; i >= 0; i-- {
-		b[i] = byte(ms)
-		ms >>= 8
-	}
+	putMillis(b[:6], now)
 	return hex.EncodeToString(b[:])
 }
 
@@ -224,8 +221,8 @@ func (t TTLs) withDefaults() TTLs {
 // issueTokensTx creates an access token and, if asked, a refresh token in
 // grant g.
 func (s *Store) issueTokensTx(tx *gorm.DB, g *Grant, scope string, parent *int64, withRefresh bool, ttl TTLs, now time.Time) (*Issued, error) {
-	out := &Issued{GrantID: g.ID, AccessToken: NewSecret(PrefixAccessToken), ExpiresIn: ttl.Access, Scope: scope}
-	if _, err := s.exec(tx, qInsertToken, HashSecret(out.AccessToken), string(TokenTypeAccess), SecretHint(out.AccessToken),
+	out := &Issued{GrantID: g.ID, AccessToken: NewToken(PrefixAccessToken, now), ExpiresIn: ttl.Access, Scope: scope}
+	if _, err := s.exec(tx, qInsertToken, TokenKey(out.AccessToken), string(TokenTypeAccess), SecretHint(out.AccessToken),
 		g.ID, g.ClientID, g.UserID, scope, nil, now, now.Add(ttl.Access)); err != nil {
 		return nil, err
 	}
@@ -233,8 +230,8 @@ func (s *Store) issueTokensTx(tx *gorm.DB, g *Grant, scope string, parent *int64
 		return nil, err
 	}
 	if withRefresh {
-		out.RefreshToken = NewSecret(PrefixRefreshToken)
-		if _, err := s.exec(tx, qInsertToken, HashSecret(out.RefreshToken), string(TokenTypeRefresh), SecretHint(out.RefreshToken),
+		out.RefreshToken = NewToken(PrefixRefreshToken, now)
+		if _, err := s.exec(tx, qInsertToken, TokenKey(out.RefreshToken), string(TokenTypeRefresh), SecretHint(out.RefreshToken),
 			g.ID, g.ClientID, g.UserID, scope, parent, now, now.Add(ttl.Refresh)); err != nil {
 			return nil, err
 		}
@@ -245,7 +242,7 @@ func (s *Store) issueTokensTx(tx *gorm.DB, g *Grant, scope string, parent *int64
 	return out, nil
 }
 
-// FindTokenByHash returns the token with that hash, active or not.
+// FindTokenByHash returns the token with that key (TokenKey), active or not.
 func (s *Store) FindTokenByHash(ctx context.Context, hash []byte) (*Token, error) {
 	var t Token
 	res := s.r.WithContext(ctx).Select(tokenColumns).Where("hash = ?", hash).Limit(1).Find(&t)
@@ -278,9 +275,9 @@ func (s *Store) ActiveToken(ctx context.Context, raw string) (*AccessInfo, error
 	t := &info.Token
 	var err error
 	if s.hot != nil {
-		err = s.activeTokenRaw(ctx, HashSecret(raw), &info, &username)
+		err = s.activeTokenRaw(ctx, TokenKey(raw), &info, &username)
 	} else {
-		err = s.readRow(ctx, s.inDialect(qActiveToken), HashSecret(raw)).Scan(
+		err = s.readRow(ctx, s.inDialect(qActiveToken), TokenKey(raw)).Scan(
 			&t.ID, &t.Type, &t.Hint, &t.GrantID, &t.ClientID, &t.UserID, &t.Scope, &t.ParentID, &t.CreatedAt, &t.ExpiresAt,
 			&info.ClientID, &username, &info.GrantPublicID)
 	}

@@ -75,7 +75,7 @@ func BenchmarkActiveTokenParts(b *testing.B) {
 	st, raw := seedActiveTokens(b)
 	hashes := make([][]byte, len(raw))
 	for i, r := range raw {
-		hashes[i] = models.HashSecret(r)
+		hashes[i] = models.TokenKey(r)
 	}
 	db := st.ReaderForTest()
 	now := time.Now().UTC()

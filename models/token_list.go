@@ -144,7 +144,7 @@ func (s *Store) tokenListSQL(f TokenFilter, cur Cursor, limit int) (string, []an
 	return b.String(), args
 }
 
-// FindTokenRow finds a token by the SHA-256 of its raw value (HashSecret),
+// FindTokenRow finds a token by the key of its raw value (TokenKey),
 // active or not — the dashboard's "paste a token" box. The raw value never
 // reaches this function, so it cannot end up in a log.
 func (s *Store) FindTokenRow(ctx context.Context, hash []byte) (*TokenRow, error) {

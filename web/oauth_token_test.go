@@ -316,7 +316,7 @@ func TestNoSecretInDatabaseFile(t *testing.T) {
 		}
 	}
 	// The hashes are there: the check above looks at the right bytes.
-	if !bytes.Contains(all, models.HashSecret(cc.AccessToken)) {
+	if !bytes.Contains(all, models.TokenKey(cc.AccessToken)) {
 		t.Errorf("the access token's hash is not in the file; the test reads the wrong bytes")
 	}
 }

@@ -415,7 +415,7 @@ func TestTokensPurge(t *testing.T) {
 	if !strings.HasPrefix(out, "deleted 1 token, 0 codes, 0 sessions, 0 setup links and 1 grant that expired or were revoked before ") {
 		t.Errorf("purge: got %q", out)
 	}
-	if _, err := st.FindTokenByHash(ctx, models.HashSecret(old.AccessToken)); !errors.Is(err, models.ErrNotFound) {
+	if _, err := st.FindTokenByHash(ctx, models.TokenKey(old.AccessToken)); !errors.Is(err, models.ErrNotFound) {
 		t.Errorf("old token: got %v, want it deleted", err)
 	}
 	if _, err := st.ActiveToken(ctx, live.AccessToken); err != nil {

@@ -89,7 +89,7 @@ grant is already revoked or expired is not (exit 0, and the output says so).`,
 				// A client revoking an unknown token hears nothing of it
 				// (RFC 7009 §2.2), but staff who typed one must learn that
 				// nothing matched: a typo must not pass for a revocation.
-				tok, err = st.FindTokenByHash(ctx, models.HashSecret(req.Token))
+				tok, err = st.FindTokenByHash(ctx, models.TokenKey(req.Token))
 				if errors.Is(err, models.ErrNotFound) {
 					return errors.New("token not found: mistyped, not issued by this Latchkey, or purged")
 				}
