@@ -133,6 +133,7 @@ func Open(dsn string, opts Options) (*Store, error) {
 		if path == "" || path == ":memory:" {
 			return nil, errors.New("models: a SQLite database must be a file")
 		}
+		heapOnce.Do(func() { heapKept = keepFreedHeap() })
 		if err := privateFiles(path, opts.Logger); err != nil {
 			return nil, fmt.Errorf("models: open %s: %w", path, err)
 		}
@@ -261,6 +262,13 @@ func privateFiles(path string, log *slog.Logger) error {
 const (
 	writerCacheSize = "-4000"
 	readerCacheSize = "-1000"
+)
+
+// heapOnce applies the C heap's settings for SQLite (keepFreedHeap) when
+// the first SQLite store opens; heapKept is whether they were applied.
+var (
+	heapOnce sync.Once
+	heapKept bool
 )
 
 // sqliteDriver is mattn's driver registered under Latchkey's own name, so

@@ -112,3 +112,7 @@ func (s *Store) QueuedWritesForTest() int { return len(s.batch.ops) }
 // LastUseSlotsForTest is the size of the table of queued grants: grant ids
 // that differ by it share a slot.
 const LastUseSlotsForTest = lastUseSlots
+
+// HeapKeptForTest reports whether the C heap's settings for SQLite were
+// applied (keepFreedHeap).
+func HeapKeptForTest() bool { return heapKept }
