@@ -37,7 +37,7 @@ import (
 // madvise in a thread's arena, with a TLB shootdown on the other core),
 // and the next read faults it in again, zeroed. Under revocation load (a
 // lookup on a reader, then the write) the server took 6-7 minor page
-// faults per revocation; with these settings 0.01, and revocations were
+// faults per revocation; with these settings 0.04, and revocations were
 // about a fifth faster (docs/benchmarks.md, "The C heap's trim
 // threshold"). Keeping up to trimThreshold of freed heap, grown topPad at
 // a time, ends the churn. The peak RSS does not rise: the pages were in
