@@ -127,10 +127,12 @@ func newClientID() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// HashSecret returns the SHA-256 of a token or server-generated secret: the
-// only form in which one is stored. A 256-bit random secret cannot be
-// guessed, so it needs no slow, salted hash (a human's password does: see
-// hashPassword).
+// HashSecret returns the SHA-256 of a server-generated secret: a client
+// secret, a code, a session or a setup link, the only form in which one is
+// stored. A 256-bit random secret cannot be guessed, so it needs no slow,
+// salted hash (a human's password does: see hashPassword). Access and
+// refresh tokens are stored and looked up under TokenKey instead; their
+// SHA-256 alone finds only the tokens issued before they carried their time.
 func HashSecret(secret string) []byte {
 	h := sha256.Sum256([]byte(secret))
 	return h[:]
