@@ -92,19 +92,12 @@ func TestActiveTokenQueryPlan(t *testing.T) {
 func TestGrantPublicIDsFollowCreationTime(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	start := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
-	clock := modelstest.NewClock(start)
+	clock, times := timedGrants()
 	st := clockedStore(t, clock)
 	f := modelstest.NewFixture(t, st)
 	var ids []string
 	seen := map[string]bool{}
-	for i := range 40 {
-		// Four grants in each millisecond, ten milliseconds apart, the
-		// last one 40 years on (the 48-bit prefix lasts until 10889).
-		at := start.Add(time.Duration(i/4) * 10 * time.Millisecond)
-		if i == 39 {
-			at = start.AddDate(40, 0, 0)
-		}
+	for i, at := range times {
 		clock.Set(at)
 		info, err := st.ActiveToken(ctx, modelstest.IssuePassword(t, st, f.Confidential, f.Alice).AccessToken)
 		if err != nil {
@@ -125,4 +118,19 @@ func TestGrantPublicIDsFollowCreationTime(t *testing.T) {
 			t.Errorf("grant %d (%s) sorts before grant %d (%s), made 10 ms earlier", i, ids[i], i-4, ids[i-4])
 		}
 	}
+}
+
+// timedGrants returns a test clock and the 40 times at which the
+// time-order tests issue a grant each: four in each millisecond, ten
+// milliseconds apart, and the last one 40 years on (the 48-bit millisecond
+// prefixes last until the year 10889). Grant i+4 is issued 10 ms after
+// grant i.
+func timedGrants() (*modelstest.Clock, []time.Time) {
+	start := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	var times []time.Time
+	for i := range 40 {
+		times = append(times, start.Add(time.Duration(i/4)*10*time.Millisecond))
+	}
+	times[39] = start.AddDate(40, 0, 0)
+	return modelstest.NewClock(start), times
 }
