@@ -39,10 +39,10 @@ import (
 // about a fifth faster (docs/benchmarks.md, "The C heap's trim
 // threshold"). Keeping up to trimThreshold of freed heap at the top of each
 // heap, grown topPad at a time, ends the churn. 1 MiB was enough: the
-// faults fell as far as with 4 or 32 MiB, and the larger values kept more
-// in the peak RSS (32 MiB: 5-10 MB more at c=256, each thread's arena
-// holding its own freed top). As
-// with glibc's own MALLOC_TRIM_THRESHOLD_, setting these turns off its
+// faults fell as far as with 4 or 32 MiB, and each thread's arena keeps
+// the least of its freed top (the peak RSS of the four values differed by
+// less than runs of one value do). As with glibc's own
+// MALLOC_TRIM_THRESHOLD_, setting these turns off its
 // sliding mmap threshold: blocks of 128 KiB or more stay mmap'd singly,
 // which SQLite's per-request allocations never are (the fault count
 // above is the whole process's).

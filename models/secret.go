@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/binary"
 	"fmt"
 	"runtime"
 	"strings"
@@ -68,11 +69,9 @@ func NewToken(prefix string, now time.Time) string {
 // bytes, most significant first, so that byte order is time order until
 // the year 10889.
 func putMillis(b []byte, now time.Time) {
-	ms := uint64(max(now.UnixMilli(), 0))
-	for i := 5; i >= 0; i-- {
-		b[i] = byte(ms)
-		ms >>= 8
-	}
+	var be [8]byte
+	binary.BigEndian.PutUint64(be[:], uint64(max(now.UnixMilli(), 0)))
+	copy(b[:6], be[2:])
 }
 
 // TokenKey returns the key under which an access or refresh token is

@@ -46,9 +46,9 @@ type Grant struct {
 }
 
 // Token is an access or refresh token. Only its key is stored (TokenKey:
-// the SHA-256 of the raw token, after its issue time). A token
-// is active when it is neither revoked, nor rotated (superseded by a
-// refresh), nor expired.
+// its issue time, then the SHA-256 of the raw token). A token is active
+// when it is neither revoked, nor rotated (superseded by a refresh), nor
+// expired.
 type Token struct {
 	ID        int64
 	Hash      []byte
@@ -191,13 +191,14 @@ func (s *Store) issueGrantTx(tx *gorm.DB, sg StartGrant, now time.Time) (*Issued
 // since the Unix epoch, the other 20 random (80 bits; the unique index
 // refuses the unthinkable repeat). Time first keeps the unique index on it
 // appending at its right edge, as every other index a new grant or token
-// writes does, except the token hash's: with 128 random bits, each new
-// grant wrote a leaf of that index somewhere in the middle, once into the
-// log and once more at the checkpoint, about a quarter of the bytes written
-// per client_credentials issuance (docs/benchmarks.md, "Grant public ids
-// in time order"). The id names a grant and grants nothing. It reveals the
-// grant's creation time, which a resource server already reads in the iat
-// of the grant's first token; not the row id, not how many grants exist.
+// writes does (the token key's too, since TokenKey): with 128 random
+// bits, each new grant wrote a leaf of that index somewhere in the
+// middle, once into the log and once more at the checkpoint, about a
+// quarter of the bytes written per client_credentials issuance
+// (docs/benchmarks.md, "Grant public ids in time order"). The id names a
+// grant and grants nothing. It reveals the grant's creation time, which a
+// resource server already reads in the iat of the grant's first token;
+// not the row id, not how many grants exist.
 func newGrantPublicID(now time.Time) string {
 	var b [16]byte
 	_, _ = rand.Read(b[6:]) // crypto/rand.Read never fails (Go 1.24+)
