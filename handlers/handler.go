@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -115,6 +116,28 @@ func noStore(c echo.Context) {
 	h := c.Response().Header()
 	h["Cache-Control"] = noStoreValue
 	h["Pragma"] = noCacheValue
+}
+
+// jsonBufs holds the buffers the token and introspection answers, the
+// busiest, are encoded into: net/http copies an answer's body before
+// Write returns, so a buffer can serve the next answer, and a fresh one
+// for each answer was a quarter of the bytes an introspection allocated
+// besides net/http's own. A buffer is zeroed before it goes back (a token
+// answer holds the tokens), and one that grew past 4 KiB is not kept.
+var jsonBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+// writePooledJSON answers the JSON that encode appends to a pooled buffer,
+// as writeJSONBytes.
+func writePooledJSON(c echo.Context, status int, encode func([]byte) []byte) error {
+	bp := jsonBufs.Get().(*[]byte)
+	b := encode((*bp)[:0])
+	err := writeJSONBytes(c, status, b)
+	if cap(b) <= 4096 {
+		clear(b)
+		*bp = b[:0]
+		jsonBufs.Put(bp)
+	}
+	return err
 }
 
 // writeJSONBytes answers b, an encoded JSON document, with no-store

@@ -81,7 +81,7 @@ func (h *Handler) IntrospectToken(c echo.Context) error {
 	if out.Sub == "" {
 		out.Sub = info.ClientID // client_credentials: the client is the subject
 	}
-	return writeJSONBytes(c, 200, out.appendJSON(make([]byte, 0, 384)))
+	return writePooledJSON(c, 200, out.appendJSON)
 }
 
 // appendJSON appends the answer as encoding/json would write it, without

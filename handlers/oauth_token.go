@@ -65,7 +65,7 @@ func (h *Handler) IssueToken(c echo.Context) error {
 		AccessToken: iss.AccessToken, TokenType: "Bearer", ExpiresIn: int64(iss.ExpiresIn.Seconds()),
 		RefreshToken: iss.RefreshToken, Scope: iss.Scope,
 	}
-	return writeJSONBytes(c, 200, out.appendJSON(make([]byte, 0, 256)))
+	return writePooledJSON(c, 200, out.appendJSON)
 }
 
 // appendJSON appends the answer as encoding/json would write it (see

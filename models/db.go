@@ -444,11 +444,18 @@ func openHotReaders(rdb *sql.DB, query string, n int) (*hotReaders, error) {
 func (h *hotReaders) row(ctx context.Context, arg any, read func([]driver.Value) error) (found bool, err error) {
 	var r *rawReader
 	select {
-	case <-h.done:
-		return false, errHotReadersClosed
-	case <-ctx.Done():
-		return false, ctx.Err()
 	case r = <-h.ch:
+		// A connection is free: the usual case. Asking for ctx.Done()
+		// makes the request's context allocate its channel, so the wait
+		// below is only for when all are busy.
+	default:
+		select {
+		case <-h.done:
+			return false, errHotReadersClosed
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case r = <-h.ch:
+		}
 	}
 	defer func() { h.ch <- r }()
 	err = r.conn.Raw(func(any) error {

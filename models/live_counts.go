@@ -85,9 +85,10 @@ func tokenCountKind(t TokenType) countKind {
 // bucket, for the chart's kind).
 func bucketed(kind countKind, at time.Time, delta int64, into map[countKey]int64) {
 	u := at.Unix()
-	spans := []int64{spanMinute, spanHour}
+	all := [...]int64{spanMinute, spanHour, spanDay} // an array: no allocation per call
+	spans := all[:2]
 	if kind == countRevokedTokens {
-		spans = append(spans, spanDay)
+		spans = all[:]
 	}
 	for _, span := range spans {
 		into[countKey{kind, span, floorDiv(u, span) * span}] += delta
