@@ -19,14 +19,7 @@ func TestRevocationCountersOncePerCommit(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	UseFastPasswordHashForTests()
-	st, err := Open(filepath.Join(t.TempDir(), "lk.db"), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if _, err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st := openMigrated(t)
 	u, err := st.CreateUser(ctx, "admin", RoleAdmin, "correct horse battery")
 	if err != nil {
 		t.Fatal(err)
@@ -83,4 +76,19 @@ func TestRevocationCountersOncePerCommit(t *testing.T) {
 	if got := s.Writes - before.Writes; got != n+1 {
 		t.Errorf("committed writes: got %d, want %d", got, n+1)
 	}
+}
+
+// openMigrated opens a migrated SQLite store in a temp dir, closed when
+// the test ends (modelstest's helpers are for the package's outside).
+func openMigrated(t *testing.T) *Store {
+	t.Helper()
+	st, err := Open(filepath.Join(t.TempDir(), "lk.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if _, err := st.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return st
 }

@@ -3,7 +3,6 @@ package models
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"testing"
 	"time"
 )
@@ -14,14 +13,7 @@ import (
 func TestActiveTokenWaitEndsWithTheRequest(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	st, err := Open(filepath.Join(t.TempDir(), "lk.db"), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if _, err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st := openMigrated(t)
 	if st.hot == nil || st.hot.n == 0 {
 		t.Fatal("no connections kept for the introspection read")
 	}
@@ -32,7 +24,7 @@ func TestActiveTokenWaitEndsWithTheRequest(t *testing.T) {
 	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err = st.ActiveToken(short, "lk_at_nobody")
+	_, err := st.ActiveToken(short, "lk_at_nobody")
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("read with every connection busy: %v, want the request's deadline", err)
 	}
