@@ -15,7 +15,8 @@ import (
 )
 
 // errorHandler is the one place errors become responses. On machine
-// endpoints (/o/ except the browser pages, /api/) it writes RFC 6749 §5.2
+// endpoints (machinePath: /o/ except the browser pages, /api/,
+// /.well-known/, /ssf/) it writes RFC 6749 §5.2
 // JSON with the status the error carries, Cache-Control: no-store, a
 // WWW-Authenticate header on every 401 and Retry-After on 503. Elsewhere it
 // renders an error page. It never overwrites a committed response and

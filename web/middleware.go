@@ -26,9 +26,10 @@ var bodyLimit = strconv.Itoa(handlers.MaxBody)
 // useMiddleware installs what every request goes through, outermost
 // first: the access log and the request metrics (which also turn a
 // returned error into its answer, so that both see the final status),
-// panic recovery, a request ID, the body limit, the text guard and the
-// security headers. The access log records the path only: query strings
-// can hold secrets.
+// panic recovery, a request ID, the security headers, the body limit and
+// the text guard. The security headers come before the two guards, so
+// that their refusals (a 400, 413 or 415 page or JSON) carry them too. The
+// access log records the path only: query strings can hold secrets.
 func useMiddleware(e *echo.Echo, cfg Config, log *slog.Logger) {
 	e.Use(chain(
 		observe(log, cfg.Metrics),
@@ -41,9 +42,9 @@ func useMiddleware(e *echo.Echo, cfg Config, log *slog.Logger) {
 			},
 		}),
 		requestID(),
+		secureHeaders(cfg),
 		middleware.BodyLimit(bodyLimit),
 		textGuard,
-		secureHeaders(cfg),
 	))
 }
 
@@ -129,7 +130,7 @@ func requestIDOf(h http.Header) string {
 	return ""
 }
 
-// secureHeaders sets the security headers on every answer. Each value is
+// secureHeaders sets the security headers. Each value is
 // one slice shared by every response, put straight in the header map: the
 // values are fixed, net/http only reads them, and a handler that sets one
 // of these headers again replaces the slice (Set) or appends to a full one
@@ -137,9 +138,12 @@ func requestIDOf(h http.Header) string {
 //
 // Every answer gets nosniff, X-Frame-Options, the CSP (its frame-ancestors
 // is what current browsers obey) and, over https, HSTS: OWASP's list for
-// API answers as well as pages. Referrer-Policy goes on pages and
-// redirects only (not on machinePath answers): it governs the requests a
-// document or a redirect makes, and a JSON answer makes none.
+// API answers as well as pages. Referrer-Policy: no-referrer goes on pages
+// and redirects only (not on machinePath answers): it governs the requests
+// a document or a redirect makes, and a JSON answer makes none. (Pages
+// relax it to same-origin in their own <meta name="referrer">, so links
+// within the dashboard keep their referrer; a redirect, such as the one
+// carrying an authorization code to a client, sends none.)
 // X-XSS-Protection is not sent: no current browser has the filter it
 // configured, and OWASP's advice is to leave it out or turn it off.
 //
