@@ -59,9 +59,9 @@ var tokenInText = regexp.MustCompile(`lk_(?:at|rt|ac)_[A-Za-z0-9_-]{20,}`)
 // matches. It is a POST with the CSRF token, like the paste box: a token
 // must never sit in a URL, where browser history, proxies and access logs
 // keep it. A pasted token is compared by its key only (models.TokenKey: its
-// issue time and SHA-256) and never shown;
-// other text is echoed back (escaped) so that a miss says what was looked
-// for. Auditors may search: it changes nothing.
+// issue time and SHA-256) and never shown; other text is echoed back
+// (escaped) so that a miss says what was looked for. Auditors may search:
+// it changes nothing.
 func (h *Handler) Search(c echo.Context) error {
 	ctx := c.Request().Context()
 	typed := strings.TrimSpace(c.FormValue("q"))

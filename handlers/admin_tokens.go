@@ -73,11 +73,12 @@ func (h *Handler) tokenFilter(ctx context.Context, form admin.TokenFilterForm) (
 }
 
 // FindToken is the "paste a token" box: it finds a token by the key
-// (models.TokenKey: issue time and SHA-256) of the pasted value (read as the header search reads it, so "Bearer lk_at_…"
-// works too) and shows it, with its grant, on the tokens page. It
-// is a POST so that the token never sits in a URL, a browser history or an
-// access log; it is not echoed back, and a miss says nothing more than
-// that. Auditors may use it: it changes nothing.
+// (models.TokenKey: issue time and SHA-256) of the pasted value (read as
+// the header search reads it, so "Bearer lk_at_…" works too) and shows it,
+// with its grant, on the tokens page. It is a POST so that the token never
+// sits in a URL, a browser history or an access log; it is not echoed
+// back, and a miss says nothing more than that. Auditors may use it: it
+// changes nothing.
 func (h *Handler) FindToken(c echo.Context) error {
 	raw := pastedToken(c.FormValue("token"))
 	if raw != "" {

@@ -122,8 +122,9 @@ func noStore(c echo.Context) {
 // busiest, are encoded into: net/http copies an answer's body before
 // Write returns, so a buffer can serve the next answer, and a fresh one
 // for each answer was a tenth of the bytes an introspection allocated in
-// the server (TestIntrospectionAllocations). A buffer is zeroed before it goes back (a token
-// answer holds the tokens), and one that grew past 4 KiB is not kept.
+// the server (TestIntrospectionAllocations). A buffer is zeroed before it
+// goes back (a token answer holds the tokens), and one that grew past
+// 4 KiB is not kept.
 var jsonBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
 // writePooledJSON answers the JSON that encode appends to a pooled buffer,
