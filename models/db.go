@@ -370,17 +370,27 @@ func (s *Store) Ready(ctx context.Context) error {
 // errProbeDone rolls the readiness probe back once its write succeeded.
 var errProbeDone = errors.New("models: readiness probe done")
 
-// rawReader is one SQLite reader connection with the introspection read
-// prepared on it, used through the driver directly (see hotReaders).
+// hotRead names one of the reads prepared on every hot reader connection,
+// in the order of the queries given to openHotReaders.
+type hotRead int
+
+const (
+	hotActiveToken hotRead = iota // qActiveToken: every introspection
+	hotTokenGrant                 // qTokenGrant: every revocation at the endpoint
+)
+
+// rawReader is one SQLite reader connection with the hot reads prepared
+// on it, used through the driver directly (see hotReaders).
 type rawReader struct {
-	conn *sql.Conn
-	stmt driver.StmtQueryContext
-	dest []driver.Value // a row's values, sized by the first row read
-	args [1]driver.NamedValue
+	conn  *sql.Conn
+	stmts []driver.StmtQueryContext // by hotRead
+	dest  [][]driver.Value          // by hotRead: a row's values, sized by the first row read
+	args  [1]driver.NamedValue
 }
 
 // hotReaders are SQLite reader connections kept apart from the reader
-// pool for ActiveToken, the read of every introspection. They are used
+// pool for the read of every introspection (ActiveToken) and of every
+// revocation at the endpoint (the token's grant, before the write). They are used
 // through the driver's own statement, without database/sql's pool, row
 // and Scan machinery: in a profile of the server under introspection
 // load, those took about a third of the read's Go time (the pool's lock
@@ -401,8 +411,8 @@ type hotReaders struct {
 var errHotReadersClosed = errors.New("models: the store is closed")
 
 // openHotReaders takes n connections from rdb, whose limit must already
-// allow them on top of its own, and prepares query on each.
-func openHotReaders(rdb *sql.DB, query string, n int) (*hotReaders, error) {
+// allow them on top of its own, and prepares queries (by hotRead) on each.
+func openHotReaders(rdb *sql.DB, queries []string, n int) (*hotReaders, error) {
 	h := &hotReaders{ch: make(chan *rawReader, n), done: make(chan struct{})}
 	ctx := context.Background()
 	for range n {
@@ -411,21 +421,24 @@ func openHotReaders(rdb *sql.DB, query string, n int) (*hotReaders, error) {
 			h.close()
 			return nil, err
 		}
-		r := &rawReader{conn: conn}
+		r := &rawReader{conn: conn, dest: make([][]driver.Value, len(queries))}
 		err = conn.Raw(func(dc any) error {
-			st, err := dc.(driver.ConnPrepareContext).PrepareContext(ctx, query)
-			if err != nil {
-				return err
+			for _, query := range queries {
+				st, err := dc.(driver.ConnPrepareContext).PrepareContext(ctx, query)
+				if err != nil {
+					return err
+				}
+				q, ok := st.(driver.StmtQueryContext)
+				if !ok {
+					st.Close()
+					return errors.New("models: the SQLite driver's statement has no QueryContext")
+				}
+				r.stmts = append(r.stmts, q)
 			}
-			q, ok := st.(driver.StmtQueryContext)
-			if !ok {
-				st.Close()
-				return errors.New("models: the SQLite driver's statement has no QueryContext")
-			}
-			r.stmt = q
 			return nil
 		})
 		if err != nil {
+			r.closeStmts()
 			conn.Close()
 			h.close()
 			return nil, err
@@ -436,12 +449,23 @@ func openHotReaders(rdb *sql.DB, query string, n int) (*hotReaders, error) {
 	return h, nil
 }
 
-// row runs the prepared read with one argument and passes its first row
+// closeStmts closes the statements prepared on r's connection.
+func (r *rawReader) closeStmts() {
+	_ = r.conn.Raw(func(any) error {
+		for _, st := range r.stmts {
+			st.(driver.Stmt).Close()
+		}
+		return nil
+	})
+	r.stmts = nil
+}
+
+// row runs the prepared read q with one argument and passes its first row
 // (the driver's values, valid until read returns) to read; found is false
 // when there is no row. Waiting for a connection ends with ctx; the read
 // itself, tens of microseconds, does not watch it (mattn's driver starts a
 // goroutine per query to watch a context that can end).
-func (h *hotReaders) row(ctx context.Context, arg any, read func([]driver.Value) error) (found bool, err error) {
+func (h *hotReaders) row(ctx context.Context, q hotRead, arg any, read func([]driver.Value) error) (found bool, err error) {
 	var r *rawReader
 	select {
 	case r = <-h.ch:
@@ -460,15 +484,15 @@ func (h *hotReaders) row(ctx context.Context, arg any, read func([]driver.Value)
 	defer func() { h.ch <- r }()
 	err = r.conn.Raw(func(any) error {
 		r.args[0] = driver.NamedValue{Ordinal: 1, Value: arg}
-		rows, err := r.stmt.QueryContext(context.Background(), r.args[:])
+		rows, err := r.stmts[q].QueryContext(context.Background(), r.args[:])
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
-		if n := len(rows.Columns()); len(r.dest) != n {
-			r.dest = make([]driver.Value, n) // once per connection
+		if n := len(rows.Columns()); len(r.dest[q]) != n {
+			r.dest[q] = make([]driver.Value, n) // once per connection and read
 		}
-		dest := r.dest
+		dest := r.dest[q]
 		switch err := rows.Next(dest); {
 		case errors.Is(err, io.EOF):
 			return nil
@@ -492,7 +516,7 @@ func (h *hotReaders) close() {
 		close(h.done)
 		for range h.n {
 			r := <-h.ch
-			_ = r.conn.Raw(func(any) error { return r.stmt.(driver.Stmt).Close() })
+			r.closeStmts()
 			r.conn.Close()
 		}
 	})

@@ -517,7 +517,7 @@ func (s *Store) prepareHot() error {
 	}
 	if s.dialect == DialectSQLite && s.hot == nil && s.hotN > 0 {
 		var err error
-		if s.hot, err = openHotReaders(s.rdb, s.inDialect(qActiveToken), s.hotN); err != nil {
+		if s.hot, err = openHotReaders(s.rdb, []string{hotActiveToken: s.inDialect(qActiveToken), hotTokenGrant: s.inDialect(qTokenGrant)}, s.hotN); err != nil {
 			return err
 		}
 	}

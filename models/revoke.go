@@ -3,6 +3,7 @@ package models
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"maps"
@@ -260,9 +261,18 @@ func (s *Store) revokeTokensTx(tx *gorm.DB, ops []*writeOp) error {
 			return err
 		}
 	}
-	return s.settleTokenRevocations(tx, revs, owner, revoked, toks, deltas, func(r *tokenRevocation) error {
-		return s.recordRevocation(tx, r.req, ActionRevokeToken, r.g, r.res, now)
+	// What recordRevocation writes for each, but the audit events of the
+	// whole batch in a few statements at the end.
+	var audits []AuditEvent
+	err := s.settleTokenRevocations(tx, revs, owner, revoked, toks, deltas, func(r *tokenRevocation) error {
+		ev := revocationAudit(r.req, ActionRevokeToken, r.g, r.res, now)
+		audits = append(audits, ev)
+		return s.revocationEffects(tx, r.req, ev.Action, ev.Reason, []*grantInfo{r.g}, r.res, now)
 	})
+	if err != nil {
+		return err
+	}
+	return s.insertAudits(tx, audits)
 }
 
 // settleTokenRevocations finishes a batch of token revocations
@@ -655,7 +665,30 @@ func scanGrantInfo(row scanner) (*grantInfo, error) {
 // tokenGrant looks up a raw token's grant; an unknown token is
 // sql.ErrNoRows.
 func (s *Store) tokenGrant(ctx context.Context, raw string) (*grantInfo, error) {
-	return scanGrantInfo(s.readRow(ctx, s.inDialect(qTokenGrant), TokenKey(raw)))
+	if s.hot == nil {
+		return scanGrantInfo(s.readRow(ctx, s.inDialect(qTokenGrant), TokenKey(raw)))
+	}
+	// On SQLite through the driver directly, as ActiveToken (see
+	// hotReaders): the same query and columns as scanGrantInfo's.
+	var g grantInfo
+	found, err := s.hot.row(ctx, hotTokenGrant, TokenKey(raw), func(v []driver.Value) error {
+		c := driverRow{what: "token grant"}
+		g.ID, g.PublicID, g.ClientID = c.int64(v[0]), c.nullText(v[1]), c.int64(v[2])
+		g.ClientPublicID, g.ClientName = c.text(v[3]), c.text(v[4])
+		if v[5] != nil {
+			id := c.int64(v[5])
+			g.UserID = &id
+		}
+		g.Username = c.nullText(v[6])
+		return c.bad
+	})
+	switch {
+	case err != nil:
+		return nil, err
+	case !found:
+		return nil, sql.ErrNoRows
+	}
+	return &g, nil
 }
 
 func (s *Store) grantInfoTx(tx *gorm.DB, id int64) (*grantInfo, error) {
@@ -686,17 +719,23 @@ func (s *Store) recordRevocation(tx *gorm.DB, req RevokeRequest, def Action, g *
 // recordRevocationOf is recordRevocation with the audit event naming g
 // and one outbox event for each of subjects.
 func (s *Store) recordRevocationOf(tx *gorm.DB, req RevokeRequest, def Action, g *grantInfo, subjects []*grantInfo, res RevokeResult, now time.Time) error {
-	action := req.actionOr(def)
-	ev := newAuditEvent(req.Actor, action, req.Reason, req.Remote, req.RequestID, now)
+	ev := revocationAudit(req, def, g, res, now)
+	if err := s.insertAudit(tx, &ev); err != nil {
+		return err
+	}
+	return s.revocationEffects(tx, req, ev.Action, ev.Reason, subjects, res, now)
+}
+
+// revocationAudit is the audit event of a revocation naming g (action
+// defaults to def).
+func revocationAudit(req RevokeRequest, def Action, g *grantInfo, res RevokeResult, now time.Time) AuditEvent {
+	ev := newAuditEvent(req.Actor, req.actionOr(def), req.Reason, req.Remote, req.RequestID, now)
 	if g.ID != 0 {
 		ev.GrantID = &g.ID
 	}
 	ev.UserID, ev.ClientID = g.UserID, nonZero(g.ClientID)
 	ev.Grants, ev.Tokens = res.Grants, res.Tokens
-	if err := s.insertAudit(tx, &ev); err != nil {
-		return err
-	}
-	return s.revocationEffects(tx, req, action, ev.Reason, subjects, res, now)
+	return ev
 }
 
 // revocationEffects is what a revocation leaves besides its audit event:

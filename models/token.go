@@ -304,57 +304,79 @@ func (s *Store) ActiveToken(ctx context.Context, raw string) (*AccessInfo, error
 // PostgreSQL, converted here. No row is sql.ErrNoRows, as from Scan.
 func (s *Store) activeTokenRaw(ctx context.Context, hash []byte, info *AccessInfo, username **string) error {
 	t := &info.Token
-	found, err := s.hot.row(ctx, hash, func(v []driver.Value) error {
-		var bad error
-		i64 := func(x driver.Value) int64 {
-			n, ok := x.(int64)
-			if !ok && bad == nil {
-				bad = fmt.Errorf("models: active token: column is %T, not an integer", x)
-			}
-			return n
-		}
-		str := func(x driver.Value) string {
-			switch x := x.(type) {
-			case string:
-				return x
-			case []byte:
-				return string(x)
-			}
-			if bad == nil {
-				bad = fmt.Errorf("models: active token: column is %T, not text", x)
-			}
-			return ""
-		}
-		tm := func(x driver.Value) time.Time {
-			v, ok := x.(time.Time)
-			if !ok && bad == nil {
-				bad = fmt.Errorf("models: active token: column is %T, not a time", x)
-			}
-			return v
-		}
-		t.ID, t.Type, t.Hint, t.GrantID, t.ClientID = i64(v[0]), TokenType(str(v[1])), str(v[2]), i64(v[3]), i64(v[4])
+	found, err := s.hot.row(ctx, hotActiveToken, hash, func(v []driver.Value) error {
+		c := driverRow{what: "active token"}
+		t.ID, t.Type, t.Hint, t.GrantID, t.ClientID = c.int64(v[0]), TokenType(c.text(v[1])), c.text(v[2]), c.int64(v[3]), c.int64(v[4])
 		if v[5] != nil {
-			id := i64(v[5])
+			id := c.int64(v[5])
 			t.UserID = &id
 		}
-		t.Scope = str(v[6])
+		t.Scope = c.text(v[6])
 		if v[7] != nil {
-			id := i64(v[7])
+			id := c.int64(v[7])
 			t.ParentID = &id
 		}
-		t.CreatedAt, t.ExpiresAt = tm(v[8]), tm(v[9])
-		info.ClientID = str(v[10])
+		t.CreatedAt, t.ExpiresAt = c.time(v[8]), c.time(v[9])
+		info.ClientID = c.text(v[10])
 		if v[11] != nil {
-			name := str(v[11])
+			name := c.text(v[11])
 			*username = &name
 		}
-		info.GrantPublicID = str(v[12])
-		return bad
+		info.GrantPublicID = c.text(v[12])
+		return c.bad
 	})
 	if err == nil && !found {
 		return sql.ErrNoRows
 	}
 	return err
+}
+
+// driverRow converts the driver's values of a hot read's row (see
+// hotReaders) as Scan would, keeping the first mismatch in bad.
+type driverRow struct {
+	what string // the read, for the error
+	bad  error
+}
+
+func (c *driverRow) mismatch(x driver.Value, want string) {
+	if c.bad == nil {
+		c.bad = fmt.Errorf("models: %s: column is %T, not %s", c.what, x, want)
+	}
+}
+
+func (c *driverRow) int64(x driver.Value) int64 {
+	n, ok := x.(int64)
+	if !ok {
+		c.mismatch(x, "an integer")
+	}
+	return n
+}
+
+func (c *driverRow) text(x driver.Value) string {
+	switch x := x.(type) {
+	case string:
+		return x
+	case []byte:
+		return string(x)
+	}
+	c.mismatch(x, "text")
+	return ""
+}
+
+// nullText is text, with NULL as "" (sql.NullString's String).
+func (c *driverRow) nullText(x driver.Value) string {
+	if x == nil {
+		return ""
+	}
+	return c.text(x)
+}
+
+func (c *driverRow) time(x driver.Value) time.Time {
+	v, ok := x.(time.Time)
+	if !ok {
+		c.mismatch(x, "a time")
+	}
+	return v
 }
 
 // qActiveToken reads an unrevoked, unrotated token with its client's public

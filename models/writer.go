@@ -378,13 +378,12 @@ const (
 		"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 	qInsertToken = "INSERT INTO tokens (hash, type, hint, grant_id, client_id, user_id, scope, parent_id, created_at, expires_at) " +
 		"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-	qInsertAudit = "INSERT INTO audit_events (created_at, actor_type, actor, action, grant_id, user_id, client_id, " +
-		"grants, tokens, reason, remote_addr, request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-	qAuditCount = "UPDATE audit_events SET count = count + ? WHERE id = ?"
+	qInsertAudit = "INSERT INTO audit_events (" + auditColumnsInsert + ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	qAuditCount  = "UPDATE audit_events SET count = count + ? WHERE id = ?"
 )
 
 var hotStatements = slices.Concat([]string{qInsertGrant, qInsertToken, qInsertAudit, qAuditCount, qInsertEvent, qAddCount, qRotateAccess},
-	revokeStatements, revokeByIDStatements, outboxStatements)
+	revokeStatements, revokeByIDStatements, outboxStatements, auditStatements)
 
 // hotReads are the reads every request makes, in the store's dialect,
 // prepared on the reader pool.
