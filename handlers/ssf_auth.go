@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"mime"
 	"net/http"
 	"strings"
@@ -81,9 +82,7 @@ func decodeJSON(c echo.Context, v any) error {
 	}
 	dec := json.NewDecoder(c.Request().Body)
 	if err := dec.Decode(v); err != nil {
-		var maxErr *http.MaxBytesError
-		var he *echo.HTTPError
-		if errors.As(err, &maxErr) || (errors.As(err, &he) && he.Code == http.StatusRequestEntityTooLarge) {
+		if bodyTooLarge(err) {
 			return ErrRequestTooLarge
 		}
 		var typeErr *json.UnmarshalTypeError
@@ -92,10 +91,23 @@ func decodeJSON(c echo.Context, v any) error {
 		}
 		return ErrInvalidRequest.WithDescription("the body is not a JSON object")
 	}
-	if dec.More() {
+	// Nothing but white space may follow the value. (dec.More is false
+	// before a stray closing delimiter: "{...}]garbage" passed it.)
+	if _, err := dec.Token(); err != io.EOF {
+		if bodyTooLarge(err) {
+			return ErrRequestTooLarge
+		}
 		return ErrInvalidRequest.WithDescription("the body holds more than one JSON value")
 	}
 	return nil
+}
+
+// bodyTooLarge reports whether err is the body limit's: net/http's, or
+// echo's middleware's 413.
+func bodyTooLarge(err error) bool {
+	var maxErr *http.MaxBytesError
+	var he *echo.HTTPError
+	return errors.As(err, &maxErr) || (errors.As(err, &he) && he.Code == http.StatusRequestEntityTooLarge)
 }
 
 // modelError maps what a stream operation returned.

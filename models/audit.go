@@ -102,8 +102,9 @@ func newAuditEvent(a Actor, action Action, reason, remote, requestID string, now
 	return ev
 }
 
-// insertAudit writes an audit event, inside a write. (On PostgreSQL a
-// batch's token revocations write theirs in qRevokeTokensPostgres.)
+// insertAudit writes an audit event, inside a write. (A batch's token
+// revocations write theirs together: insertAudits on SQLite,
+// qRevokeTokensPostgres on PostgreSQL.)
 func (s *Store) insertAudit(tx *gorm.DB, ev *AuditEvent) error {
 	_, err := s.exec(tx, qInsertAudit, auditArgs(make([]any, 0, 12), ev)...)
 	return err
@@ -124,10 +125,10 @@ const auditChunk = 64
 //
 // OR FAIL: a multi-row INSERT that can abort half-way makes SQLite keep a
 // statement journal, the pages' old contents, to undo the statement's own
-// rows; past 64 KiB in a transaction it spills to a temporary file. The
-// writer never needs that undo: any error rolls the whole transaction back
-// (batcher.runTogether). With plain INSERT, BenchmarkRevoke wrote 10.5–10.8
-// KB per revocation instead of 7.9–8.0.
+// rows; past 64 KiB it spills to a temporary file, kept for the rest of
+// the transaction. The writer never needs that undo: any error rolls the
+// whole transaction back (batcher.runTogether). With plain INSERT,
+// BenchmarkRevoke wrote 10.5–10.8 KB per revocation instead of 7.9–8.1.
 var (
 	qInsertAudits   = map[int]string{}
 	auditStatements = func() []string {
@@ -147,7 +148,9 @@ func auditArgs(args []any, ev *AuditEvent) []any {
 
 // insertAudits writes evs, inside a write on SQLite, in their order (so
 // their ids follow it), as a few multi-row INSERTs: the revocations of a
-// group commit write their events together. In a profile of the server
+// group commit write their events together. Only for the writer, where any
+// error rolls the whole transaction back: OR FAIL leaves a failed
+// statement's earlier rows in place. In a profile of the server
 // under revocation load at c=256, one INSERT per event was 12 % of the
 // server's CPU time, and 8.7 % written this way: the rest is SQLite's own
 // work on each row and its index entries.

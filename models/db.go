@@ -74,7 +74,8 @@ type Store struct {
 	audit *auditCoalescer
 	// readStmts are the hot reads, prepared on rdb (see prepareHot).
 	readStmts *stmtCache
-	// hot are the SQLite readers kept for ActiveToken (nil on PostgreSQL).
+	// hot are the SQLite readers kept for the reads of every introspection
+	// and every revocation at the endpoint (nil on PostgreSQL).
 	hot  *hotReaders
 	hotN int
 	// queued wakes the event delivery when a commit queued events.
@@ -187,8 +188,9 @@ func Open(dsn string, opts Options) (*Store, error) {
 		if err != nil {
 			return nil, fmt.Errorf("models: open %s: %w", path, err)
 		}
-		// n kept for ActiveToken, the read of every introspection (see
-		// hotReaders; taken once the schema exists, in prepareHot), and
+		// n kept for the reads of every introspection and every revocation
+		// at the endpoint (see hotReaders; taken once the schema exists, in
+		// prepareHot), and
 		// n/2 for every other read: with introspection off the pool it
 		// needs fewer, and each connection holds a page cache. At 256
 		// connections the peak RSS was 2-3 MB lower with 2 than with 4 and
@@ -391,7 +393,7 @@ type rawReader struct {
 // hotReaders are SQLite reader connections kept apart from the reader
 // pool for the read of every introspection (ActiveToken) and of every
 // revocation at the endpoint (the token's grant, before the write). They are used
-// through the driver's own statement, without database/sql's pool, row
+// through the driver's own statements, without database/sql's pool, row
 // and Scan machinery: in a profile of the server under introspection
 // load, those took about a third of the read's Go time (the pool's lock
 // and bookkeeping, a Rows per call, a reflective conversion per column)

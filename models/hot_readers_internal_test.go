@@ -10,7 +10,7 @@ import (
 )
 
 // TestActiveTokenWaitEndsWithTheRequest: while every connection kept for
-// the introspection read is busy, a read waits for one, and its wait ends
+// the hot reads (introspection's, the revocation's lookup) is busy, a read waits for one, and its wait ends
 // when its request's context does; once one is free, reads go on.
 func TestActiveTokenWaitEndsWithTheRequest(t *testing.T) {
 	t.Parallel()

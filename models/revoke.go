@@ -66,7 +66,8 @@ func (s *Store) Revoke(ctx context.Context, req RevokeRequest) (RevokeResult, er
 	var target *grantInfo
 	if req.Token != "" {
 		// The token lookup and the ownership check are reads: they run on
-		// the caller's goroutine against the read pool, so the single writer
+		// the caller's goroutine on a reader (on SQLite one of the hot
+		// readers, as introspection's read), so the single writer
 		// only does the writes. A token's grant, client and user never
 		// change, and the writes below re-check everything that can.
 		g, err := s.tokenGrant(ctx, req.Token)
@@ -263,7 +264,7 @@ func (s *Store) revokeTokensTx(tx *gorm.DB, ops []*writeOp) error {
 	}
 	// What recordRevocation writes for each, but the audit events of the
 	// whole batch in a few statements at the end.
-	var audits []AuditEvent
+	audits := make([]AuditEvent, 0, len(ids))
 	err := s.settleTokenRevocations(tx, revs, owner, revoked, toks, deltas, func(r *tokenRevocation) error {
 		ev := revocationAudit(r.req, ActionRevokeToken, r.g, r.res, now)
 		audits = append(audits, ev)
@@ -279,8 +280,9 @@ func (s *Store) revokeTokensTx(tx *gorm.DB, ops []*writeOp) error {
 // (revokeTokensTx, revokeTokensPostgresTx): it adds the batch's count
 // deltas, and gives each revocation its result. The first revocation
 // naming a grant the batch revoked gets the grant and its toks[grant]
-// tokens, and record writes its audit event and effects; every other one
-// revoked nothing.
+// tokens, and record writes what it leaves besides (on SQLite its effects,
+// its audit event collected for one INSERT; on PostgreSQL its effects);
+// every other one revoked nothing.
 func (s *Store) settleTokenRevocations(tx *gorm.DB, revs []*writeOp, owner map[int64]*writeOp, revoked map[int64]bool, toks map[int64]int,
 	deltas map[countKey]int64, record func(*tokenRevocation) error) error {
 	if err := s.addCounts(tx, func(m map[countKey]int64) {
@@ -669,9 +671,11 @@ func (s *Store) tokenGrant(ctx context.Context, raw string) (*grantInfo, error) 
 		return scanGrantInfo(s.readRow(ctx, s.inDialect(qTokenGrant), TokenKey(raw)))
 	}
 	// On SQLite through the driver directly, as ActiveToken (see
-	// hotReaders): the same query and columns as scanGrantInfo's.
+	// hotReaders): the same query and columns as scanGrantInfo's. As
+	// through readRow, the wait for a connection does not end with the
+	// request: the revocation's write reports a caller that gave up.
 	var g grantInfo
-	found, err := s.hot.row(ctx, hotTokenGrant, TokenKey(raw), func(v []driver.Value) error {
+	found, err := s.hot.row(context.Background(), hotTokenGrant, TokenKey(raw), func(v []driver.Value) error {
 		c := driverRow{what: "token grant"}
 		g.ID, g.PublicID, g.ClientID = c.int64(v[0]), c.nullText(v[1]), c.int64(v[2])
 		g.ClientPublicID, g.ClientName = c.text(v[3]), c.text(v[4])
@@ -922,7 +926,7 @@ func (s *Store) revokeSelectedPostgres(tx *gorm.DB, sel grantSelection, now time
 // revocations on PostgreSQL, their live tokens, and writes the audit event
 // of each grant it revoked, in one statement and one round trip for the
 // whole batch (SQLite's revokeTokensTx takes two statements per chunk of
-// grants and one audit INSERT per revocation).
+// grants, then a multi-row INSERT of the audit events: insertAudits).
 //
 // $1 is the time; $2… are one array element per grant to revoke: its id,
 // then the audit event's actor type, actor, action, user (0: none),

@@ -16,7 +16,7 @@ import (
 // revocation. Its audit events go in one multi-row INSERT (insertAudits),
 // as its UPDATEs do. One INSERT each, through database/sql, cost 41
 // allocations a revocation in all, against 32 now; in a profile of the
-// server under revocation load at c=256 those INSERTs were 38 % of the
+// server under revocation load at c=256 those INSERTs were 35 % of the
 // writer's CPU time. The allocations counted are the whole process's
 // from the batch's release to its last answer: the writer's, and the 64
 // callers' wake-ups.

@@ -332,7 +332,8 @@ func (s *Store) activeTokenRaw(ctx context.Context, hash []byte, info *AccessInf
 }
 
 // driverRow converts the driver's values of a hot read's row (see
-// hotReaders) as Scan would, keeping the first mismatch in bad.
+// hotReaders), for the column types those reads return, as Scan would;
+// it keeps the first mismatch in bad.
 type driverRow struct {
 	what string // the read, for the error
 	bad  error

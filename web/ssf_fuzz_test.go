@@ -75,8 +75,9 @@ func FuzzSSFRequests(f *testing.F) {
 // the server's decoder (json.Decoder, one value, matching names without
 // regard to case) accepts it and leaves returnImmediately unset or false.
 // A body it refuses is answered at once, so it keeps its place in the fuzz.
-// Type errors elsewhere in the body are not looked at here, which only
-// means a few refused bodies are replaced too.
+// Type errors elsewhere in the body and data after the first value are
+// not looked at here, which only means a few refused bodies are replaced
+// too.
 func wouldLongPoll(body string) bool {
 	var r struct {
 		ReturnImmediately *bool `json:"returnImmediately"`

@@ -248,6 +248,10 @@ func TestSSFBadInput(t *testing.T) {
 		{"not JSON", "POST", "/ssf/stream", "{nope", 400},
 		{"an array", "POST", "/ssf/stream", "[]", 400},
 		{"two values", "POST", "/ssf/stream", `{"delivery":{"method":"urn:ietf:rfc:8936"}} {}`, 400},
+		// json.Decoder's More is false before a closing delimiter, so
+		// these passed as one value and the stream was created.
+		{"a stray brace after the value", "POST", "/ssf/stream", `{"delivery":{"method":"urn:ietf:rfc:8936"}}}`, 400},
+		{"a stray bracket and more", "POST", "/ssf/stream", `{"delivery":{"method":"urn:ietf:rfc:8936"}}]garbage`, 400},
 		{"no delivery", "POST", "/ssf/stream", map[string]any{}, 400},
 		{"delivery of the wrong type", "POST", "/ssf/stream", `{"delivery": "push"}`, 400},
 		{"unknown method", "POST", "/ssf/stream", map[string]any{"delivery": map[string]string{"method": "smoke-signals"}}, 400},
