@@ -97,7 +97,7 @@ func decodeJSON(c echo.Context, v any) error {
 		if bodyTooLarge(err) {
 			return ErrRequestTooLarge
 		}
-		return ErrInvalidRequest.WithDescription("the body holds more than one JSON value")
+		return ErrInvalidRequest.WithDescription("the body holds something after its JSON value")
 	}
 	return nil
 }

@@ -213,6 +213,21 @@ func TestTokenGrantIsNotPreparedAgainOnEachCall(t *testing.T) {
 	}
 }
 
+// TestTokenGrantAllocations bounds the allocations of the lookup every
+// revocation makes before its write, on SQLite through the driver
+// directly on the hot reader connections (TestTokenGrantReadsThroughTheDriver
+// checks its answers): 15 per call for a token with a user (3 of them
+// hashing the token, the rest the driver's row, its strings and the
+// answer), 28 through database/sql's pool, Rows and Scan.
+func TestTokenGrantAllocations(t *testing.T) {
+	allocs := allocsPerLookup(t, func(st *models.Store, raw string) error {
+		return st.TokenGrantForTest(context.Background(), raw)
+	})
+	if allocs > 15 {
+		t.Errorf("%.0f allocations per call, want at most 15: does the lookup go through database/sql again?", allocs)
+	}
+}
+
 // TestActiveTokenReadsThroughTheDriver bounds the introspection read's
 // allocations on SQLite, where it goes through the driver directly on
 // reader connections kept for it. Through database/sql's pool, Rows and

@@ -118,10 +118,10 @@ const auditColumnsInsert = "created_at, actor_type, actor, action, grant_id, use
 // parameters each, well within SQLite's limit).
 const auditChunk = 64
 
-// qInsertAudits are multi-row INSERTs of audit events on SQLite, one for
-// each power of two of rows from 2 up to auditChunk: a batch of any size is
-// written as a few of them (pow2Runs), so they are prepared once
-// (hotStatements).
+// qInsertAudits are INSERTs of audit events on SQLite, one for each power
+// of two of rows up to auditChunk (one row is qInsertAudit): a batch of
+// any size is written as a few of them (pow2Runs), so they are prepared
+// once (hotStatements).
 //
 // OR FAIL: a multi-row INSERT that can abort half-way makes SQLite keep a
 // statement journal, the pages' old contents, to undo the statement's own
@@ -130,7 +130,7 @@ const auditChunk = 64
 // whole transaction back (batcher.runTogether). With plain INSERT,
 // BenchmarkRevoke wrote 10.5–10.8 KB per revocation instead of 7.9–8.1.
 var (
-	qInsertAudits   = map[int]string{}
+	qInsertAudits   = map[int]string{1: qInsertAudit}
 	auditStatements = func() []string {
 		var out []string
 		for n := 2; n <= auditChunk; n *= 2 {
@@ -166,11 +166,7 @@ func (s *Store) insertAudits(tx *gorm.DB, evs []AuditEvent) error {
 			args = auditArgs(args, &rest[i])
 		}
 		rest = rest[n:]
-		q := qInsertAudit
-		if n > 1 {
-			q = qInsertAudits[n]
-		}
-		if _, err := s.exec(tx, q, args...); err != nil {
+		if _, err := s.exec(tx, qInsertAudits[n], args...); err != nil {
 			return err
 		}
 	}

@@ -13,12 +13,15 @@ import (
 // instead of 7.9–8.1. (OR FAIL stops at a failing row without undoing the
 // statement's earlier ones; the writer rolls the whole transaction back.)
 func TestBatchedAuditInsertsCannotAbortHalfWay(t *testing.T) {
-	st := openMigrated(t)
+	st := openPlanStore(t)
 	const oeAbort = 2
 	if len(qInsertAudits) == 0 {
 		t.Fatal("no multi-row audit INSERTs")
 	}
 	for n, q := range qInsertAudits {
+		if n == 1 {
+			continue // one row: nothing of its own to undo, no statement journal
+		}
 		rows, err := st.wdb.Query("EXPLAIN "+q, make([]any, 12*n)...) // the parameters, unused
 		if err != nil {
 			t.Fatal(err)

@@ -3,7 +3,6 @@ package models
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -19,7 +18,7 @@ func TestRevocationCountersOncePerCommit(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	UseFastPasswordHashForTests()
-	st := openMigrated(t)
+	st := openPlanStore(t)
 	u, err := st.CreateUser(ctx, "admin", RoleAdmin, "correct horse battery")
 	if err != nil {
 		t.Fatal(err)
@@ -76,19 +75,4 @@ func TestRevocationCountersOncePerCommit(t *testing.T) {
 	if got := s.Writes - before.Writes; got != n+1 {
 		t.Errorf("committed writes: got %d, want %d", got, n+1)
 	}
-}
-
-// openMigrated opens a migrated SQLite store in a temp dir, closed when
-// the test ends (modelstest's helpers are for the package's outside).
-func openMigrated(t *testing.T) *Store {
-	t.Helper()
-	st, err := Open(filepath.Join(t.TempDir(), "lk.db"), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	if _, err := st.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return st
 }
