@@ -109,6 +109,7 @@ func newCheckpointer(path string, wdb *sql.DB, log *slog.Logger) (*checkpointer,
 	q := url.Values{}
 	q.Set("_synchronous", "FULL") // a checkpoint fsyncs the database file before the WAL is reused
 	q.Set("_busy_timeout", "100") // TRUNCATE waits this long for readers, then tries again later
+	q.Set("_mutex", "no")
 	db, err := sql.Open(sqliteDriver, "file:"+path+"?"+q.Encode())
 	if err != nil {
 		return nil, err

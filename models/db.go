@@ -152,6 +152,9 @@ func Open(dsn string, opts Options) (*Store, error) {
 		}
 		q.Set("_busy_timeout", strconv.FormatInt(busy.Milliseconds(), 10))
 		q.Set("_txlock", "immediate")
+		// Every SQLite connection is opened without its own mutex (SQLite's
+		// multi-thread mode; see sqlite_config.go).
+		q.Set("_mutex", "no")
 		q.Set("_cache_size", writerCacheSize)
 		// The writer runs its hot statements through its own statement
 		// cache (see exec); gorm's would re-prepare them in every
@@ -179,6 +182,7 @@ func Open(dsn string, opts Options) (*Store, error) {
 		rq.Set("_foreign_keys", "on")
 		rq.Set("_busy_timeout", "5000")
 		rq.Set("_query_only", "1")
+		rq.Set("_mutex", "no")
 		rq.Set("_cache_size", readerCacheSize)
 		s.r, err = gorm.Open(sqlite.New(sqlite.Config{DriverName: sqliteDriver, DSN: "file:" + path + "?" + rq.Encode()}), cfg)
 		if err != nil {
