@@ -49,6 +49,10 @@ var PurgeTables = []string{"tokens", "codes", "sessions", "setup_tokens", "grant
 // BatchSizeBounds are the upper bounds of the write batch size buckets.
 var BatchSizeBounds = []float64{1, 2, 4, 8, 16, 32, 64, 128, 256}
 
+// CommitSecondsBounds are the upper bounds, in seconds, of the buckets of
+// commit times (Stats.CommitSeconds).
+var CommitSecondsBounds = []float64{0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1}
+
 // counters are the store's process-wide counters, read by Stats. They are
 // plain atomics: models exposes numbers and does not depend on a metrics
 // library.
@@ -61,6 +65,11 @@ type counters struct {
 	commits    atomic.Int64
 	writes     atomic.Int64
 	batchSizes [9]atomic.Int64 // per BatchSizeBounds bucket, not cumulative
+	// commitTimes counts commits per CommitSecondsBounds bucket (not
+	// cumulative; the last is over the largest bound), commitNanos their
+	// total time.
+	commitTimes [12]atomic.Int64
+	commitNanos atomic.Int64
 
 	purged           [7]atomic.Int64 // rows, per PurgeTables entry
 	purgeRuns        [3]atomic.Int64 // done, skipped, failed
@@ -90,6 +99,14 @@ type Stats struct {
 	// BatchSizes[i] is the number of commits of at most BatchSizeBounds[i]
 	// writes (cumulative, as a Prometheus histogram wants).
 	BatchSizes []uint64
+	// CommitSeconds counts commits by how long their COMMIT took (on
+	// SQLite, writing the batch into the WAL and its fsync):
+	// CommitSeconds[i] is the number that took at most
+	// CommitSecondsBounds[i] (cumulative); CommitSecondsCount counts them
+	// all, and CommitSecondsSum is their total time.
+	CommitSeconds      []uint64
+	CommitSecondsCount uint64
+	CommitSecondsSum   float64
 
 	// Purged counts rows the purge deleted, by table (PurgeTables).
 	Purged map[string]int64
@@ -138,6 +155,13 @@ func (s *Store) Stats() Stats {
 		cum += uint64(c.batchSizes[i].Load())
 		st.BatchSizes = append(st.BatchSizes, cum)
 	}
+	cum = 0
+	for i := range CommitSecondsBounds {
+		cum += uint64(c.commitTimes[i].Load())
+		st.CommitSeconds = append(st.CommitSeconds, cum)
+	}
+	st.CommitSecondsCount = cum + uint64(c.commitTimes[len(CommitSecondsBounds)].Load())
+	st.CommitSecondsSum = time.Duration(c.commitNanos.Load()).Seconds()
 	for i, t := range PurgeTables {
 		st.Purged[t] = c.purged[i].Load()
 	}
@@ -154,8 +178,9 @@ func (s *Store) BatchStats() (commits, ops int64) {
 	return s.counters.commits.Load(), s.counters.writes.Load()
 }
 
-// countCommit records one committed transaction that carried n writes.
-func (c *counters) countCommit(n int) {
+// countCommit records one committed transaction that carried n writes and
+// whose COMMIT took d.
+func (c *counters) countCommit(n int, d time.Duration) {
 	c.commits.Add(1)
 	c.writes.Add(int64(n))
 	i := bits.Len(uint(n - 1)) // 1 → 0, 2 → 1, 3–4 → 2, …, 129–256 → 8
@@ -163,6 +188,12 @@ func (c *counters) countCommit(n int) {
 		i = len(c.batchSizes) - 1
 	}
 	c.batchSizes[i].Add(1)
+	j, secs := 0, d.Seconds()
+	for j < len(CommitSecondsBounds) && secs > CommitSecondsBounds[j] {
+		j++
+	}
+	c.commitTimes[j].Add(1)
+	c.commitNanos.Add(int64(d))
 }
 
 // revocation is one revocation's outcome, held until its transaction

@@ -76,3 +76,27 @@ func TestRevocationCountersOncePerCommit(t *testing.T) {
 		t.Errorf("committed writes: got %d, want %d", got, n+1)
 	}
 }
+
+// TestCommitTimeBuckets: each commit is counted once, in the first bucket
+// whose bound it does not pass (a commit of exactly 1 ms is in le=0.001),
+// one slower than every bound only in the count, and the buckets are
+// cumulative, as Prometheus reads them.
+func TestCommitTimeBuckets(t *testing.T) {
+	st := &Store{}
+	for _, d := range []time.Duration{300 * time.Microsecond, time.Millisecond, 7 * time.Millisecond, 120 * time.Millisecond, 2 * time.Second} {
+		st.counters.countCommit(3, d)
+	}
+	s := st.Stats()
+	want := map[float64]uint64{0.0005: 1, 0.001: 2, 0.002: 2, 0.005: 2, 0.01: 3, 0.025: 3, 0.05: 3, 0.1: 3, 0.25: 4, 0.5: 4, 1: 4}
+	for i, b := range CommitSecondsBounds {
+		if s.CommitSeconds[i] != want[b] {
+			t.Errorf("le=%v: %d commits, want %d", b, s.CommitSeconds[i], want[b])
+		}
+	}
+	if s.CommitSecondsCount != 5 || s.Commits != 5 || s.Writes != 15 {
+		t.Errorf("count %d, commits %d, writes %d; want 5, 5, 15", s.CommitSecondsCount, s.Commits, s.Writes)
+	}
+	if got, want := s.CommitSecondsSum, 2.1283; got < want-1e-9 || got > want+1e-9 {
+		t.Errorf("sum %v s, want %v", got, want)
+	}
+}

@@ -223,11 +223,12 @@ func (b *batcher) runTogether(ops []*writeOp) bool {
 		}
 		return true
 	}
-	b.s.counters.countCommit(len(ops))
+	d := time.Since(start)
+	b.s.counters.countCommit(len(ops), d)
 	for _, op := range ops {
 		b.s.committed(op.tally)
 	}
-	if d := time.Since(start); d > time.Second {
+	if d > time.Second {
 		b.s.log.Warn("slow commit", "duration", d, "batch", len(ops))
 	}
 	for _, op := range ops {

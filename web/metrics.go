@@ -167,6 +167,8 @@ var (
 		"Writes carried by those commits (SQLite group commit).", nil, nil)
 	descBatchSize = prometheus.NewDesc("latchkey_write_batch_size",
 		"Writes per committed transaction (SQLite group commit; always 1 on PostgreSQL).", nil, nil)
+	descCommitSeconds = prometheus.NewDesc("latchkey_write_commit_seconds",
+		"Time each write transaction's COMMIT took: on SQLite, writing the group commit's pages into the WAL and its fsync.", nil, nil)
 	descPurged = prometheus.NewDesc("latchkey_purged_rows_total",
 		"Rows the purge deleted, by table.", []string{"table"}, nil)
 	descPurgeRuns = prometheus.NewDesc("latchkey_purge_runs_total",
@@ -184,7 +186,7 @@ type storeCollector struct{ st *models.Store }
 
 func (storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRevocations, descRevokedGrants, descRevokedTokens, descUnknownTokens,
-		descCommits, descWrites, descBatchSize, descPurged, descPurgeRuns, descPurgeLast,
+		descCommits, descWrites, descBatchSize, descCommitSeconds, descPurged, descPurgeRuns, descPurgeLast,
 		descLoginFailures, descLoginThrottled} {
 		ch <- d
 	}
@@ -212,6 +214,11 @@ func (c storeCollector) Collect(ch chan<- prometheus.Metric) {
 		buckets[b] = s.BatchSizes[i]
 	}
 	ch <- prometheus.MustNewConstHistogram(descBatchSize, uint64(s.Commits), float64(s.Writes), buckets)
+	buckets = make(map[float64]uint64, len(models.CommitSecondsBounds))
+	for i, b := range models.CommitSecondsBounds {
+		buckets[b] = s.CommitSeconds[i]
+	}
+	ch <- prometheus.MustNewConstHistogram(descCommitSeconds, s.CommitSecondsCount, s.CommitSecondsSum, buckets)
 	for _, t := range models.PurgeTables {
 		counter(descPurged, s.Purged[t], t)
 	}

@@ -87,7 +87,7 @@ func TestMetrics(t *testing.T) {
 		"latchkey_http_requests_total", "latchkey_http_request_duration_seconds",
 		"latchkey_revocations_total", "latchkey_revoked_grants_total", "latchkey_revoked_tokens_total",
 		"latchkey_revocations_unknown_token_total", "latchkey_login_failures_total", "latchkey_login_throttled_total",
-		"latchkey_write_commits_total", "latchkey_writes_total", "latchkey_write_batch_size",
+		"latchkey_write_commits_total", "latchkey_writes_total", "latchkey_write_batch_size", "latchkey_write_commit_seconds",
 		"latchkey_purged_rows_total", "latchkey_purge_runs_total", "latchkey_purge_last_success_timestamp_seconds",
 		"go_goroutines", "go_memstats_heap_alloc_bytes", "process_cpu_seconds_total", "process_open_fds",
 	} {
@@ -126,6 +126,26 @@ func TestMetrics(t *testing.T) {
 	}
 	if n := value(t, after, "latchkey_write_batch_size"); n != value(t, after, "latchkey_write_commits_total") {
 		t.Errorf("batch size histogram counts %v commits, the counter %v", n, value(t, after, "latchkey_write_commits_total"))
+	}
+	// Every commit is timed, each bucket holds the ones before it, and the
+	// time is what a durable commit takes: more than nothing, far less
+	// than a minute.
+	if n := value(t, after, "latchkey_write_commit_seconds"); n != value(t, after, "latchkey_write_commits_total") {
+		t.Errorf("commit time histogram counts %v commits, the counter %v", n, value(t, after, "latchkey_write_commits_total"))
+	}
+	h := after["latchkey_write_commit_seconds"].GetMetric()[0].GetHistogram()
+	var prev uint64
+	for _, b := range h.GetBucket() {
+		if b.GetCumulativeCount() < prev {
+			t.Errorf("commit time bucket le=%v holds %d, fewer than the %d before it", b.GetUpperBound(), b.GetCumulativeCount(), prev)
+		}
+		prev = b.GetCumulativeCount()
+	}
+	if prev > h.GetSampleCount() {
+		t.Errorf("commit time buckets hold %d, the count is %d", prev, h.GetSampleCount())
+	}
+	if s := h.GetSampleSum(); s <= 0 || s > 60 {
+		t.Errorf("commit time sum %v s for %d commits", s, h.GetSampleCount())
 	}
 }
 

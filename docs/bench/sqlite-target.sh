@@ -8,7 +8,8 @@
 # `latchkey --db FILE bench fill --tokens N`), creates a bench client,
 # starts the server on 127.0.0.1, samples the WAL file's size every 50 ms,
 # runs the bench (ceiling, issuance, revocation, introspection), then reads
-# the server's peak RSS (VmHWM) and stops it. The last lines are the
+# the server's peak RSS (VmHWM) and its commit times (/metrics) and stops
+# it. The last lines are the
 # medians over the runs. LATCHKEY (default: go build ./cmd/latchkey) is
 # the binary, copied into WORK; WORK (default: a temp dir) holds the copies.
 set -euo pipefail
@@ -53,10 +54,18 @@ for i in $(seq 1 "$runs"); do
 	((tokens > 0)) && args+=(--tokens "$tokens")
 	res=$("$lk" "${args[@]}")
 	hwm=$(awk '/VmHWM/ {print $2}' /proc/$pid/status)
+	# The commit times (latchkey_write_commit_seconds): how many commits
+	# the run made, and how many took over 50 and over 100 ms, to tell a
+	# stall in the writer from one elsewhere.
+	commits=$(curl -s http://127.0.0.1:$port/metrics | awk '
+		/^latchkey_write_commit_seconds_bucket\{le="0.05"\}/ {le50 = $2}
+		/^latchkey_write_commit_seconds_bucket\{le="0.1"\}/ {le100 = $2}
+		/^latchkey_write_commit_seconds_count/ {n = $2}
+		END {printf "%d commits, %d over 50 ms, %d over 100 ms", n, n - le50, n - le100}')
 	kill -TERM $pid; wait $pid || true
 	wait $sampler 2>/dev/null || true
 	echo "$res" | sed "s/^/run $i: /"
-	echo "run $i: tokens at start $tokens_before; peak RSS ${hwm} kB; largest WAL $(cat "$work/maxwal" 2>/dev/null || echo 0) bytes"
+	echo "run $i: tokens at start $tokens_before; peak RSS ${hwm} kB; largest WAL $(cat "$work/maxwal" 2>/dev/null || echo 0) bytes; $commits"
 	{ echo "$res"; echo "rss_kb $hwm"; echo "wal_bytes $(cat "$work/maxwal" 2>/dev/null || echo 0)"; echo "--"; } >>"$out"
 	rm -f "$work/maxwal"
 done
