@@ -48,15 +48,18 @@ type writeOp struct {
 // therefore be safe to run twice. On PostgreSQL, pgWriters loops share the
 // queue (see writer_postgres.go).
 type batcher struct {
-	s      *Store
-	ops    chan *writeOp
-	quit   chan struct{}
-	closed sync.Once
-	wg     sync.WaitGroup
+	s    *Store
+	ops  chan *writeOp
+	quit chan struct{}
+	// stopped is closed once every loop has returned, after answering
+	// what was queued: an operation queued later is never run.
+	stopped chan struct{}
+	closed  sync.Once
+	wg      sync.WaitGroup
 }
 
 func newBatcher(s *Store) *batcher {
-	b := &batcher{s: s, ops: make(chan *writeOp, 4*maxBatch), quit: make(chan struct{})}
+	b := &batcher{s: s, ops: make(chan *writeOp, 4*maxBatch), quit: make(chan struct{}), stopped: make(chan struct{})}
 	switch s.dialect {
 	case DialectSQLite:
 		b.wg.Add(1)
@@ -68,8 +71,11 @@ func newBatcher(s *Store) *batcher {
 }
 
 func (b *batcher) close() {
-	b.closed.Do(func() { close(b.quit) })
-	b.wg.Wait()
+	b.closed.Do(func() {
+		close(b.quit)
+		b.wg.Wait()
+		close(b.stopped)
+	})
 }
 
 // write runs fn in a transaction and returns once it is durably committed
@@ -92,8 +98,21 @@ func (s *Store) enqueue(ctx context.Context, op *writeOp) error {
 		return ctx.Err()
 	}
 	// Once queued, wait for the answer even if ctx ends: the operation may
-	// already be committed, and the caller must not report otherwise.
-	return <-op.done
+	// already be committed, and the caller must not report otherwise. The
+	// queue has room, so a send can still succeed while the store closes,
+	// after the writer's last look at it; once the writer has stopped, an
+	// operation it did not answer was never run.
+	select {
+	case err := <-op.done:
+		return err
+	case <-s.batch.stopped:
+		select {
+		case err := <-op.done:
+			return err
+		default:
+			return fmt.Errorf("%w: store is closed", ErrUnavailable)
+		}
+	}
 }
 
 func (b *batcher) loop() {
