@@ -15,6 +15,8 @@ void *sqlite3_db_mutex(sqlite3 *);
 // applied, SQLITE_MISUSE when SQLite has already initialized.
 static int latchkey_sqlite_memstatus_off(void) { return sqlite3_config(9, 0); }
 
+int sqlite3_initialize(void);
+
 static int latchkey_sqlite_has_mutex(void *db) { return sqlite3_db_mutex((sqlite3 *)db) != 0; }
 */
 import "C"
@@ -45,7 +47,15 @@ import (
 // 6.3 % of the process's CPU, most of it from sqlite3_free and
 // sqlite3_step; after, they no longer showed (docs/benchmarks.md, eighth
 // session).
-func init() { sqliteStatsOff = C.latchkey_sqlite_memstatus_off() == 0 }
+//
+// SQLite then initializes here, while the program is still one goroutine,
+// rather than in whichever connection opens first (its initialization is
+// not safe against two first opens at once: mattn/go-sqlite3#790). Should
+// it fail, the first open tries again and reports the error.
+func init() {
+	sqliteStatsOff = C.latchkey_sqlite_memstatus_off() == 0
+	C.sqlite3_initialize()
+}
 
 // sqliteStatsOff is whether SQLite's memory statistics were turned off.
 var sqliteStatsOff bool
