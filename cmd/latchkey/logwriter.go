@@ -5,16 +5,26 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"time"
 )
 
 // logBufferMax bounds the log lines waiting to be written: about 10,000
 // access log lines, a second or two at full load.
 const logBufferMax = 2 << 20
 
+// logGather is how long the writing goroutine lets lines gather after each
+// write before it takes the next ones. Woken for every line instead, it
+// wrote about 1.5 lines per write under load: 15,000 write calls a second
+// at 20,000 introspections a second (docs/benchmarks.md, eighth session).
+// A line waits at most this long more; the first line after a quiet spell
+// is written at once.
+const logGather = time.Millisecond
+
 // logWriter is serve's log output. A request appends its line to a buffer
 // and goes on; a goroutine of its own writes whatever has gathered to the
-// real output in one write, so at 10,000 requests a second stderr takes a
-// few hundred writes a second, not one per request, and no request ever
+// real output in one write, at most one write per logGather, so at 20,000
+// requests a second stderr takes under a thousand writes a second, not one
+// per request, and no request ever
 // waits for the terminal, the pipe or journald behind stderr. While that
 // goroutine is blocked in a write, lines keep gathering up to
 // logBufferMax; beyond it they are dropped, counted, and reported in a
@@ -90,6 +100,9 @@ func (lw *logWriter) run() {
 		}
 		if stop {
 			return
+		}
+		if len(out) > 0 {
+			time.Sleep(logGather)
 		}
 	}
 }

@@ -198,3 +198,69 @@ func TestLogWriterDropsWhatDoesNotFit(t *testing.T) {
 		t.Errorf("a write after Close: %v, output ends %q", err, out.String()[max(0, len(out.String())-20):])
 	}
 }
+
+// countingWriter counts the writes it is given.
+type countingWriter struct {
+	mu     sync.Mutex
+	writes int
+	buf    bytes.Buffer
+}
+
+func (w *countingWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.writes++
+	return w.buf.Write(p)
+}
+
+// TestLogWriterGathersLines: lines that come one at a time under load
+// (here one every 50 µs or so, as 20,000 requests a second would log) go
+// out many to a write, not one each; a line after a quiet spell goes out
+// at once; and every line is written, in order.
+func TestLogWriterGathersLines(t *testing.T) {
+	t.Parallel()
+	out := &countingWriter{}
+	lw := newLogWriter(out, logBufferMax)
+	const n = 2000
+	start := time.Now()
+	for i := range n {
+		if _, err := lw.Write([]byte(strconv.Itoa(i) + "\n")); err != nil {
+			t.Fatal(err)
+		}
+		// Paced by the clock, not by time.Sleep, which sleeps about a
+		// millisecond at the least here.
+		for next := time.Now().Add(50 * time.Microsecond); time.Now().Before(next); {
+		}
+	}
+	elapsed := time.Since(start)
+	time.Sleep(50 * time.Millisecond) // quiet
+	if _, err := lw.Write([]byte("alone\n")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Second)
+	for !strings.HasSuffix(func() string { out.mu.Lock(); defer out.mu.Unlock(); return out.buf.String() }(), "alone\n") {
+		if time.Now().After(deadline) {
+			t.Fatal("a line after a quiet spell was not written within 1 s")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := lw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(out.buf.String(), "\n"), "\n")
+	if len(lines) != n+1 {
+		t.Fatalf("%d lines written, want %d", len(lines), n+1)
+	}
+	for i := range n {
+		if lines[i] != strconv.Itoa(i) {
+			t.Fatalf("line %d is %q", i, lines[i])
+		}
+	}
+	// One write per logGather while lines come, at most; the margin is for
+	// the line after the quiet spell and the timer's slack. (Lines slower
+	// than one per logGather would pass either way.)
+	if limit := int(elapsed/logGather) + 20; out.writes > limit {
+		t.Errorf("%d lines over %v took %d writes, want at most %d: lines are not gathered", n+1, elapsed, out.writes, limit)
+	}
+	t.Logf("%d lines over %v in %d writes", n+1, elapsed, out.writes)
+}
