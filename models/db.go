@@ -488,7 +488,14 @@ func (h *hotReaders) row(ctx context.Context, q hotRead, arg any, read func([]dr
 		}
 	}
 	defer func() { h.ch <- r }()
-	err = r.conn.Raw(func(any) error {
+	err = r.conn.Raw(func(any) (err error) {
+		// A panic in read must not leave Raw: database/sql would close
+		// the connection, and this reader would fail every later read.
+		defer func() {
+			if p := recover(); p != nil {
+				found, err = false, fmt.Errorf("models: hot read panicked: %v", p)
+			}
+		}()
 		r.args[0] = driver.NamedValue{Ordinal: 1, Value: arg}
 		rows, err := r.stmts[q].QueryContext(context.Background(), r.args[:])
 		if err != nil {

@@ -3,7 +3,9 @@ package models
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -98,5 +100,34 @@ func TestTokenGrantReadsThroughTheDriver(t *testing.T) {
 	}
 	if g, _ := st.tokenGrant(ctx, withUser.AccessToken); g.UserID == nil || *g.UserID != u.ID || g.Username != "alice" {
 		t.Errorf("the user of the grant: %+v", g)
+	}
+}
+
+// TestHotReadPanicKeepsTheReader: a read whose callback panics fails with
+// an error, and every kept connection still reads afterwards. Before, the
+// panic left database/sql's Raw, which closed the connection, and the
+// reader went back to the others closed: every read it took later failed.
+func TestHotReadPanicKeepsTheReader(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := openPlanStore(t)
+	c, err := st.CreateClient(ctx, NewClient{Name: "App", Type: ClientConfidential, GrantTypes: []GrantType{GrantClientCredentials}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	iss, err := st.IssueGrant(ctx, StartGrant{Client: c.Client, GrantType: GrantClientCredentials, Scope: c.Client.Scope, TTLs: DefaultTTLs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range st.hot.n {
+		_, err := st.hot.row(ctx, hotActiveToken, TokenKey(iss.AccessToken), func([]driver.Value) error { panic("a bug in a read") })
+		if err == nil || !strings.Contains(err.Error(), "panicked") {
+			t.Fatalf("read %d whose callback panicked: %v, want an error", i, err)
+		}
+	}
+	for i := range 2 * st.hot.n {
+		if _, err := st.ActiveToken(ctx, iss.AccessToken); err != nil {
+			t.Fatalf("read %d after the panics: %v", i, err)
+		}
 	}
 }
