@@ -51,7 +51,7 @@ var BatchSizeBounds = []float64{1, 2, 4, 8, 16, 32, 64, 128, 256}
 
 // CommitSecondsBounds are the upper bounds, in seconds, of the buckets of
 // commit times (Stats.CommitSeconds).
-var CommitSecondsBounds = []float64{0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1}
+var CommitSecondsBounds = [...]float64{0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1}
 
 // counters are the store's process-wide counters, read by Stats. They are
 // plain atomics: models exposes numbers and does not depend on a metrics
@@ -68,7 +68,7 @@ type counters struct {
 	// commitTimes counts commits per CommitSecondsBounds bucket (not
 	// cumulative; the last is over the largest bound), commitNanos their
 	// total time.
-	commitTimes [12]atomic.Int64
+	commitTimes [len(CommitSecondsBounds) + 1]atomic.Int64
 	commitNanos atomic.Int64
 
 	purged           [7]atomic.Int64 // rows, per PurgeTables entry

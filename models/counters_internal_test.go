@@ -87,7 +87,7 @@ func TestCommitTimeBuckets(t *testing.T) {
 		st.counters.countCommit(3, d)
 	}
 	s := st.Stats()
-	want := map[float64]uint64{0.0005: 1, 0.001: 2, 0.002: 2, 0.005: 2, 0.01: 3, 0.025: 3, 0.05: 3, 0.1: 3, 0.25: 4, 0.5: 4, 1: 4}
+	want := map[float64]uint64{0.0001: 0, 0.00025: 0, 0.0005: 1, 0.001: 2, 0.002: 2, 0.005: 2, 0.01: 3, 0.025: 3, 0.05: 3, 0.1: 3, 0.25: 4, 0.5: 4, 1: 4}
 	for i, b := range CommitSecondsBounds {
 		if s.CommitSeconds[i] != want[b] {
 			t.Errorf("le=%v: %d commits, want %d", b, s.CommitSeconds[i], want[b])

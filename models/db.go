@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -493,7 +494,7 @@ func (h *hotReaders) row(ctx context.Context, q hotRead, arg any, read func([]dr
 		// the connection, and this reader would fail every later read.
 		defer func() {
 			if p := recover(); p != nil {
-				found, err = false, fmt.Errorf("models: hot read panicked: %v", p)
+				found, err = false, fmt.Errorf("models: hot read panicked: %v\n%s", p, debug.Stack())
 			}
 		}()
 		r.args[0] = driver.NamedValue{Ordinal: 1, Value: arg}

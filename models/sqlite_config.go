@@ -1,5 +1,3 @@
-//go:build cgo
-
 package models
 
 /*
@@ -29,9 +27,15 @@ import (
 )
 
 // SQLite runs here without the locks it takes for callers that share a
-// connection between threads, because none does: database/sql hands a
-// connection to one goroutine at a time, the writer and the checkpointer
-// have one each, and the hot readers are handed out one request at a time.
+// connection between threads, because none does: database/sql makes every
+// driver call under the connection's own lock and hands a connection to
+// one goroutine at a time, the writer and the checkpointer have one each,
+// and the hot readers are handed out one request at a time. One thing
+// would break this: a driver statement dropped without Close while its
+// connection is back in use, since mattn's driver finalizes such a
+// statement from the garbage collector's goroutine. Every driver
+// statement is closed: by database/sql, or by the hot readers'
+// closeStmts.
 //
 //   - Each connection opens with _mutex=no (SQLITE_OPEN_NOMUTEX, SQLite's
 //     multi-thread mode). In its default serialized mode SQLite enters the
@@ -41,17 +45,21 @@ import (
 //     process, to keep the count that sqlite3_memory_used reports; Latchkey
 //     reads no such count. SQLite's documentation recommends this setting
 //     for speed. It must be made before SQLite initializes, so it is made
-//     when this package initializes, before any connection opens.
+//     when this package initializes, before any connection opens. It is
+//     process-wide: SQLite's own heap limits would not work for anything
+//     else in the process that used SQLite (nothing does).
 //
 // In a perf profile of BenchmarkRevoke, pthread_mutex_lock and unlock were
 // 6.3 % of the process's CPU, most of it from sqlite3_free and
 // sqlite3_step; after, they no longer showed (docs/benchmarks.md, eighth
 // session).
 //
-// SQLite then initializes here, while the program is still one goroutine,
-// rather than in whichever connection opens first (its initialization is
-// not safe against two first opens at once: mattn/go-sqlite3#790). Should
-// it fail, the first open tries again and reports the error.
+// SQLite then initializes here, before any connection opens, rather than
+// in whichever connection opens first (mattn/go-sqlite3#790 reports a
+// crash from two first opens at once). Should it fail, the first open
+// tries again and reports the error. Should the configuration fail (SQLite
+// already initialized), sqliteStatsOff is false and the statistics stay
+// on: slower, not wrong; TestSQLiteRunsWithoutItsMutexes checks it.
 func init() {
 	sqliteStatsOff = C.latchkey_sqlite_memstatus_off() == 0
 	C.sqlite3_initialize()

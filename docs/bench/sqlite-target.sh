@@ -57,7 +57,7 @@ for i in $(seq 1 "$runs"); do
 	# The commit times (latchkey_write_commit_seconds): how many commits
 	# the run made, and how many took over 50 and over 100 ms, to tell a
 	# stall in the writer from one elsewhere.
-	commits=$(curl -s http://127.0.0.1:$port/metrics | awk '
+	commits=$( (curl -s http://127.0.0.1:$port/metrics || true) | awk '
 		/^latchkey_write_commit_seconds_bucket\{le="0.05"\}/ {le50 = $2}
 		/^latchkey_write_commit_seconds_bucket\{le="0.1"\}/ {le100 = $2}
 		/^latchkey_write_commit_seconds_count/ {n = $2}
