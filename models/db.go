@@ -195,8 +195,8 @@ func Open(dsn string, opts Options) (*Store, error) {
 		}
 		// n kept for the reads of every introspection and every revocation
 		// at the endpoint (see hotReaders; taken once the schema exists, in
-		// prepareHot), and
-		// n/2 for every other read: with introspection off the pool it
+		// prepareHot), and n/2 for every other read: with introspection off
+		// the pool it
 		// needs fewer, and each connection holds a page cache. At 256
 		// connections the peak RSS was 2-3 MB lower with 2 than with 4 and
 		// the throughput the same (docs/benchmarks.md, "Memory").
@@ -397,8 +397,9 @@ type rawReader struct {
 
 // hotReaders are SQLite reader connections kept apart from the reader
 // pool for the read of every introspection (ActiveToken) and of every
-// revocation at the endpoint (the token's grant, before the write). They are used
-// through the driver's own statements, without database/sql's pool, row
+// revocation at the endpoint (the token's grant, before the write). They
+// are used through the driver's own statements, without database/sql's
+// pool, row
 // and Scan machinery: in a profile of the server under introspection
 // load, those took about a third of the read's Go time (the pool's lock
 // and bookkeeping, a Rows per call, a reflective conversion per column)

@@ -181,6 +181,16 @@ var (
 		"Password checks refused by the login throttle before any hash was computed.", nil, nil)
 )
 
+// constHistogram is a histogram of count observations summing to sum,
+// cumulative[i] of them at most bounds[i].
+func constHistogram(d *prometheus.Desc, count uint64, sum float64, bounds []float64, cumulative []uint64) prometheus.Metric {
+	buckets := make(map[float64]uint64, len(bounds))
+	for i, b := range bounds {
+		buckets[b] = cumulative[i]
+	}
+	return prometheus.MustNewConstHistogram(d, count, sum, buckets)
+}
+
 // storeCollector reads the store's counters at each scrape.
 type storeCollector struct{ st *models.Store }
 
@@ -209,16 +219,8 @@ func (c storeCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descLoginThrottled, s.LoginThrottled)
 	counter(descCommits, s.Commits)
 	counter(descWrites, s.Writes)
-	buckets := make(map[float64]uint64, len(models.BatchSizeBounds))
-	for i, b := range models.BatchSizeBounds {
-		buckets[b] = s.BatchSizes[i]
-	}
-	ch <- prometheus.MustNewConstHistogram(descBatchSize, uint64(s.Commits), float64(s.Writes), buckets)
-	buckets = make(map[float64]uint64, len(models.CommitSecondsBounds))
-	for i, b := range models.CommitSecondsBounds {
-		buckets[b] = s.CommitSeconds[i]
-	}
-	ch <- prometheus.MustNewConstHistogram(descCommitSeconds, s.CommitSecondsCount, s.CommitSecondsSum, buckets)
+	ch <- constHistogram(descBatchSize, uint64(s.Commits), float64(s.Writes), models.BatchSizeBounds, s.BatchSizes)
+	ch <- constHistogram(descCommitSeconds, s.CommitSecondsCount, s.CommitSecondsSum, models.CommitSecondsBounds[:], s.CommitSeconds)
 	for _, t := range models.PurgeTables {
 		counter(descPurged, s.Purged[t], t)
 	}
