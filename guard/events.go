@@ -92,18 +92,19 @@ var errStreamGone = errors.New("guard: the event stream is gone")
 // not live to live it flushes the cache, since events may have been missed
 // meanwhile.
 func (g *Guard) Healthy() bool {
-	now := g.now().UnixNano()
-	bound := g.cfg.StaleAfter.Nanoseconds()
 	e := &g.ev
-	ok := e.noStatus.Load() || now-e.lastStatusOK.Load() < bound
-	if ok && e.push.Load() {
-		ok = now-e.lastEventOK.Load() < bound
-	} else if ok {
-		ok = e.pollInFlight.Load() || now-e.lastPollOK.Load() < bound
-	}
+	ok := g.live(g.now().UnixNano())
 	if !ok {
-		if e.trusted.Swap(false) {
-			g.log.Warn("guard: event stream not live; introspecting every request")
+		if e.trusted.Load() {
+			// Decided again under the lock, on fresh readings: a caller
+			// that read the clock before a recovery was recorded must not
+			// undo the recovery after it was announced.
+			e.recover.Lock()
+			if e.trusted.Load() && !g.live(g.now().UnixNano()) {
+				e.trusted.Store(false)
+				g.log.Warn("guard: event stream not live; introspecting every request")
+			}
+			e.recover.Unlock()
 		}
 		return false
 	}
@@ -118,6 +119,19 @@ func (g *Guard) Healthy() bool {
 		e.recover.Unlock()
 	}
 	return true
+}
+
+// live applies the package doc's rule at now (Unix nanoseconds).
+func (g *Guard) live(now int64) bool {
+	bound := g.cfg.StaleAfter.Nanoseconds()
+	e := &g.ev
+	if !e.noStatus.Load() && now-e.lastStatusOK.Load() >= bound {
+		return false
+	}
+	if e.push.Load() {
+		return now-e.lastEventOK.Load() < bound
+	}
+	return e.pollInFlight.Load() || now-e.lastPollOK.Load() < bound
 }
 
 // Run subscribes to revocation events and delivers them to the cache until
@@ -285,6 +299,11 @@ func (g *Guard) pollLoop(ctx context.Context, endpoint string) error {
 		c, cancel := context.WithTimeout(ctx, g.cfg.PollTimeout)
 		g.ev.pollInFlight.Store(true)
 		_, err := g.ssf(c, http.MethodPost, endpoint, pollRequest{MaxEvents: 100, Ack: ack, SetErrs: errs}, &resp)
+		if err == nil {
+			// Before the flag drops: a long poll may have outlasted
+			// StaleAfter, and in between the stream would look dead.
+			g.ev.lastPollOK.Store(g.now().UnixNano())
+		}
 		g.ev.pollInFlight.Store(false)
 		cancel()
 		if err != nil {
@@ -299,7 +318,6 @@ func (g *Guard) pollLoop(ctx context.Context, endpoint string) error {
 			continue
 		}
 		backoff = 100 * time.Millisecond
-		g.ev.lastPollOK.Store(g.now().UnixNano())
 		g.Healthy() // flush and log on recovery now, not at the next request
 		ack, errs = ack[:0], nil
 		for jti, set := range resp.Sets {

@@ -99,6 +99,11 @@ func (g *Guard) introspect(ctx context.Context, token string) (Info, bool, error
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
 	req.SetBasicAuth(url.QueryEscape(g.cfg.ClientID), url.QueryEscape(g.cfg.ClientSecret))
+	// Introspection only reads, so it is safe to send twice. A nil
+	// Idempotency-Key says so to net/http without sending the header: a
+	// kept-alive connection the server closes as the request goes out is
+	// then retried on a new one instead of failing the caller with 503.
+	req.Header["Idempotency-Key"] = nil
 	resp, err := g.hc.Do(req)
 	if err != nil {
 		// The error may quote the URL, never the body: no token in it.

@@ -7,12 +7,14 @@ package guard_test
 // cmd/latchkey/guard_test.go.
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -34,6 +36,10 @@ type standIn struct {
 	jwks           []byte
 	introspections atomic.Int64
 	cut            atomic.Bool // SSF endpoints answer 503
+	// dropIntrospection: the next introspection request is read, then its
+	// connection closed without an answer, as a restarting server does.
+	dropIntrospection atomic.Bool
+	pollWait          time.Duration // how long a poll is held without events
 
 	mu     sync.Mutex
 	active map[string]map[string]any // token → introspection answer
@@ -49,7 +55,8 @@ func newStandIn(t testing.TB) *standIn {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &standIn{t: t, active: map[string]map[string]any{}, queue: map[string]string{}, errs: map[string]string{}, wake: make(chan struct{})}
+	s := &standIn{t: t, active: map[string]map[string]any{}, queue: map[string]string{}, errs: map[string]string{}, wake: make(chan struct{}),
+		pollWait: 2 * time.Second}
 	s.key, _ = jwk.Import(priv)
 	_ = s.key.Set(jwk.KeyIDKey, "k1")
 	pub, _ := jwk.PublicKeyOf(priv.Public())
@@ -87,6 +94,15 @@ func (s *standIn) serve(w http.ResponseWriter, r *http.Request) {
 	case "/o/introspect/":
 		s.introspections.Add(1)
 		_ = r.ParseForm()
+		if s.dropIntrospection.Swap(false) {
+			conn, _, err := w.(http.Hijacker).Hijack()
+			if err != nil {
+				s.t.Error(err)
+				return
+			}
+			conn.Close()
+			return
+		}
 		s.mu.Lock()
 		ans, ok := s.active[r.PostForm.Get("token")]
 		s.mu.Unlock()
@@ -121,7 +137,7 @@ func (s *standIn) serve(w http.ResponseWriter, r *http.Request) {
 			s.errs[j] = e["err"]
 		}
 		s.mu.Unlock()
-		deadline := time.After(2 * time.Second)
+		deadline := time.After(s.pollWait)
 		for {
 			s.mu.Lock()
 			sets, wake := map[string]string{}, s.wake
@@ -192,7 +208,14 @@ func (s *standIn) acked() bool {
 // that echoes the identity headers, until the test ends.
 func startGuard(t testing.TB, s *standIn, stale time.Duration) (*guard.Guard, *httptest.Server) {
 	t.Helper()
-	g, err := guard.New(guard.Config{Issuer: s.URL, ClientID: "guard-client", ClientSecret: "secret", StaleAfter: stale, StreamDescription: t.Name()})
+	return startGuardWith(t, s, guard.Config{StaleAfter: stale})
+}
+
+// startGuardWith is startGuard with more of the guard's Config set.
+func startGuardWith(t testing.TB, s *standIn, cfg guard.Config) (*guard.Guard, *httptest.Server) {
+	t.Helper()
+	cfg.Issuer, cfg.ClientID, cfg.ClientSecret, cfg.StreamDescription = s.URL, "guard-client", "secret", t.Name()
+	g, err := guard.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -335,6 +358,67 @@ func TestStandInFallback(t *testing.T) {
 	}
 }
 
+// TestStandInLiveAcrossLongPolls: a long poll held longer than
+// StaleAfter ends with nothing to deliver, and the next one starts; at no
+// moment in between is the stream taken for dead, which would flush the
+// cache and log a false alarm every PollTimeout.
+func TestStandInLiveAcrossLongPolls(t *testing.T) {
+	t.Parallel()
+	s := newStandIn(t)
+	s.pollWait = 1500 * time.Millisecond
+	var logs syncBuffer
+	g, _ := startGuardWith(t, s, guard.Config{StaleAfter: time.Second, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	var dead atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if !g.Healthy() {
+					dead.Add(1)
+				}
+			}
+		}()
+	}
+	time.Sleep(4 * s.pollWait)
+	close(stop)
+	wg.Wait()
+	if n := dead.Load(); n != 0 || strings.Contains(logs.String(), "not live") {
+		t.Errorf("across 4 long polls the stream was taken for dead %d times; log:\n%s", n, logs.String())
+	}
+}
+
+// TestStandInIntrospectionRetried: the authorization server closes a
+// kept-alive connection just as the guard sends an introspection on it
+// (a restart, an idle timeout). Introspection only reads, so the guard's
+// client sends it again on a new connection rather than failing the
+// caller's request with 503.
+func TestStandInIntrospectionRetried(t *testing.T) {
+	t.Parallel()
+	s := newStandIn(t)
+	_, front := startGuard(t, s, 30*time.Second)
+	s.issue("tok1", "sid1", "alice", "app1")
+	s.issue("tok2", "sid2", "alice", "app1")
+	if code := status(t, front, "tok1"); code != 200 {
+		t.Fatalf("first token: %d", code)
+	}
+	before := s.introspections.Load()
+	s.dropIntrospection.Store(true)
+	if code := status(t, front, "tok2"); code != 200 {
+		t.Errorf("introspection whose connection was closed unanswered: got %d, want 200", code)
+	}
+	if n := s.introspections.Load() - before; n != 2 {
+		t.Errorf("introspection requests seen: %d, want 2 (the dropped one and its retry)", n)
+	}
+}
+
 // TestStandInRefusals: RFC 6750 §3 answers, and 503 (fail closed) when
 // the authorization server cannot be reached and nothing trusted is cached.
 func TestStandInRefusals(t *testing.T) {
@@ -384,4 +468,22 @@ func TestStandInRefusals(t *testing.T) {
 	if status, _, retry := do("Bearer whatever"); status != 503 || retry == "" {
 		t.Errorf("authorization server down: got %d (Retry-After %q), want 503 with Retry-After", status, retry)
 	}
+}
+
+// syncBuffer is a bytes.Buffer the guard's logger writes while the test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
