@@ -51,5 +51,8 @@
 // survives a revocation the guard may have missed.
 //
 // If Latchkey cannot be reached and no trusted cached answer exists, the
-// request is refused with 503 and Retry-After: the guard fails closed.
+// request is refused with 503 and Retry-After: the guard fails closed. An
+// introspection whose kept-alive connection Latchkey closes as it is sent
+// (a restart, an idle timeout) is first sent again on a new connection:
+// it only reads, so sending it twice is safe.
 package guard
