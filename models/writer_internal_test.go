@@ -3,7 +3,9 @@ package models
 import (
 	"context"
 	"errors"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -58,5 +60,63 @@ func TestWritesAfterCloseAreRefused(t *testing.T) {
 		case <-deadline:
 			t.Fatalf("%d of 200 writes on a closed store still wait after 10 s", 200-i)
 		}
+	}
+}
+
+// TestCallersRunBeforeTheNextBatch: once a group commit is durable, the
+// callers it answered run before the writer starts the next batch. Before,
+// the writer went straight on to the next batch, holding its P, while the
+// woken callers, their answers ready, waited behind it: on one P until the
+// next commit's fsync let them in. Not parallel: it runs on one P.
+func TestCallersRunBeforeTheNextBatch(t *testing.T) {
+	s := openPlanStore(t)
+	if s.Dialect() != DialectSQLite {
+		t.Skip("the group commit's yield is SQLite's")
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	ctx := context.Background()
+	var mu sync.Mutex
+	var order []string
+	note := func(e string) {
+		mu.Lock()
+		defer mu.Unlock()
+		order = append(order, e)
+	}
+	var once sync.Once
+	started, release, first := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	go func() {
+		err := s.write(ctx, func(*gorm.DB) error {
+			once.Do(func() { close(started) })
+			<-release
+			return nil
+		})
+		note("first answered")
+		first <- err
+	}()
+	<-started
+	// The next batch queues while the first one's write is held.
+	const next = 8
+	errs := make(chan error, next)
+	for range next {
+		go func() { errs <- s.write(ctx, func(*gorm.DB) error { note("next batch ran"); return nil }) }()
+	}
+	for deadline := time.Now().Add(10 * time.Second); len(s.batch.ops) < next; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of %d writes queued", len(s.batch.ops), next)
+		}
+	}
+	close(release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	for range next {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(order) == 0 || order[0] != "first answered" {
+		t.Errorf("the next batch ran before the first one's caller was back: %q", order)
 	}
 }
