@@ -18,9 +18,11 @@ import (
 // runtime keeps the heap's high-water mark and hands it back slowly: at 256
 // connections it held 27 MB for a 12 MB heap. At 24 MiB the scavenger
 // returns that slack at once and the collector runs about 40% more often:
-// the peak RSS at 256 connections fell from 61–65 to 57–58 MB, for about
-// 8% more CPU per request (docs/benchmarks.md, "Memory"). --memory-limit
-// off gives the CPU back.
+// the peak RSS at 256 connections fell from 61–65 to 57–58 MB. Measured
+// within one server, it costs nothing at 32 connections, and at 256 about
+// 8% of issuance and 15% of revocation throughput (docs/benchmarks.md,
+// "What the default memory limit costs"). --memory-limit off gives that
+// back.
 // The limit is soft, and the default follows the live heap up
 // (defaultLimitFor), so a heap that needs more gets it without the
 // collector running all the time.
