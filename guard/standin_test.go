@@ -40,6 +40,9 @@ type standIn struct {
 	// connection closed without an answer, as a restarting server does.
 	dropIntrospection atomic.Bool
 	pollWait          time.Duration // how long a poll is held without events
+	// introURL, when set, is the introspection endpoint the metadata
+	// names instead of the stand-in's own.
+	introURL atomic.Pointer[string]
 
 	mu     sync.Mutex
 	active map[string]map[string]any // token → introspection answer
@@ -83,7 +86,11 @@ func (s *standIn) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	switch r.URL.Path {
 	case "/.well-known/oauth-authorization-server":
-		js(200, map[string]string{"issuer": iss, "token_endpoint": iss + "/o/token/", "introspection_endpoint": iss + "/o/introspect/"})
+		intro := iss + "/o/introspect/"
+		if u := s.introURL.Load(); u != nil {
+			intro = *u
+		}
+		js(200, map[string]string{"issuer": iss, "token_endpoint": iss + "/o/token/", "introspection_endpoint": intro})
 	case "/.well-known/ssf-configuration":
 		js(200, map[string]any{"issuer": iss, "jwks_uri": iss + "/o/jwks/", "configuration_endpoint": iss + "/ssf/stream",
 			"status_endpoint": iss + "/ssf/status", "delivery_methods_supported": []string{guard.MethodPoll}})
@@ -365,9 +372,11 @@ func TestStandInFallback(t *testing.T) {
 func TestStandInLiveAcrossLongPolls(t *testing.T) {
 	t.Parallel()
 	s := newStandIn(t)
-	s.pollWait = 1500 * time.Millisecond
+	// Each poll is held longer than the bound; the status, read every
+	// half second, keeps well inside it even on a loaded machine.
+	s.pollWait = 2 * time.Second
 	var logs syncBuffer
-	g, _ := startGuardWith(t, s, guard.Config{StaleAfter: time.Second, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	g, _ := startGuardWith(t, s, guard.Config{StaleAfter: 1500 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	var dead atomic.Int64
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -387,11 +396,11 @@ func TestStandInLiveAcrossLongPolls(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(4 * s.pollWait)
+	time.Sleep(3*s.pollWait + s.pollWait/2)
 	close(stop)
 	wg.Wait()
 	if n := dead.Load(); n != 0 || strings.Contains(logs.String(), "not live") {
-		t.Errorf("across 4 long polls the stream was taken for dead %d times; log:\n%s", n, logs.String())
+		t.Errorf("across 3 long polls the stream was taken for dead %d times; log:\n%s", n, logs.String())
 	}
 }
 
@@ -403,7 +412,18 @@ func TestStandInLiveAcrossLongPolls(t *testing.T) {
 func TestStandInIntrospectionRetried(t *testing.T) {
 	t.Parallel()
 	s := newStandIn(t)
-	_, front := startGuard(t, s, 30*time.Second)
+	// Introspection on a server of its own, through a transport with one
+	// connection to it: the second introspection goes out on the first
+	// one's connection, kept alive, as the case needs. (Net/http resends
+	// only on a reused connection.)
+	is := httptest.NewServer(http.HandlerFunc(s.serve))
+	t.Cleanup(is.Close)
+	u := is.URL + "/o/introspect/"
+	s.introURL.Store(&u)
+	one := &http.Transport{MaxConnsPerHost: 1}
+	t.Cleanup(one.CloseIdleConnections)
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: byHost{is.Listener.Addr().String(): one}}
+	_, front := startGuardWith(t, s, guard.Config{StaleAfter: 30 * time.Second, HTTPClient: hc})
 	s.issue("tok1", "sid1", "alice", "app1")
 	s.issue("tok2", "sid2", "alice", "app1")
 	if code := status(t, front, "tok1"); code != 200 {
@@ -417,6 +437,17 @@ func TestStandInIntrospectionRetried(t *testing.T) {
 	if n := s.introspections.Load() - before; n != 2 {
 		t.Errorf("introspection requests seen: %d, want 2 (the dropped one and its retry)", n)
 	}
+}
+
+// byHost sends requests for the hosts it names through their transports,
+// and the rest through http.DefaultTransport.
+type byHost map[string]http.RoundTripper
+
+func (b byHost) RoundTrip(r *http.Request) (*http.Response, error) {
+	if rt, ok := b[r.URL.Host]; ok {
+		return rt.RoundTrip(r)
+	}
+	return http.DefaultTransport.RoundTrip(r)
 }
 
 // TestStandInRefusals: RFC 6750 §3 answers, and 503 (fail closed) when
