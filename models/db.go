@@ -196,10 +196,9 @@ func Open(dsn string, opts Options) (*Store, error) {
 		// n kept for the reads of every introspection and every revocation
 		// at the endpoint (see hotReaders; taken once the schema exists, in
 		// prepareHot), and n/2 for every other read: with introspection off
-		// the pool it
-		// needs fewer, and each connection holds a page cache. At 256
-		// connections the peak RSS was 2-3 MB lower with 2 than with 4 and
-		// the throughput the same (docs/benchmarks.md, "Memory").
+		// the pool needs fewer, and each connection holds a page cache. At
+		// 256 connections the peak RSS was 2-3 MB lower with 2 than with 4
+		// and the throughput the same (docs/benchmarks.md, "Memory").
 		n := max(4, 2*runtime.GOMAXPROCS(0))
 		rdb.SetMaxOpenConns(n + n/2)
 		rdb.SetMaxIdleConns(n + n/2)
@@ -395,18 +394,16 @@ type rawReader struct {
 	args  [1]driver.NamedValue
 }
 
-// hotReaders are SQLite reader connections kept apart from the reader
-// pool for the read of every introspection (ActiveToken) and of every
-// revocation at the endpoint (the token's grant, before the write). They
-// are used through the driver's own statements, without database/sql's
-// pool, row
-// and Scan machinery: in a profile of the server under introspection
-// load, those took about a third of the read's Go time (the pool's lock
-// and bookkeeping, a Rows per call, a reflective conversion per column)
-// and a dozen allocations. A buffered channel hands each connection to
-// one request at a time. They are the reader pool's connections, opened
-// the same way, read-only, with the same small page cache; the pool grows
-// by as many.
+// hotReaders are SQLite reader connections kept apart from the reader pool for
+// the read of every introspection (ActiveToken) and of every revocation at the
+// endpoint (the token's grant, before the write). They are used through the
+// driver's own statements, without database/sql's pool, row and Scan
+// machinery: in a profile of the server under introspection load, those took
+// about a third of the read's Go time (the pool's lock and bookkeeping, a Rows
+// per call, a reflective conversion per column) and a dozen allocations. A
+// buffered channel hands each connection to one request at a time. They are
+// the reader pool's connections, opened the same way, read-only, with the same
+// small page cache; the pool grows by as many.
 type hotReaders struct {
 	ch   chan *rawReader
 	done chan struct{} // closed by close: reads fail from then on

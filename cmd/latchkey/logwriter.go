@@ -20,16 +20,16 @@ const logBufferMax = 2 << 20
 // is written at once.
 const logGather = time.Millisecond
 
-// logWriter is serve's log output. A request appends its line to a buffer
-// and goes on; a goroutine of its own writes whatever has gathered to the
-// real output in one write, then lets lines gather for logGather, so at
-// 20,000 requests a second stderr takes about a thousand writes a second,
-// not one per request, and no request ever waits for the terminal, the
-// pipe or journald behind stderr. While that goroutine is blocked in a
-// write, lines keep gathering up to logBufferMax; beyond it they are dropped, counted, and reported in a
-// line of their own as soon as writing resumes: a stalled stderr must not
-// stall the server or grow its memory without bound. Close writes every
-// line still buffered; serve calls it last, so no line of a clean
+// logWriter is serve's log output. A request appends its line to a buffer and
+// goes on; a goroutine of its own writes whatever has gathered to the real
+// output in one write, then lets lines gather for logGather, so at 20,000
+// requests a second stderr takes about a thousand writes a second, not one per
+// request, and no request ever waits for the terminal, the pipe or journald
+// behind stderr. While that goroutine is blocked in a write, lines keep
+// gathering up to logBufferMax; beyond it they are dropped, counted, and
+// reported in a line of their own as soon as writing resumes: a stalled stderr
+// must not stall the server or grow its memory without bound. Close writes
+// every line still buffered; serve calls it last, so no line of a clean
 // shutdown is lost.
 type logWriter struct {
 	w   io.Writer
