@@ -64,8 +64,9 @@ type Store struct {
 	now      func() time.Time
 	batch    *batcher
 	lastUse  *lastUseThrottle
-	stmts    *stmtCache
-	clients  clientCache
+	// hw runs the writer's hot statements on SQLite (see hotWriter).
+	hw      *hotWriter
+	clients clientCache
 	// counters are exposed through Stats, for /metrics.
 	counters counters
 	// purging is held by the purge running in this process.
@@ -85,8 +86,8 @@ type Store struct {
 	claims streamClaims
 	// jti is the database's event jti prefix, read once (see jtiPrefix).
 	jti jtiPrefixCache
-	// unprepared remembers the hot statements already warned about.
-	unprepared sync.Map
+	// warnedUnprepared remembers the hot statements already warned about.
+	warnedUnprepared sync.Map
 	// ckpt runs the WAL checkpoints (SQLite; see checkpoint.go).
 	ckpt *checkpointer
 }
@@ -311,7 +312,7 @@ func (s *Store) Close() error {
 	s.audit.stop()
 	s.batch.close()
 	s.ckpt.stop()
-	s.stmts.close()
+	s.hw.close(s.wdb)
 	s.readStmts.close()
 	s.hot.close()
 	errs := []error{s.wdb.Close()}

@@ -214,14 +214,13 @@ func (s *Store) flushOutbox(tx *gorm.DB, evs []*Event) (int64, error) {
 }
 
 // queryHot runs one of the hot statements that return rows on the
-// writer's transaction (see exec).
-func (s *Store) queryHot(conn gorm.ConnPool, query string, args ...any) (*sql.Rows, error) {
-	st, ok, err := s.prepared(conn, query)
-	if err != nil {
-		return nil, err
+// writer's transaction conn (see exec and query).
+func (s *Store) queryHot(conn gorm.ConnPool, query string, args ...any) (rowSource, error) {
+	if st := s.hw.stmt(conn, query); st != nil {
+		return s.hw.query(st, args)
 	}
-	if ok {
-		return st.QueryContext(context.Background(), args...)
+	if err := s.unprepared(conn, query); err != nil {
+		return nil, err
 	}
 	return conn.QueryContext(context.Background(), s.rebind(query), args...)
 }

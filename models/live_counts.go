@@ -3,7 +3,6 @@ package models
 import (
 	"cmp"
 	"context"
-	"database/sql"
 	"fmt"
 	"slices"
 	"strconv"
@@ -176,7 +175,7 @@ func mergeCounts(ts []*tally) map[countKey]int64 {
 // are (type, expires_at) of tokens when kind is "", (expires_at,
 // client_id) of grants when kind is countGrant, and (expires_at) of
 // tokens of kind otherwise. For grants it also counts them per client.
-func (s *Store) countReturned(tx *gorm.DB, rows *sql.Rows, kind countKind) (int, map[int64]int, error) {
+func (s *Store) countReturned(tx *gorm.DB, rows rowSource, kind countKind) (int, map[int64]int, error) {
 	defer rows.Close()
 	n := 0
 	deltas := map[countKey]int64{}
@@ -220,17 +219,8 @@ func (s *Store) countReturned(tx *gorm.DB, rows *sql.Rows, kind countKind) (int,
 
 // query runs one of the hot statements that return rows (UPDATE …
 // RETURNING) on tx's connection; see exec.
-func (s *Store) query(tx *gorm.DB, query string, args ...any) (*sql.Rows, error) {
-	ctx := context.Background()
-	conn := connOf(tx)
-	st, ok, err := s.prepared(conn, query)
-	if err != nil {
-		return nil, err
-	}
-	if ok {
-		return st.QueryContext(ctx, args...)
-	}
-	return conn.QueryContext(ctx, s.rebind(query), args...)
+func (s *Store) query(tx *gorm.DB, query string, args ...any) (rowSource, error) {
+	return s.queryHot(connOf(tx), query, args...)
 }
 
 // liveCounts are the overview's counts at one instant.

@@ -521,12 +521,20 @@ func (s *Store) prepareHot() error {
 			return err
 		}
 	}
-	if s.dialect != DialectSQLite || s.stmts != nil {
+	if s.dialect != DialectSQLite || s.hw != nil {
 		return nil
 	}
-	var err error
-	s.stmts, err = newStmtCache(s.wdb, hotStatements)
-	return err
+	hw := newHotWriter(hotStatements)
+	conn, err := s.wdb.Conn(context.Background())
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if err := conn.Raw(hw.attach); err != nil {
+		return err
+	}
+	s.hw = hw
+	return nil
 }
 
 // SchemaVersion returns the newest applied migration, 0 for an empty database.

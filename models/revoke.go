@@ -309,7 +309,7 @@ func (s *Store) settleTokenRevocations(tx *gorm.DB, revs []*writeOp, owner map[i
 }
 
 // closeRows closes rows and reports an error met while reading them.
-func closeRows(rows *sql.Rows) error {
+func closeRows(rows rowSource) error {
 	err := rows.Err()
 	if cerr := rows.Close(); err == nil {
 		err = cerr
@@ -580,7 +580,7 @@ func (s *Store) revokeSelectedByClient(tx *gorm.DB, sel grantSelection, now time
 	}
 	run := s.query
 	if sel.dynamic {
-		run = func(tx *gorm.DB, q string, args ...any) (*sql.Rows, error) {
+		run = func(tx *gorm.DB, q string, args ...any) (rowSource, error) {
 			return connOf(tx).QueryContext(context.Background(), s.rebind(q), args...)
 		}
 	}

@@ -16,10 +16,16 @@ static int latchkey_sqlite_memstatus_off(void) { return sqlite3_config(9, 0); }
 int sqlite3_initialize(void);
 
 static int latchkey_sqlite_has_mutex(void *db) { return sqlite3_db_mutex((sqlite3 *)db) != 0; }
+
+typedef struct sqlite3_stmt sqlite3_stmt;
+int sqlite3_finalize(sqlite3_stmt *);
+
+static void latchkey_sqlite_finalize(void *stmt) { sqlite3_finalize((sqlite3_stmt *)stmt); }
 */
 import "C"
 
 import (
+	"database/sql/driver"
 	"errors"
 	"reflect"
 
@@ -86,4 +92,26 @@ func sqliteConnHasMutex(c any) (bool, error) {
 		return false, errors.New("models: the SQLite driver keeps no handle named db")
 	}
 	return C.latchkey_sqlite_has_mutex(db.UnsafePointer()) != 0, nil
+}
+
+// finalizeOrphan releases a statement whose connection database/sql has
+// already closed (see hotWriter.attach). mattn's driver closes a
+// connection with sqlite3_close_v2, which leaves it a "zombie", its file
+// descriptors open, until its last statement is finalized; and its
+// statement's Close, finding the connection closed, does not finalize.
+// So Close runs first (the driver then never touches the statement
+// again), and the statement is finalized here, freeing the zombie.
+func finalizeOrphan(st driver.Stmt) {
+	if st.Close() == nil {
+		return // finalized by the driver: its connection was open
+	}
+	ss, ok := st.(*sqlite3.SQLiteStmt)
+	if !ok {
+		return
+	}
+	h := reflect.ValueOf(ss).Elem().FieldByName("s")
+	if !h.IsValid() || h.Kind() != reflect.Pointer || h.IsNil() {
+		return
+	}
+	C.latchkey_sqlite_finalize(h.UnsafePointer())
 }

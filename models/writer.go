@@ -179,13 +179,16 @@ func (b *batcher) run(batch []*writeOp) {
 // runTogether runs ops in one transaction and answers them all, unless one
 // of several fails: then it rolls back, answers nobody and reports false.
 func (b *batcher) runTogether(ops []*writeOp) bool {
-	tx := b.s.w.Session(&gorm.Session{NewDB: true, Context: context.Background()}).Begin()
-	if tx.Error != nil {
+	tx, end, err := b.s.beginWrite()
+	if err != nil {
 		for _, op := range ops {
-			op.done <- fmt.Errorf("%w: begin: %w", ErrUnavailable, tx.Error)
+			op.done <- fmt.Errorf("%w: begin: %w", ErrUnavailable, err)
 		}
 		return true
 	}
+	// The transaction has ended (committed or rolled back) wherever this
+	// returns.
+	defer end()
 	for _, op := range ops {
 		op.tally.reset() // afresh: a batch may run twice
 	}
@@ -244,6 +247,7 @@ func (b *batcher) runTogether(ops []*writeOp) bool {
 		return true
 	}
 	d := time.Since(start)
+	end()
 	b.s.counters.countCommit(len(ops), d)
 	for _, op := range ops {
 		b.s.committed(op.tally)
@@ -282,50 +286,45 @@ func safeRun(fn func(tx *gorm.DB) error, tx *gorm.DB) (err error) {
 // exec runs one of the hot statements on tx's connection, bypassing gorm's
 // callback chain: the hot paths (revocation, issuance) run a few fixed
 // statements, and gorm's per-call overhead was most of their cost. On
-// SQLite each statement is prepared once on the writer connection and
-// reused in every transaction; one that is not (a query missing from
-// hotStatements) is an error under test, and in production runs
-// unprepared with a warning, once.
+// SQLite each statement is prepared once on the writer connection and run
+// through the driver directly (see hotWriter); one that is not (a query
+// missing from hotStatements) is an error under test, and in production
+// runs unprepared with a warning, once.
 func (s *Store) exec(tx *gorm.DB, query string, args ...any) (int64, error) {
-	ctx := context.Background()
 	conn := connOf(tx)
-	var res sql.Result
-	var err error
-	if st, ok, err := s.prepared(conn, query); err != nil {
-		return 0, err
-	} else if ok {
-		res, err = st.ExecContext(ctx, args...)
+	if st := s.hw.stmt(conn, query); st != nil {
+		res, err := s.hw.exec(st, args)
 		if err != nil {
 			return 0, err
 		}
 		return res.RowsAffected()
 	}
-	res, err = conn.ExecContext(ctx, s.rebind(query), args...)
+	if err := s.unprepared(conn, query); err != nil {
+		return 0, err
+	}
+	res, err := conn.ExecContext(context.Background(), s.rebind(query), args...)
 	if err != nil {
 		return 0, err
 	}
 	return res.RowsAffected()
 }
 
-// prepared returns query's prepared statement bound to conn, the writer's
-// transaction, on SQLite; ok is false on PostgreSQL, where the pool
-// prepares statements itself.
-func (s *Store) prepared(conn gorm.ConnPool, query string) (st *sql.Stmt, ok bool, err error) {
+// unprepared is what a hot statement that has no prepared statement for
+// conn meets: nothing on PostgreSQL, where the pool prepares statements
+// itself; on SQLite an error under test, and a warning, once, in
+// production.
+func (s *Store) unprepared(conn gorm.ConnPool, query string) error {
 	if s.dialect != DialectSQLite {
-		return nil, false, nil
-	}
-	sqlTx, isTx := conn.(*sql.Tx)
-	cached := s.stmts.get(query)
-	if cached != nil && isTx {
-		return sqlTx.StmtContext(context.Background(), cached), true, nil
+		return nil
 	}
 	if testing.Testing() {
-		return nil, false, fmt.Errorf("models: hot statement not prepared (in a transaction: %v): %.80s", isTx, query)
+		_, isTx := conn.(*sql.Tx)
+		return fmt.Errorf("models: hot statement not prepared (in a transaction: %v): %.80s", isTx, query)
 	}
-	if _, warned := s.unprepared.LoadOrStore(query, true); !warned {
+	if _, warned := s.warnedUnprepared.LoadOrStore(query, true); !warned {
 		s.log.Warn("hot statement not prepared; running it unprepared", "query", query)
 	}
-	return nil, false, nil
+	return nil
 }
 
 // connOf is the connection a write's transaction runs on: the *sql.Tx that
@@ -431,16 +430,17 @@ func (s *Store) insertID(tx *gorm.DB, query string, args ...any) (int64, error) 
 		err := conn.QueryRowContext(context.Background(), s.rebind(query)+" RETURNING id", args...).Scan(&id)
 		return id, err
 	}
-	var res sql.Result
-	st, ok, err := s.prepared(conn, query)
-	switch {
-	case err != nil:
-		return 0, err
-	case ok:
-		res, err = st.ExecContext(context.Background(), args...)
-	default:
-		res, err = conn.ExecContext(context.Background(), query, args...)
+	if st := s.hw.stmt(conn, query); st != nil {
+		res, err := s.hw.exec(st, args)
+		if err != nil {
+			return 0, err
+		}
+		return res.LastInsertId()
 	}
+	if err := s.unprepared(conn, query); err != nil {
+		return 0, err
+	}
+	res, err := conn.ExecContext(context.Background(), query, args...)
 	if err != nil {
 		return 0, err
 	}
