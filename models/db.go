@@ -158,9 +158,9 @@ func Open(dsn string, opts Options) (*Store, error) {
 		// multi-thread mode; see sqlite_config.go).
 		q.Set("_mutex", "no")
 		q.Set("_cache_size", writerCacheSize)
-		// The writer runs its hot statements through its own statement
-		// cache (see exec); gorm's would re-prepare them in every
-		// transaction.
+		// The writer runs its hot statements prepared once on its
+		// connection (see hotWriter); gorm's statement cache would prepare
+		// them again in every transaction.
 		wcfg := *cfg
 		wcfg.PrepareStmt = false
 		s.w, err = gorm.Open(sqlite.New(sqlite.Config{DriverName: sqliteWriterDriver, DSN: "file:" + path + "?" + q.Encode()}), &wcfg)

@@ -34,9 +34,15 @@ import (
 // used only while that transaction is the one running (tx), from the
 // writer goroutine, between database/sql's own calls on the connection, so
 // the connection is never used by two callers at once (SQLite runs without
-// its mutexes: see sqlite_config.go). Should database/sql ever replace the
-// writer connection, attach prepares the statements again on the new one
-// before they are used.
+// its mutexes: see sqlite_config.go). Two things keep that true, and a
+// change must keep them: the batch's transaction has a context that never
+// ends (database/sql would otherwise roll it back and close the
+// connection from its own goroutine, at any moment), and a write's
+// closure uses its tx from the writer goroutine only. Should database/sql
+// ever replace the writer connection (a transaction outside the batcher,
+// such as the readiness probe's, whose context ends), attach prepares the
+// statements again on the new one before they are used, and finalizes the
+// old ones.
 type hotWriter struct {
 	dc    any // the driver connection the statements are prepared on
 	stmts map[string]driver.Stmt
@@ -102,14 +108,24 @@ func (h *hotWriter) close(wdb *sql.DB) {
 	_ = conn.Raw(func(dc any) error {
 		if dc == h.dc {
 			h.closeStmts()
+			return nil
 		}
+		// Replaced since the last batch: the statements' connection is
+		// closed, and only finalizing them frees it (see attach).
+		for q, st := range h.stmts {
+			finalizeOrphan(st)
+			delete(h.stmts, q)
+		}
+		h.dc = nil
 		return nil
 	})
 }
 
 // stmt returns query's statement when conn is the running batch's
 // transaction, nil otherwise (PostgreSQL, or a statement not in
-// hotStatements).
+// hotStatements). No write's closure commits or rolls back the batch's
+// transaction itself; one that did would have its later hot statements
+// run outside any transaction.
 func (h *hotWriter) stmt(conn gorm.ConnPool, query string) driver.Stmt {
 	if h == nil {
 		return nil
@@ -121,13 +137,19 @@ func (h *hotWriter) stmt(conn gorm.ConnPool, query string) driver.Stmt {
 }
 
 // bind converts args as database/sql would for a driver with no
-// converters of its own (mattn's has none) into the reused argument list.
-func (h *hotWriter) bind(args []any) ([]driver.NamedValue, error) {
+// converters of its own (mattn's has none) into the reused argument list,
+// and refuses a count that is not the statement's, as database/sql does
+// (SQLite itself would bind the missing ones as NULL).
+func (h *hotWriter) bind(st driver.Stmt, args []any) ([]driver.NamedValue, error) {
+	if n := st.NumInput(); n >= 0 && n != len(args) {
+		return nil, fmt.Errorf("models: hot statement: expected %d arguments, got %d", n, len(args))
+	}
 	nv := h.args[:0]
 	for i, a := range args {
 		v, err := driver.DefaultParameterConverter.ConvertValue(a)
 		if err != nil {
-			return nil, fmt.Errorf("models: argument %d: %w", i+1, err)
+			clear(nv)
+			return nil, fmt.Errorf("models: hot statement: argument %d: %w", i+1, err)
 		}
 		nv = append(nv, driver.NamedValue{Ordinal: i + 1, Value: v})
 	}
@@ -142,7 +164,7 @@ func (h *hotWriter) release(nv []driver.NamedValue) {
 }
 
 func (h *hotWriter) exec(st driver.Stmt, args []any) (driver.Result, error) {
-	nv, err := h.bind(args)
+	nv, err := h.bind(st, args)
 	if err != nil {
 		return nil, err
 	}
@@ -151,7 +173,7 @@ func (h *hotWriter) exec(st driver.Stmt, args []any) (driver.Result, error) {
 }
 
 func (h *hotWriter) query(st driver.Stmt, args []any) (rowSource, error) {
-	nv, err := h.bind(args)
+	nv, err := h.bind(st, args)
 	if err != nil {
 		return nil, err
 	}
@@ -242,8 +264,10 @@ func (r *driverRows) Close() error {
 
 // beginWrite begins a batch's transaction on the writer. On SQLite with the
 // hot statements prepared it pins the writer connection and attaches them
-// to it (see hotWriter); end must run once the transaction has committed or
-// rolled back; it may run more than once.
+// to it (see hotWriter). end must run once the batch is over; it rolls
+// back a transaction still open (a panic outside the write's closures
+// leaves one: the connection then goes back to the pool rather than
+// holding every later write), and may run more than once.
 func (s *Store) beginWrite() (tx *gorm.DB, end func(), err error) {
 	ctx := context.Background()
 	if s.hw == nil {
@@ -263,7 +287,9 @@ func (s *Store) beginWrite() (tx *gorm.DB, end func(), err error) {
 		conn.Close()
 		return nil, nil, err
 	}
-	// What gorm's Begin does, on the pinned connection's transaction.
+	// What gorm's Begin does, on the pinned connection's transaction. The
+	// session (its Context set) has a Statement of its own, so setting its
+	// ConnPool leaves s.w's alone.
 	tx = s.w.Session(&gorm.Session{NewDB: true, Context: ctx})
 	tx.Statement.ConnPool = sqlTx
 	s.hw.tx.Store(sqlTx)
@@ -272,6 +298,7 @@ func (s *Store) beginWrite() (tx *gorm.DB, end func(), err error) {
 		if !ended {
 			ended = true
 			s.hw.tx.Store(nil)
+			_ = sqlTx.Rollback() // sql.ErrTxDone once committed or rolled back
 			conn.Close()
 		}
 	}, nil

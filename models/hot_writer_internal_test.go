@@ -5,8 +5,11 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"gorm.io/gorm"
 )
 
 // TestWriterConnectionReplaced: the writer's hot statements are prepared
@@ -46,16 +49,7 @@ func TestWriterConnectionReplaced(t *testing.T) {
 		t.Fatal("the hot statements are not prepared on the writer connection")
 	}
 
-	cctx, cancel := context.WithCancel(ctx)
-	if _, err := st.wdb.BeginTx(cctx, nil); err != nil {
-		t.Fatal(err)
-	}
-	cancel()
-	for deadline := time.Now().Add(5 * time.Second); st.wdb.Stats().OpenConnections != 0; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("database/sql kept the writer connection after its transaction's context ended")
-		}
-	}
+	replaceWriterConn(t, st)
 
 	second := issue()
 	if st.hw.dc == old {
@@ -95,4 +89,110 @@ func openFiles(t *testing.T, path string) int {
 		}
 	}
 	return n
+}
+
+// TestWriterClosesAfterItsConnectionWasReplaced: a store whose writer
+// connection was replaced, with no batch since, still frees the old
+// connection when it closes: no descriptor is left open on the WAL.
+func TestWriterClosesAfterItsConnectionWasReplaced(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "c.db")
+	st, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Migrate(ctx); err != nil {
+		st.Close()
+		t.Fatal(err)
+	}
+	if _, err := st.CreateClient(ctx, NewClient{Name: "App", Type: ClientConfidential, GrantTypes: []GrantType{GrantClientCredentials}}); err != nil {
+		st.Close()
+		t.Fatal(err)
+	}
+	replaceWriterConn(t, st)
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := openFiles(t, path); n != 0 {
+		t.Errorf("%d descriptors still open on the WAL after the store closed", n)
+	}
+}
+
+// TestHotStatementArgumentCount: a hot statement given the wrong number of
+// arguments fails, as through database/sql, and its write with it; SQLite
+// alone would bind the missing ones as NULL.
+func TestHotStatementArgumentCount(t *testing.T) {
+	ctx := context.Background()
+	st := openPlanStore(t)
+	err := st.write(ctx, func(tx *gorm.DB) error {
+		_, err := st.exec(tx, qAuditCount, 1)
+		return err
+	})
+	if err == nil || !strings.Contains(err.Error(), "expected 2 arguments, got 1") {
+		t.Errorf("hot statement with 1 argument of 2: %v, want an error naming the count", err)
+	}
+	if _, err := st.IssueGrant(ctx, StartGrant{Client: mustClient(t, st), GrantType: GrantClientCredentials, Scope: "read"}); err != nil {
+		t.Errorf("a write after the refused one: %v", err)
+	}
+}
+
+// TestBatchEndRollsBackAnOpenTransaction: a batch that ends with its
+// transaction still open (a panic outside the write's closures) rolls it
+// back and gives the connection back, so later writes do not wait for it
+// forever.
+func TestBatchEndRollsBackAnOpenTransaction(t *testing.T) {
+	ctx := context.Background()
+	// Closed by hand: should the end not give the connection back, Close
+	// would wait for it forever.
+	st, err := Open(filepath.Join(t.TempDir(), "e.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cc := mustClient(t, st)
+	// No write is queued: the batcher waits, and this takes its place.
+	_, end, err := st.beginWrite()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ended := make(chan struct{})
+	go func() { end(); close(ended) }()
+	select {
+	case <-ended:
+	case <-time.After(5 * time.Second):
+		t.Fatal("ending a batch with its transaction open still waits after 5 s")
+	}
+	if _, err := st.IssueGrant(ctx, StartGrant{Client: cc, GrantType: GrantClientCredentials, Scope: "read"}); err != nil {
+		t.Errorf("a write after the batch ended: %v", err)
+	}
+	if err := st.Close(); err != nil {
+		t.Error(err)
+	}
+}
+
+// replaceWriterConn makes database/sql close the writer connection: a
+// transaction on it whose context ends.
+func replaceWriterConn(t *testing.T, st *Store) {
+	t.Helper()
+	cctx, cancel := context.WithCancel(context.Background())
+	if _, err := st.wdb.BeginTx(cctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	for deadline := time.Now().Add(5 * time.Second); st.wdb.Stats().OpenConnections != 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("database/sql kept the writer connection after its transaction's context ended")
+		}
+	}
+}
+
+func mustClient(t *testing.T, st *Store) *Client {
+	t.Helper()
+	cc, err := st.CreateClient(context.Background(), NewClient{Name: "App", Type: ClientConfidential, GrantTypes: []GrantType{GrantClientCredentials}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cc.Client
 }

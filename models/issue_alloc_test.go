@@ -66,7 +66,10 @@ func TestIssuanceBatchAllocations(t *testing.T) {
 	}
 	per := float64(after.Mallocs-before.Mallocs) / n
 	t.Logf("%.1f allocations per issuance in a batch of %d", per, n)
-	const bound = 34
+	// 30.9 here (32.9 under -race), 43.9 before the hot statements ran
+	// through the driver; the margin is for the process's other
+	// goroutines (the checkpointer's tick) counted with them.
+	const bound = 37
 	if per > bound {
 		t.Errorf("%.1f allocations per issuance in a batch of %d, want at most %d", per, n, bound)
 	}

@@ -346,10 +346,9 @@ func (s *Store) readRow(ctx context.Context, query string, args ...any) *sql.Row
 	return s.rdb.QueryRowContext(ctx, q, args...)
 }
 
-// stmtCache holds the hot statements, prepared on the SQLite writer
-// connection when the store opens. It is filled before the writer starts
-// and read-only afterwards: preparing later would need the one writer
-// connection, which a running batch holds.
+// stmtCache holds the hot reads, prepared on the reader pool once the
+// schema exists (prepareHot). It is filled before the first request and
+// read-only afterwards.
 type stmtCache struct {
 	m map[string]*sql.Stmt
 }
@@ -403,7 +402,7 @@ func (s *Store) rebind(q string) string {
 }
 
 // The hot statements: issuance and revocation. They are prepared once on
-// the SQLite writer connection (see stmtCache).
+// the SQLite writer connection (see hotWriter).
 const (
 	qInsertGrant = "INSERT INTO grants (client_id, user_id, grant_type, scope, created_at, expires_at, public_id, issued_addr, issued_ua) " +
 		"VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
