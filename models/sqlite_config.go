@@ -100,7 +100,10 @@ func sqliteConnHasMutex(c any) (bool, error) {
 // descriptors open, until its last statement is finalized; and its
 // statement's Close, finding the connection closed, does not finalize.
 // So Close runs first (the driver then never touches the statement
-// again), and the statement is finalized here, freeing the zombie.
+// again), and the statement is finalized here, freeing the zombie. (The
+// driver's own per-statement buffers, a few hundred bytes of C memory, are
+// not freed: the driver frees them only in a Close that finalizes. It
+// happens once per replaced connection, which is rare.)
 func finalizeOrphan(st driver.Stmt) {
 	if st.Close() == nil {
 		return // finalized by the driver: its connection was open
