@@ -15,6 +15,24 @@ set -euo pipefail
 base=$1 clients=$2 duration=$3 runs=$4 tokens=${5:-0}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 work=${WORK:-$(mktemp -d)}
+# The run's database copy grows to a few GB and the server's request log
+# to hundreds of MB (one line a request), so neither outlives the script:
+# the copy is removed and the log cut to its last 1,000 lines, whether
+# the script ends or fails. A temp dir the script made goes whole. (Left
+# behind, they once filled this machine's disk, and a nearly full ext4
+# slows every commit's writes.)
+cleanup() {
+	if [[ -n ${pid:-} ]] && kill -0 "$pid" 2>/dev/null; then # a run that failed
+		kill -TERM "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	fi
+	rm -f "$work/run.db" "$work/run.db-wal" "$work/run.db-shm"
+	if [[ -f $work/serve.log ]]; then
+		tail -n 1000 "$work/serve.log" >"$work/serve.log.tail" && mv "$work/serve.log.tail" "$work/serve.log"
+	fi
+	if [[ -z ${WORK:-} ]]; then rm -rf "$work"; fi
+}
+trap cleanup EXIT
 # The binary is copied into WORK, as installing it would: a file the Go
 # linker has just written maps about 6 MB more of itself into the process
 # (26 MB at idle here, against 20 MB for the same bytes copied or read
