@@ -22,14 +22,8 @@ import (
 func TestWriterConnectionReplaced(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "w.db")
-	st, err := Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := openStoreAt(t, path)
 	t.Cleanup(func() { st.Close() })
-	if _, err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
 	cc, err := st.CreateClient(ctx, NewClient{Name: "App", Type: ClientConfidential, GrantTypes: []GrantType{GrantClientCredentials}})
 	if err != nil {
 		t.Fatal(err)
@@ -95,20 +89,9 @@ func openFiles(t *testing.T, path string) int {
 // connection was replaced, with no batch since, still frees the old
 // connection when it closes: no descriptor is left open on the WAL.
 func TestWriterClosesAfterItsConnectionWasReplaced(t *testing.T) {
-	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "c.db")
-	st, err := Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.Migrate(ctx); err != nil {
-		st.Close()
-		t.Fatal(err)
-	}
-	if _, err := st.CreateClient(ctx, NewClient{Name: "App", Type: ClientConfidential, GrantTypes: []GrantType{GrantClientCredentials}}); err != nil {
-		st.Close()
-		t.Fatal(err)
-	}
+	st := openStoreAt(t, path) // closed by the test: that is what it checks
+	mustClient(t, st)
 	replaceWriterConn(t, st)
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
@@ -144,13 +127,7 @@ func TestBatchEndRollsBackAnOpenTransaction(t *testing.T) {
 	ctx := context.Background()
 	// Closed by hand: should the end not give the connection back, Close
 	// would wait for it forever.
-	st, err := Open(filepath.Join(t.TempDir(), "e.db"), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st := openStoreAt(t, filepath.Join(t.TempDir(), "e.db"))
 	cc := mustClient(t, st)
 	// No write is queued: the batcher waits, and this takes its place.
 	_, end, err := st.beginWrite()
@@ -195,4 +172,18 @@ func mustClient(t *testing.T, st *Store) *Client {
 		t.Fatal(err)
 	}
 	return cc.Client
+}
+
+// openStoreAt opens and migrates a store at path; the caller closes it.
+func openStoreAt(t *testing.T, path string) *Store {
+	t.Helper()
+	st, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Migrate(context.Background()); err != nil {
+		st.Close()
+		t.Fatal(err)
+	}
+	return st
 }

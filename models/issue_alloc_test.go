@@ -2,10 +2,7 @@ package models_test
 
 import (
 	"context"
-	"runtime"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/latchkey/latchkey/models"
 	"github.com/latchkey/latchkey/models/modelstest"
@@ -36,25 +33,11 @@ func TestIssuanceBatchAllocations(t *testing.T) {
 		t.Fatal(err)
 	}
 	const n = 64
-	release, _ := s.HoldWriterForTest(ctx)
-	defer release()
-	var wg sync.WaitGroup
 	issued := make([]*models.Issued, n)
 	errs := make([]error, n)
-	for i := range n {
-		wg.Go(func() {
-			issued[i], errs[i] = s.IssueGrant(ctx, models.StartGrant{Client: cc.Client, GrantType: models.GrantClientCredentials, Scope: "read"})
-		})
-	}
-	for s.QueuedWritesForTest() < n {
-		time.Sleep(time.Millisecond)
-	}
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	release()
-	wg.Wait()
-	runtime.ReadMemStats(&after)
+	per := allocsPerBatchedWrite(t, s, n, func(i int) {
+		issued[i], errs[i] = s.IssueGrant(ctx, models.StartGrant{Client: cc.Client, GrantType: models.GrantClientCredentials, Scope: "read"})
+	})
 	for i := range errs {
 		if errs[i] != nil || issued[i] == nil || issued[i].AccessToken == "" {
 			t.Fatalf("issuance %d: %+v, %v", i, issued[i], errs[i])
@@ -64,7 +47,6 @@ func TestIssuanceBatchAllocations(t *testing.T) {
 			t.Fatalf("issued token %d is not active: %+v, %v", i, tok, err)
 		}
 	}
-	per := float64(after.Mallocs-before.Mallocs) / n
 	t.Logf("%.1f allocations per issuance in a batch of %d", per, n)
 	// 30.9 here (32.9 under -race), 43.9 before the hot statements ran
 	// through the driver; the margin is for the process's other
