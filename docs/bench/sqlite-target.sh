@@ -9,8 +9,10 @@
 # starts the server on 127.0.0.1, samples the WAL file's size every 50 ms,
 # runs the bench (ceiling, issuance, revocation, introspection), then reads
 # the server's peak RSS (VmHWM) and its commit times (/metrics) and stops
-# it. The last lines are the medians over the runs. LATCHKEY (default: go build ./cmd/latchkey) is
-# the binary, copied into WORK; WORK (default: a temp dir) holds the copies.
+# it. The last lines are the medians over the runs. LATCHKEY (default: go
+# build ./cmd/latchkey) is the binary, copied into WORK; WORK (default: a
+# temp dir, removed at the end) holds the copies, and keeps runs.txt and
+# the last 1,000 lines of serve.log when given.
 set -euo pipefail
 base=$1 clients=$2 duration=$3 runs=$4 tokens=${5:-0}
 root=$(cd "$(dirname "$0")/../.." && pwd)
