@@ -186,8 +186,8 @@ func (b *batcher) runTogether(ops []*writeOp) bool {
 		}
 		return true
 	}
-	// The transaction has ended (committed or rolled back) wherever this
-	// returns.
+	// Wherever this returns, the connection goes back (see beginWrite),
+	// and a transaction a panic left open is rolled back.
 	defer end()
 	for _, op := range ops {
 		op.tally.reset() // afresh: a batch may run twice
