@@ -70,14 +70,11 @@ func (h *hotWriter) attach(dc any) error {
 	}
 	// The old connection is closed (database/sql let it go): its
 	// statements cannot run, and finalizing them frees it.
-	for q, st := range h.stmts {
-		finalizeOrphan(st)
-		delete(h.stmts, q)
-	}
+	h.releaseStmts()
 	for _, q := range h.queries {
 		st, err := pc.PrepareContext(context.Background(), q)
 		if err != nil {
-			h.closeStmts()
+			h.releaseStmts()
 			return fmt.Errorf("models: prepare hot statement: %w", err)
 		}
 		h.stmts[q] = st
@@ -86,9 +83,11 @@ func (h *hotWriter) attach(dc any) error {
 	return nil
 }
 
-func (h *hotWriter) closeStmts() {
+// releaseStmts closes the statements, on their connection whether it is
+// still open or database/sql has closed it (see closeDriverStmt).
+func (h *hotWriter) releaseStmts() {
 	for q, st := range h.stmts {
-		st.Close()
+		closeDriverStmt(st)
 		delete(h.stmts, q)
 	}
 	h.dc = nil
@@ -105,18 +104,8 @@ func (h *hotWriter) close(wdb *sql.DB) {
 		return
 	}
 	defer conn.Close()
-	_ = conn.Raw(func(dc any) error {
-		if dc == h.dc {
-			h.closeStmts()
-			return nil
-		}
-		// Replaced since the last batch: the statements' connection is
-		// closed, and only finalizing them frees it (see attach).
-		for q, st := range h.stmts {
-			finalizeOrphan(st)
-			delete(h.stmts, q)
-		}
-		h.dc = nil
+	_ = conn.Raw(func(any) error {
+		h.releaseStmts()
 		return nil
 	})
 }
@@ -157,18 +146,12 @@ func (h *hotWriter) bind(st driver.Stmt, args []any) ([]driver.NamedValue, error
 	return nv, nil
 }
 
-// release drops the argument values, so that the reused list does not keep
-// the batch's strings alive until the next statement.
-func (h *hotWriter) release(nv []driver.NamedValue) {
-	clear(nv)
-}
-
 func (h *hotWriter) exec(st driver.Stmt, args []any) (driver.Result, error) {
 	nv, err := h.bind(st, args)
 	if err != nil {
 		return nil, err
 	}
-	defer h.release(nv)
+	defer clear(nv) // the reused list must not keep the batch's strings alive
 	return st.(driver.StmtExecContext).ExecContext(context.Background(), nv)
 }
 
@@ -177,7 +160,7 @@ func (h *hotWriter) query(st driver.Stmt, args []any) (rowSource, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer h.release(nv)
+	defer clear(nv)
 	rows, err := st.(driver.StmtQueryContext).QueryContext(context.Background(), nv)
 	if err != nil {
 		return nil, err

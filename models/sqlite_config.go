@@ -94,17 +94,18 @@ func sqliteConnHasMutex(c any) (bool, error) {
 	return C.latchkey_sqlite_has_mutex(db.UnsafePointer()) != 0, nil
 }
 
-// finalizeOrphan releases a statement whose connection database/sql has
-// already closed (see hotWriter.attach). mattn's driver closes a
-// connection with sqlite3_close_v2, which leaves it a "zombie", its file
-// descriptors open, until its last statement is finalized; and its
-// statement's Close, finding the connection closed, does not finalize.
-// So Close runs first (the driver then never touches the statement
-// again), and the statement is finalized here, freeing the zombie. (The
+// closeDriverStmt closes a statement of mattn's driver, also when
+// database/sql has already closed its connection (see hotWriter.attach).
+// mattn's driver closes a connection with sqlite3_close_v2, which leaves
+// it a "zombie", its file descriptors open, until its last statement is
+// finalized; and its statement's Close, finding the connection closed,
+// does not finalize. So Close runs first (the driver then never touches
+// the statement again), and if it did not finalize, the statement is
+// finalized here, freeing the zombie. (The
 // driver's own per-statement buffers, a few hundred bytes of C memory, are
 // not freed: the driver frees them only in a Close that finalizes. It
 // happens once per replaced connection, which is rare.)
-func finalizeOrphan(st driver.Stmt) {
+func closeDriverStmt(st driver.Stmt) {
 	if st.Close() == nil {
 		return // finalized by the driver: its connection was open
 	}
