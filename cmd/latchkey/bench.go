@@ -99,6 +99,12 @@ the same form body as the revocation endpoint and answers a small JSON,
 with the same load client and settings, and reports every figure as a
 ratio to it: how close Latchkey comes to what the machine allows.
 
+On Linux each figure is followed by what it cost the whole machine (every
+process on it, load generator included, from /proc/stat): the share of
+its CPUs kept busy, and the CPU time per request. With --ceiling the
+ceiling's CPU per request over each figure's follows the ratios: a ratio
+is that cost ratio times the share of the machine each keeps busy.
+
 --events measures what revocation events cost instead: --runs revocation
 runs of --duration without any event stream, and as many with a live push
 stream to an in-process receiver that answers 202, alternating, with the push
@@ -176,6 +182,10 @@ type benchResult struct {
 	ok, failed int
 	elapsed    time.Duration
 	latencies  []time.Duration
+	// machine is what the phase cost the whole machine, where it can be
+	// read (Linux); hasMachine says whether it was.
+	machine    machineUse
+	hasMachine bool
 }
 
 func (r benchResult) rate() float64 { return float64(r.ok) / r.elapsed.Seconds() }
@@ -210,6 +220,18 @@ func (a *app) runBench(ctx context.Context, o benchOptions) error {
 			parts = append(parts, fmt.Sprintf("%s %.3f", r.name, r.rate()/ceiling.rate()))
 		}
 		fmt.Fprintf(a.stdout, "ratio to ceiling (%.0f/s): %s\n", ceiling.rate(), strings.Join(parts, ", "))
+		// The ratio is the cost ratio times the share of the machine each
+		// keeps busy: these are the first factor.
+		parts = parts[:0]
+		for _, r := range results {
+			if r.hasMachine && ceiling.hasMachine && r.machine.perReq > 0 {
+				parts = append(parts, fmt.Sprintf("%s %.3f", r.name, float64(ceiling.machine.perReq)/float64(r.machine.perReq)))
+			}
+		}
+		if len(parts) > 0 {
+			fmt.Fprintf(a.stdout, "CPU per request, the ceiling's over each (%.1f µs): %s\n",
+				float64(ceiling.machine.perReq)/float64(time.Microsecond), strings.Join(parts, ", "))
+		}
 	}
 	return err
 }
@@ -368,6 +390,7 @@ func drive(ctx context.Context, o benchOptions, addr string, fn func(c *loadConn
 	var mu sync.Mutex
 	var res benchResult
 	var wg sync.WaitGroup
+	cpu0, cpuOK := readCPU()
 	start := time.Now()
 	for i := range o.clients {
 		wg.Go(func() {
@@ -401,6 +424,9 @@ func drive(ctx context.Context, o benchOptions, addr string, fn func(c *loadConn
 	}
 	wg.Wait()
 	res.elapsed = time.Since(start)
+	if cpu1, ok := readCPU(); ok && cpuOK {
+		res.machine, res.hasMachine = machineUseBetween(cpu0, cpu1, res.elapsed, res.ok)
+	}
 	slices.Sort(res.latencies)
 	return res
 }
@@ -484,6 +510,10 @@ func (a *app) report(o benchOptions, r benchResult) {
 		r.name, o.clients, r.elapsed.Round(time.Millisecond), r.ok, r.failed, r.rate(),
 		r.quantile(0.50).Round(10*time.Microsecond), r.quantile(0.99).Round(10*time.Microsecond),
 		r.quantile(1).Round(10*time.Microsecond))
+	if r.hasMachine {
+		fmt.Fprintf(a.stdout, "  machine: %.1f %% of %d CPUs busy; %.1f µs of CPU per request, every process on the machine\n",
+			100*r.machine.busy, r.machine.cpus, float64(r.machine.perReq)/float64(time.Microsecond))
+	}
 }
 
 // privatePush lets tx take push streams to the bench's loopback receivers.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -161,6 +162,20 @@ func TestBenchCeiling(t *testing.T) {
 		r, err := strconv.ParseFloat(m[i+1], 64)
 		if err != nil || r <= 0 || r >= 2 {
 			t.Errorf("%s ratio: got %q, want in (0, 2)", work, m[i+1])
+		}
+	}
+	// What each phase cost the machine, and the ceiling's cost per
+	// request over each phase's, the ratio's first factor.
+	machineLines(t, out, "ceiling", "issue", "revoke", "introspect")
+	if _, err := os.Stat("/proc/stat"); err == nil {
+		m := regexp.MustCompile(`CPU per request, the ceiling's over each \(([\d.]+) µs\): issue ([\d.]+), revoke ([\d.]+), introspect ([\d.]+)`).FindStringSubmatch(out)
+		if m == nil {
+			t.Fatalf("no CPU ratio line in:\n%s", out)
+		}
+		for i, v := range m[1:] {
+			if f, err := strconv.ParseFloat(v, 64); err != nil || f <= 0 {
+				t.Errorf("CPU ratio line, figure %d: got %q, want a positive number", i, v)
+			}
 		}
 	}
 }

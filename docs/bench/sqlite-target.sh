@@ -9,7 +9,8 @@
 # starts the server on 127.0.0.1, samples the WAL file's size every 50 ms,
 # runs the bench (ceiling, issuance, revocation, introspection), then reads
 # the server's peak RSS (VmHWM) and its commit times (/metrics) and stops
-# it. The last lines are the medians over the runs. LATCHKEY (default: go
+# it. The last lines are the medians over the runs, with what each phase
+# cost the whole machine (its CPU per request). LATCHKEY (default: go
 # build ./cmd/latchkey) is the binary, copied into WORK; WORK (default: a
 # temp dir, removed at the end) holds the copies, and keeps runs.txt and
 # the last 1,000 lines of serve.log when given.
@@ -95,6 +96,9 @@ rows = {}
 for r in runs:
     for m in re.finditer(r"^(\w+): \d+ clients for [^:]+: (\d+) ok, (\d+) failed; (\d+)/s; p50 (\S+), p99 (\S+), max (\S+)$", r, re.M):
         rows.setdefault(m[1], []).append(m.groups()[1:])
+    # What each phase cost the whole machine (bench prints it on Linux).
+    for m in re.finditer(r"^(\w+): \d+ clients .*\n  machine: ([\d.]+) % of \d+ CPUs busy; ([\d.]+) µs of CPU per request", r, re.M):
+        rows.setdefault("machine " + m[1], []).append((float(m[2]), float(m[3])))
     for k in ("rss_kb", "wal_bytes"):
         m = re.search(rf"^{k} (\d+)$", r, re.M)
         if m: rows.setdefault(k, []).append(int(m[1]))
@@ -119,6 +123,16 @@ for name in ("ceiling", "issue", "revoke", "introspect"):
     print(f"{name}: {rate:.0f}/s (runs {', '.join(map(str, rates))}); ratio {statistics.median(rr):.3f} ({min(rr):.3f}–{max(rr):.3f}); "
           f"p50 {statistics.median(ms(x[3]) for x in xs):.2f} ms; p99 {statistics.median(ms(x[4]) for x in xs):.2f} ms; "
           f"max {max(ms(x[5]) for x in xs):.1f} ms (median {statistics.median(ms(x[5]) for x in xs):.1f}); failed {sum(int(x[1]) for x in xs)}")
+    mc = rows.get("machine " + name)
+    if mc:
+        per = [x[1] for x in mc]
+        line = f"  machine: {statistics.median(x[0] for x in mc):.1f} % busy; {statistics.median(per):.1f} µs of CPU per request ({min(per):.1f}–{max(per):.1f})"
+        cm = rows.get("machine ceiling")
+        if cm and name != "ceiling":
+            # Each run's ceiling cost over the phase's, as the ratios are.
+            cr = [c[1] / x[1] for c, x in zip(cm, mc)]
+            line += f"; the ceiling's cost over this {statistics.median(cr):.3f}"
+        print(line)
 if "rss_kb" in rows: print(f"peak RSS: median {statistics.median(rows['rss_kb'])/1024:.0f} MB, max {max(rows['rss_kb'])/1024:.0f} MB")
 if "wal_bytes" in rows: print(f"largest WAL: median {statistics.median(rows['wal_bytes'])/2**20:.1f} MiB, max {max(rows['wal_bytes'])/2**20:.1f} MiB")
 PY
