@@ -33,6 +33,12 @@ const lastUseEvery = time.Minute
 // minute; the UPDATE's own condition (last_used_at older than a minute)
 // still writes it at most once a minute, so a collision costs a primary-key
 // lookup in the next flush, never a write.
+//
+// The uses queued since the last flush are kept the same way, by what the
+// flush needs: the ids of the grants used without an address in a slice (8
+// bytes a use, where a map of every such use took about 75: under
+// introspection of many distinct tokens that map was most of what the
+// throttle allocated), and the few used with one in a map.
 type lastUseThrottle struct {
 	shards [lastUseShards]lastUseShard
 	quit   chan struct{}
@@ -46,26 +52,37 @@ const (
 )
 
 type lastUseShard struct {
-	mu      sync.Mutex
-	pending map[int64]lastUse // grant → use not yet written
-	// queued is which grant each slot last queued for a write, and when
-	// (Unix nanoseconds).
-	queued [lastUseSlots / lastUseShards]struct{ grant, at int64 }
+	mu sync.Mutex
+	// plain is the grants queued without an address since the last flush;
+	// one queued again after losing its slot may be there twice.
+	plain []int64
+	// addressed is the grants queued with their holder's address since the
+	// last flush, and the first address noted.
+	addressed map[int64]Seen
+	// queued is which grant each slot last queued for a write, and when.
+	queued [lastUseSlots / lastUseShards]queuedSlot
 	_      [40]byte // keeps each shard's lock off its neighbours' cache line
 }
 
-// lastUse is one grant's noted use: where from, when the holder talked to
-// Latchkey directly; zero for introspection, whose caller is the resource
-// server.
-type lastUse struct {
-	at   time.Time
-	seen Seen
+// queuedSlot is one slot of the table: a grant and when it was queued
+// (Unix nanoseconds), whose lowest bit says whether an address was noted
+// for it since.
+type queuedSlot struct{ grant, stamp int64 }
+
+func (q *queuedSlot) at() time.Time   { return time.Unix(0, q.stamp&^1) }
+func (q *queuedSlot) addressed() bool { return q.stamp&1 == 1 }
+func (q *queuedSlot) markAddressed()  { q.stamp |= 1 }
+func (q *queuedSlot) set(grant int64, at time.Time, addressed bool) {
+	q.grant, q.stamp = grant, at.UnixNano()&^1
+	if addressed {
+		q.markAddressed()
+	}
 }
 
 func newLastUseThrottle() *lastUseThrottle {
 	l := &lastUseThrottle{quit: make(chan struct{}), done: make(chan struct{})}
 	for i := range l.shards {
-		l.shards[i].pending = map[int64]lastUse{}
+		l.shards[i].addressed = map[int64]Seen{}
 	}
 	return l
 }
@@ -79,24 +96,32 @@ func (s *Store) TouchGrant(grantID int64, seen Seen) {
 	l := &s.lastUse.shards[uint64(grantID)%lastUseShards]
 	slot := &l.queued[(uint64(grantID)/lastUseShards)%uint64(len(l.queued))]
 	now := s.Now()
+	withAddr := seen != (Seen{})
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if slot.grant == grantID && now.Sub(time.Unix(0, slot.at)) < lastUseEvery {
-		// Already noted this minute; a use with an address still gives
-		// its address to a noted use without one that is not written yet.
-		if p, ok := l.pending[grantID]; ok && p.seen == (Seen{}) && seen != (Seen{}) {
-			p.seen = seen
-			l.pending[grantID] = p
+	if slot.grant == grantID && now.Sub(slot.at()) < lastUseEvery {
+		// Already queued this minute. The first use with an address gives
+		// it to the queued use: the flush writes the address with it if
+		// that use is not written yet, and the UPDATE's condition writes
+		// nothing if it is.
+		if withAddr && !slot.addressed() {
+			if _, ok := l.addressed[grantID]; !ok {
+				l.addressed[grantID] = seen
+			}
+			slot.markAddressed()
 		}
 		return
 	}
-	slot.grant, slot.at = grantID, now.UnixNano()
-	if p, ok := l.pending[grantID]; ok && seen == (Seen{}) {
-		// Queued again, not yet written, after another grant took its
-		// slot: the use without an address keeps the one noted.
-		seen = p.seen
+	// Queued again after another grant took its slot, and not written
+	// yet with an address: a use without one keeps that address.
+	_, had := l.addressed[grantID]
+	slot.set(grantID, now, withAddr || had)
+	switch {
+	case withAddr:
+		l.addressed[grantID] = seen
+	case !had:
+		l.plain = append(l.plain, grantID)
 	}
-	l.pending[grantID] = lastUse{at: now, seen: seen}
 }
 
 // FlushLastUse writes the last uses TouchGrant recorded, now rather than
@@ -131,20 +156,34 @@ func (l *lastUseThrottle) stop() {
 // User-Agent (a busy deployment has few: its clients' servers and apps).
 func (l *lastUseThrottle) flush(s *Store) {
 	now := s.Now()
-	n := 0
+	var plain []int64
 	groups := map[Seen][]int64{}
+	addressed := map[int64]bool{}
 	for i := range l.shards {
 		sh := &l.shards[i]
 		sh.mu.Lock()
-		pending := sh.pending
-		sh.pending = map[int64]lastUse{}
+		p, a := sh.plain, sh.addressed
+		sh.plain = make([]int64, 0, len(p)) // about as many in the next second
+		if len(a) > 0 {
+			sh.addressed = map[int64]Seen{}
+		}
 		sh.mu.Unlock()
-		n += len(pending)
-		for id, u := range pending {
-			k := u.seen.clean()
+		plain = append(plain, p...)
+		for id, seen := range a {
+			k := seen.clean()
 			groups[k] = append(groups[k], id)
+			addressed[id] = true
 		}
 	}
+	// A grant queued twice is written once; one with an address is
+	// written with it.
+	slices.Sort(plain)
+	plain = slices.Compact(plain)
+	plain = slices.DeleteFunc(plain, func(id int64) bool { return addressed[id] })
+	if len(plain) > 0 {
+		groups[Seen{}] = append(groups[Seen{}], plain...)
+	}
+	n := len(plain) + len(addressed)
 	if n == 0 {
 		return
 	}

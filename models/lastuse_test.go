@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/latchkey/latchkey/models"
 	"github.com/latchkey/latchkey/models/modelstest"
@@ -55,15 +57,7 @@ func TestTouchGrantFromManyGoroutines(t *testing.T) {
 // minute. Not parallel: it reads the whole process's heap.
 func TestLastUseMemoryIsBounded(t *testing.T) {
 	st := modelstest.NewStore(t)
-	heap := func() uint64 {
-		runtime.GC()
-		var m runtime.MemStats
-		runtime.ReadMemStats(&m)
-		return m.HeapAlloc
-	}
-	st.TouchGrant(1, models.Seen{})
-	st.FlushLastUse()
-	before := heap()
+	before := throttleHeap(st)
 	const grants = 300_000
 	for id := int64(2); id < grants; id++ {
 		st.TouchGrant(id, models.Seen{})
@@ -72,9 +66,47 @@ func TestLastUseMemoryIsBounded(t *testing.T) {
 		}
 	}
 	st.FlushLastUse()
-	if grew := int64(heap()) - int64(before); grew > 3<<20 {
+	if grew := int64(liveHeap()) - int64(before); grew > 3<<20 {
 		t.Errorf("noting %d grants grew the heap by %d bytes; want a bound that does not depend on the grants", grants, grew)
 	}
+}
+
+// throttleHeap writes one use, so that the throttle's flush has run once,
+// and returns the live heap then.
+func throttleHeap(st *models.Store) uint64 {
+	st.TouchGrant(1, models.Seen{})
+	st.FlushLastUse()
+	return liveHeap()
+}
+
+func liveHeap() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+// aliceGrant is a store (on clock, when given) and a grant in it.
+func aliceGrant(t *testing.T, clock *modelstest.Clock) (*models.Store, int64) {
+	t.Helper()
+	st := modelstest.NewStore(t)
+	if clock != nil {
+		st = modelstest.NewStoreWithClock(t, clock.Now)
+	}
+	f := modelstest.NewFixture(t, st)
+	return st, modelstest.IssuePassword(t, st, f.Confidential, f.Alice).GrantID
+}
+
+// lastSeen is what grant g's row says of its last use: "when addr ua",
+// with "-" for what is not set.
+func lastSeen(t *testing.T, st *models.Store, g int64) string {
+	t.Helper()
+	got, err := st.RawForTest(context.Background(), fmt.Sprintf(
+		"SELECT COALESCE(last_used_at, '-') || ' ' || COALESCE(last_seen_addr, '-') || ' ' || COALESCE(last_seen_ua, '-') FROM grants WHERE id = %d", g))
+	if err != nil || len(got) != 1 {
+		t.Fatalf("grant %d: %q, %v", g, got, err)
+	}
+	return got[0]
 }
 
 // TestTouchGrantKeepsAddressAfterCollision: a grant noted with its
@@ -84,19 +116,76 @@ func TestLastUseMemoryIsBounded(t *testing.T) {
 // does when no other grant shares the slot.
 func TestTouchGrantKeepsAddressAfterCollision(t *testing.T) {
 	t.Parallel()
-	st := modelstest.NewStore(t)
-	f := modelstest.NewFixture(t, st)
-	ctx := context.Background()
-	g := modelstest.IssuePassword(t, st, f.Confidential, f.Alice).GrantID
+	st, g := aliceGrant(t, nil)
 	st.TouchGrant(g, models.Seen{Addr: "192.0.2.7", UserAgent: "app"})
 	st.TouchGrant(g+models.LastUseSlotsForTest, models.Seen{}) // same slot, another grant
 	st.TouchGrant(g, models.Seen{})                            // introspection
 	st.FlushLastUse()
-	got, err := st.RawForTest(ctx, fmt.Sprintf("SELECT last_seen_addr FROM grants WHERE id = %d", g))
-	if err != nil {
-		t.Fatal(err)
+	if got := lastSeen(t, st, g); !strings.HasSuffix(got, " 192.0.2.7 app") {
+		t.Errorf("last use %q, want one from 192.0.2.7 app", got)
 	}
-	if len(got) != 1 || got[0] != "192.0.2.7" {
-		t.Errorf("last_seen_addr = %q, want 192.0.2.7", got)
+}
+
+// TestLastUsePendingIsCompact: the uses queued between two flushes cost a
+// few bytes each. Introspection notes every token's grant, so a second of
+// introspecting many distinct tokens queues that many grants; kept in a
+// map of each use, they took about 75 bytes a grant. Not parallel: it
+// reads the whole process's heap.
+func TestLastUsePendingIsCompact(t *testing.T) {
+	st := modelstest.NewStore(t)
+	before := throttleHeap(st)
+	const grants = 200_000
+	for id := int64(2); id < grants; id++ {
+		st.TouchGrant(id, models.Seen{}) // no flush: all of them queued at once
+	}
+	grew := int64(liveHeap()) - int64(before)
+	st.FlushLastUse()
+	t.Logf("%d queued grants: %d bytes, %.1f a grant", grants, grew, float64(grew)/grants)
+	// 8 bytes a grant, and a slice's growth: at most twice that.
+	if grew > 16*grants {
+		t.Errorf("%d queued grants took %d bytes, %.0f a grant; want at most 16", grants, grew, float64(grew)/grants)
+	}
+}
+
+// TestTouchGrantAddressJoinsQueuedUse: a grant queued by introspection
+// (no address) and then used by its holder (an address) before the flush
+// is written once, with the address.
+func TestTouchGrantAddressJoinsQueuedUse(t *testing.T) {
+	t.Parallel()
+	st, g := aliceGrant(t, nil)
+	st.TouchGrant(g, models.Seen{})                                    // introspection
+	st.TouchGrant(g, models.Seen{Addr: "192.0.2.9", UserAgent: "app"}) // the holder
+	st.TouchGrant(g, models.Seen{Addr: "198.51.100.1", UserAgent: "other"})
+	st.FlushLastUse()
+	if got := lastSeen(t, st, g); strings.HasPrefix(got, "- ") || !strings.HasSuffix(got, " 192.0.2.9 app") {
+		t.Errorf("last use %q, want one from the first address noted, 192.0.2.9 app", got)
+	}
+}
+
+// TestTouchGrantWritesOnceAMinute: a use noted after its grant's last use
+// was written, within the minute, writes nothing, with an address or
+// without one.
+func TestTouchGrantWritesOnceAMinute(t *testing.T) {
+	t.Parallel()
+	clock := modelstest.NewClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	st, g := aliceGrant(t, clock)
+	st.TouchGrant(g, models.Seen{})
+	st.FlushLastUse()
+	first := lastSeen(t, st, g)
+	if strings.HasPrefix(first, "- ") {
+		t.Fatalf("last use not written: %q", first)
+	}
+	clock.Set(clock.Now().Add(30 * time.Second))
+	st.TouchGrant(g, models.Seen{Addr: "192.0.2.9", UserAgent: "app"})
+	st.TouchGrant(g, models.Seen{})
+	st.FlushLastUse()
+	if got := lastSeen(t, st, g); got != first {
+		t.Errorf("30 s later: %q, want it unchanged, %q", got, first)
+	}
+	clock.Set(clock.Now().Add(31 * time.Second))
+	st.TouchGrant(g, models.Seen{Addr: "192.0.2.9", UserAgent: "app"})
+	st.FlushLastUse()
+	if got := lastSeen(t, st, g); got == first || !strings.HasSuffix(got, " 192.0.2.9 app") {
+		t.Errorf("61 s later: %q, want a new last use from 192.0.2.9 app", got)
 	}
 }
