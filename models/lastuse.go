@@ -166,6 +166,8 @@ func (l *lastUseThrottle) flush(s *Store) {
 		sh.plain = make([]int64, 0, len(p)) // about as many in the next second
 		if len(a) > 0 {
 			sh.addressed = map[int64]Seen{}
+		} else {
+			a = nil // the empty map stays the shard's: not to be read outside its lock
 		}
 		sh.mu.Unlock()
 		plain = append(plain, p...)

@@ -51,6 +51,54 @@ func TestTouchGrantFromManyGoroutines(t *testing.T) {
 	}
 }
 
+// TestTouchGrantDuringFlush: uses noted while the throttle flushes, with
+// and without an address, are each written by that flush or the next;
+// under -race, nothing the flush reads is written by TouchGrant meanwhile.
+func TestTouchGrantDuringFlush(t *testing.T) {
+	t.Parallel()
+	st := modelstest.NewStore(t)
+	f := modelstest.NewFixture(t, st)
+	var grants []int64
+	for range 20 {
+		grants = append(grants, modelstest.IssuePassword(t, st, f.Confidential, f.Alice).GrantID)
+	}
+	stop := make(chan struct{})
+	var flushes sync.WaitGroup
+	flushes.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				st.FlushLastUse()
+			}
+		}
+	})
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for round := range 50 {
+				for i, g := range grants {
+					seen := models.Seen{}
+					if (i+w+round)%2 == 0 {
+						seen = models.Seen{Addr: "192.0.2.7", UserAgent: "test"}
+					}
+					st.TouchGrant(g, seen)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(stop)
+	flushes.Wait()
+	st.FlushLastUse()
+	for _, g := range grants {
+		if got := lastSeen(t, st, g); strings.HasPrefix(got, "- ") {
+			t.Errorf("grant %d: last use not written: %q", g, got)
+		}
+	}
+}
+
 // TestLastUseMemoryIsBounded: noting hundreds of thousands of distinct
 // grants within one minute does not grow the heap with them; which grants
 // were queued is a fixed table, not a map of every grant used in the
