@@ -150,7 +150,7 @@ func aliceGrant(t *testing.T, clock *modelstest.Clock) (*models.Store, int64) {
 func lastSeen(t *testing.T, st *models.Store, g int64) string {
 	t.Helper()
 	got, err := st.RawForTest(context.Background(), fmt.Sprintf(
-		"SELECT COALESCE(last_used_at, '-') || ' ' || COALESCE(last_seen_addr, '-') || ' ' || COALESCE(last_seen_ua, '-') FROM grants WHERE id = %d", g))
+		"SELECT COALESCE(CAST(last_used_at AS TEXT), '-') || ' ' || COALESCE(last_seen_addr, '-') || ' ' || COALESCE(last_seen_ua, '-') FROM grants WHERE id = %d", g))
 	if err != nil || len(got) != 1 {
 		t.Fatalf("grant %d: %q, %v", g, got, err)
 	}
