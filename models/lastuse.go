@@ -57,7 +57,8 @@ type lastUseShard struct {
 	// one queued again after losing its slot may be there twice.
 	plain []int64
 	// addressed is the grants queued with their holder's address since the
-	// last flush, and the first address noted.
+	// last flush, and the address noted: the first, unless the grant was
+	// queued again, after losing its slot, with another.
 	addressed map[int64]Seen
 	// queued is which grant each slot last queued for a write, and when.
 	queued [lastUseSlots / lastUseShards]queuedSlot
@@ -102,8 +103,9 @@ func (s *Store) TouchGrant(grantID int64, seen Seen) {
 	if slot.grant == grantID && now.Sub(slot.at()) < lastUseEvery {
 		// Already queued this minute. The first use with an address gives
 		// it to the queued use: the flush writes the address with it if
-		// that use is not written yet, and the UPDATE's condition writes
-		// nothing if it is.
+		// that use is not written yet. If it is, the UPDATE's condition
+		// writes nothing, unless the minute since that write has run out
+		// by the flush: then it writes this use, with its address.
 		if withAddr && !slot.addressed() {
 			if _, ok := l.addressed[grantID]; !ok {
 				l.addressed[grantID] = seen
