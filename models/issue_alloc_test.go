@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/latchkey/latchkey/models"
-	"github.com/latchkey/latchkey/models/modelstest"
 )
 
 // TestIssuanceBatchAllocations: a group commit of 64 client_credentials
@@ -18,16 +17,8 @@ import (
 // batch's release to its last answer: the writer's, and the 64 callers'
 // wake-ups and answers.
 func TestIssuanceBatchAllocations(t *testing.T) {
-	if modelstest.OnPostgres() {
-		t.Skip("the bound is the SQLite writer's")
-	}
 	ctx := context.Background()
-	s := modelstest.NewStore(t)
-	cc, err := s.CreateClient(ctx, models.NewClient{Name: "App", Type: models.ClientConfidential,
-		GrantTypes: []models.GrantType{models.GrantClientCredentials}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, cc := allocStore(t, "the bound is the SQLite writer's")
 	// One first, so that nothing measured is a first use.
 	if _, err := s.IssueGrant(ctx, models.StartGrant{Client: cc.Client, GrantType: models.GrantClientCredentials, Scope: "read"}); err != nil {
 		t.Fatal(err)

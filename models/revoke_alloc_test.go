@@ -21,16 +21,8 @@ import (
 // from the batch's release to its last answer: the writer's, and the 64
 // callers' wake-ups.
 func TestRevocationBatchAllocations(t *testing.T) {
-	if modelstest.OnPostgres() {
-		t.Skip("the bound is the SQLite writer's; PostgreSQL writes a batch's audit rows in its revocation statement")
-	}
 	ctx := context.Background()
-	s := modelstest.NewStore(t)
-	cc, err := s.CreateClient(ctx, models.NewClient{Name: "App", Type: models.ClientConfidential,
-		GrantTypes: []models.GrantType{models.GrantClientCredentials}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, cc := allocStore(t, "the bound is the SQLite writer's; PostgreSQL writes a batch's audit rows in its revocation statement")
 	const n = 64
 	tokens := make([]string, n)
 	for i := range tokens {
@@ -69,6 +61,23 @@ func TestRevocationBatchAllocations(t *testing.T) {
 	if per > bound {
 		t.Errorf("%.1f allocations per revocation in a batch of %d, want at most %d", per, n, bound)
 	}
+}
+
+// allocStore is a SQLite store with a confidential client_credentials
+// client, for the allocation tests; on PostgreSQL the test is skipped,
+// saying why.
+func allocStore(t *testing.T, skipOnPostgres string) (*models.Store, *models.CreatedClient) {
+	t.Helper()
+	if modelstest.OnPostgres() {
+		t.Skip(skipOnPostgres)
+	}
+	s := modelstest.NewStore(t)
+	cc, err := s.CreateClient(context.Background(), models.NewClient{Name: "App", Type: models.ClientConfidential,
+		GrantTypes: []models.GrantType{models.GrantClientCredentials}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, cc
 }
 
 // allocsPerBatchedWrite runs write(0) … write(n-1) at once, each in a

@@ -3,6 +3,7 @@ package models
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"fmt"
 	"reflect"
 	"runtime"
@@ -291,22 +292,25 @@ func safeRun(fn func(tx *gorm.DB) error, tx *gorm.DB) (err error) {
 // missing from hotStatements) is an error under test, and in production
 // runs unprepared with a warning, once.
 func (s *Store) exec(tx *gorm.DB, query string, args ...any) (int64, error) {
-	conn := connOf(tx)
-	if st := s.hw.stmt(conn, query); st != nil {
-		res, err := s.hw.exec(st, args)
-		if err != nil {
-			return 0, err
-		}
-		return res.RowsAffected()
-	}
-	if err := s.unprepared(conn, query); err != nil {
-		return 0, err
-	}
-	res, err := conn.ExecContext(context.Background(), s.rebind(query), args...)
+	res, err := s.execHot(connOf(tx), query, args)
 	if err != nil {
 		return 0, err
 	}
 	return res.RowsAffected()
+}
+
+// execHot runs a hot statement that returns no rows on the writer's
+// transaction conn: through hotWriter when it is prepared there, else
+// through conn (see unprepared). sql.Result and driver.Result have the
+// same methods.
+func (s *Store) execHot(conn gorm.ConnPool, query string, args []any) (driver.Result, error) {
+	if st := s.hw.stmt(conn, query); st != nil {
+		return s.hw.exec(st, args)
+	}
+	if err := s.unprepared(conn, query); err != nil {
+		return nil, err
+	}
+	return conn.ExecContext(context.Background(), s.rebind(query), args...)
 }
 
 // unprepared is what a hot statement that has no prepared statement for
@@ -429,17 +433,7 @@ func (s *Store) insertID(tx *gorm.DB, query string, args ...any) (int64, error) 
 		err := conn.QueryRowContext(context.Background(), s.rebind(query)+" RETURNING id", args...).Scan(&id)
 		return id, err
 	}
-	if st := s.hw.stmt(conn, query); st != nil {
-		res, err := s.hw.exec(st, args)
-		if err != nil {
-			return 0, err
-		}
-		return res.LastInsertId()
-	}
-	if err := s.unprepared(conn, query); err != nil {
-		return 0, err
-	}
-	res, err := conn.ExecContext(context.Background(), query, args...)
+	res, err := s.execHot(conn, query, args)
 	if err != nil {
 		return 0, err
 	}
