@@ -171,14 +171,26 @@ func TestLogWriterDropsWhatDoesNotFit(t *testing.T) {
 	out := newSlowWriter(0, true)
 	lw := newLogWriter(out, 1000)
 	line := []byte(strings.Repeat("x", 99) + "\n")
+	// The first line goes to the stalled write once the writing goroutine
+	// takes it; waiting for that keeps a slow machine from letting the
+	// goroutine take more lines first.
+	if _, err := lw.Write(line); err != nil {
+		t.Fatal(err)
+	}
+	for taken := false; !taken; {
+		lw.mu.Lock()
+		taken = len(lw.buf) == 0
+		lw.mu.Unlock()
+		runtime.Gosched()
+	}
 	start := time.Now()
-	for range 100 {
+	for range 99 {
 		if n, err := lw.Write(line); n != len(line) || err != nil {
 			t.Fatalf("Write = %d, %v", n, err)
 		}
 	}
 	if d := time.Since(start); d > 2*time.Second {
-		t.Errorf("100 writes to a stalled output took %v", d)
+		t.Errorf("99 writes to a stalled output took %v", d)
 	}
 	close(out.open)
 	if err := lw.Close(); err != nil {
