@@ -116,3 +116,10 @@ const LastUseSlotsForTest = lastUseSlots
 // HeapKeptForTest reports whether the C heap's settings for SQLite were
 // applied (keepFreedHeap).
 func HeapKeptForTest() bool { return heapKept }
+
+// ArenaCapForTest is the C heap's arena limit (arenaCap), 0 for none.
+func ArenaCapForTest() int { return arenaCap() }
+
+// MallocArenasForTest is how many arenas the C heap has, -1 where it
+// cannot say.
+func MallocArenasForTest() int { return mallocArenas() }

@@ -8,6 +8,7 @@ package models_test
 
 import (
 	"context"
+	"runtime"
 	"sync"
 	"syscall"
 	"testing"
@@ -59,5 +60,53 @@ func TestRevocationsDoNotFaultInTheirMemory(t *testing.T) {
 	t.Logf("minor page faults per revocation: %.2f (heap kept: %v)", per, models.HeapKeptForTest())
 	if per > 1 {
 		t.Errorf("%.2f minor page faults per revocation; want the memory kept (heap kept: %v)", per, models.HeapKeptForTest())
+	}
+}
+
+// TestCHeapHasAnArenaPerCPU checks the C heap's arena limit
+// (models/malloc_linux.go, arenaCap): many threads reading through
+// SQLite at once, as a loaded server's are, must share one arena per CPU.
+// Without the limit glibc gives each new thread that mallocs an arena of
+// its own, up to eight per CPU, each keeping its own freed memory.
+func TestCHeapHasAnArenaPerCPU(t *testing.T) {
+	modelstest.SkipOnPostgres(t)
+	limit := models.ArenaCapForTest()
+	if limit == 0 {
+		t.Skip("the C heap's arena limit was not set (not glibc, or MALLOC_ARENA_MAX or GLIBC_TUNABLES set): nothing to check")
+	}
+	ctx := context.Background()
+	st := modelstest.NewStore(t)
+	f := modelstest.NewFixture(t, st)
+	var raws []string
+	for range 50 {
+		raws = append(raws, modelstest.IssuePassword(t, st, f.Confidential, f.Alice).AccessToken)
+	}
+	// Each goroutine holds an OS thread of its own until all have read,
+	// so the reads run on threads+ distinct threads.
+	threads := runtime.NumCPU() + 8
+	var read, wg sync.WaitGroup
+	read.Add(threads)
+	for g := range threads {
+		wg.Go(func() {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			for i := range raws {
+				if _, err := st.ActiveToken(ctx, raws[(g+i)%len(raws)]); err != nil {
+					t.Errorf("active token: %v", err)
+					break
+				}
+			}
+			read.Done()
+			read.Wait()
+		})
+	}
+	wg.Wait()
+	arenas := models.MallocArenasForTest()
+	t.Logf("C heap arenas: %d after %d threads read (limit %d)", arenas, threads, limit)
+	if arenas < 1 {
+		t.Fatalf("malloc_info reported %d arenas", arenas)
+	}
+	if arenas > limit {
+		t.Errorf("%d C heap arenas after %d threads read through SQLite; want at most %d (one per CPU)", arenas, threads, limit)
 	}
 }
