@@ -9,6 +9,7 @@ package models
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 // latchkey_keep_freed_heap raises glibc's trim threshold and top pad (see
 // keepFreedHeap). It returns 0 where the C library has no such settings
@@ -26,19 +27,24 @@ static int latchkey_keep_freed_heap(int trim, int pad) {
 static int latchkey_arena_cap;
 
 // latchkey_cap_arenas limits glibc's malloc to one arena per CPU this
-// process may run on (see capArenas). It runs as the program loads,
+// process may run on (see arenaCap). It runs as the program loads,
 // before the Go runtime starts a thread: an arena glibc has made is never
 // removed, and by the time Go code runs a few threads have made theirs.
 // MALLOC_ARENA_MAX or malloc.arena_max in GLIBC_TUNABLES, set by the
 // operator, win.
 __attribute__((constructor)) static void latchkey_cap_arenas(void) {
-#if defined(M_ARENA_MAX)
+#if defined(__GLIBC__) && defined(M_ARENA_MAX)
 	if (getenv("MALLOC_ARENA_MAX") != NULL) return;
 	const char *t = getenv("GLIBC_TUNABLES");
 	if (t != NULL && strstr(t, "malloc.arena_max") != NULL) return;
+	// The CPUs this process may run on, as Go's runtime.NumCPU counts
+	// them; the online CPUs where the affinity mask does not fit a
+	// cpu_set_t (over 1,024 possible CPUs).
 	cpu_set_t set;
-	int n = 1;
-	if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) n = CPU_COUNT(&set);
+	int n = 0;
+	if (sched_getaffinity(0, sizeof set, &set) == 0) n = CPU_COUNT(&set);
+	if (n < 1) n = (int)sysconf(_SC_NPROCESSORS_ONLN);
+	if (n < 1) return;
 	if (mallopt(M_ARENA_MAX, n) == 1) latchkey_arena_cap = n;
 #endif
 }
@@ -48,6 +54,9 @@ static int latchkey_arena_limit(void) { return latchkey_arena_cap; }
 // latchkey_malloc_arenas counts the arenas glibc's malloc_info reports
 // (one <heap nr="..."> element each), or returns -1 where it cannot.
 static int latchkey_malloc_arenas(void) {
+#if !defined(__GLIBC__)
+	return -1;
+#else
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
@@ -61,6 +70,7 @@ static int latchkey_malloc_arenas(void) {
 	}
 	free(buf);
 	return n;
+#endif
 }
 */
 import "C"

@@ -8,7 +8,12 @@ package models_test
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"regexp"
 	"runtime"
+	"strconv"
 	"sync"
 	"syscall"
 	"testing"
@@ -74,6 +79,56 @@ func TestCHeapHasAnArenaPerCPU(t *testing.T) {
 	if limit == 0 {
 		t.Skip("the C heap's arena limit was not set (not glibc, or MALLOC_ARENA_MAX or GLIBC_TUNABLES set): nothing to check")
 	}
+	threads := runtime.NumCPU() + 8
+	arenas := readOnThreads(t, threads)
+	t.Logf("C heap arenas: %d after %d threads read (limit %d)", arenas, threads, limit)
+	if arenas < 1 {
+		t.Fatalf("malloc_info reported %d arenas", arenas)
+	}
+	if arenas > limit {
+		t.Errorf("%d C heap arenas after %d threads read through SQLite; want at most %d (one per CPU)", arenas, threads, limit)
+	}
+}
+
+// TestCHeapArenaLimitGivenByTheOperator checks that MALLOC_ARENA_MAX and
+// malloc.arena_max in GLIBC_TUNABLES, set by the operator, win over
+// Latchkey's limit: a child test process started with each reports no
+// limit of its own, and as many arenas as the operator allowed.
+func TestCHeapArenaLimitGivenByTheOperator(t *testing.T) {
+	modelstest.SkipOnPostgres(t)
+	if os.Getenv("LATCHKEY_TEST_ARENA_CHILD") == "1" {
+		fmt.Printf("limit=%d arenas=%d\n", models.ArenaCapForTest(), readOnThreads(t, runtime.NumCPU()+10))
+		return
+	}
+	if models.ArenaCapForTest() == 0 {
+		t.Skip("the C heap's arena limit was not set here (not glibc, or the operator's own set): nothing to compare with")
+	}
+	want := runtime.NumCPU() + 3 // not Latchkey's limit, and under the threads the child starts
+	for _, env := range []string{
+		"MALLOC_ARENA_MAX=" + strconv.Itoa(want),
+		"GLIBC_TUNABLES=glibc.malloc.arena_max=" + strconv.Itoa(want),
+	} {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestCHeapArenaLimitGivenByTheOperator$", "-test.count=1")
+		cmd.Env = append(os.Environ(), "LATCHKEY_TEST_ARENA_CHILD=1", env)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: child: %v\n%s", env, err, out)
+		}
+		m := regexp.MustCompile(`limit=(\d+) arenas=(-?\d+)`).FindSubmatch(out)
+		if m == nil {
+			t.Fatalf("%s: child said\n%s", env, out)
+		}
+		t.Logf("%s: Latchkey's limit %s, %s arenas", env, m[1], m[2])
+		if string(m[1]) != "0" || string(m[2]) != strconv.Itoa(want) {
+			t.Errorf("%s: Latchkey's limit %s and %s arenas; want 0 and %d (the operator's)", env, m[1], m[2], want)
+		}
+	}
+}
+
+// readOnThreads reads through SQLite on n OS threads at once, each held
+// until all have read, and returns how many arenas the C heap has then.
+func readOnThreads(t *testing.T, n int) int {
+	t.Helper()
 	ctx := context.Background()
 	st := modelstest.NewStore(t)
 	f := modelstest.NewFixture(t, st)
@@ -81,12 +136,9 @@ func TestCHeapHasAnArenaPerCPU(t *testing.T) {
 	for range 50 {
 		raws = append(raws, modelstest.IssuePassword(t, st, f.Confidential, f.Alice).AccessToken)
 	}
-	// Each goroutine holds an OS thread of its own until all have read,
-	// so the reads run on threads+ distinct threads.
-	threads := runtime.NumCPU() + 8
 	var read, wg sync.WaitGroup
-	read.Add(threads)
-	for g := range threads {
+	read.Add(n)
+	for g := range n {
 		wg.Go(func() {
 			runtime.LockOSThread()
 			defer runtime.UnlockOSThread()
@@ -101,12 +153,5 @@ func TestCHeapHasAnArenaPerCPU(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	arenas := models.MallocArenasForTest()
-	t.Logf("C heap arenas: %d after %d threads read (limit %d)", arenas, threads, limit)
-	if arenas < 1 {
-		t.Fatalf("malloc_info reported %d arenas", arenas)
-	}
-	if arenas > limit {
-		t.Errorf("%d C heap arenas after %d threads read through SQLite; want at most %d (one per CPU)", arenas, threads, limit)
-	}
+	return models.MallocArenasForTest()
 }
