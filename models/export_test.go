@@ -117,8 +117,13 @@ const LastUseSlotsForTest = lastUseSlots
 // applied (keepFreedHeap).
 func HeapKeptForTest() bool { return heapKept }
 
-// ArenaCapForTest is the C heap's arena limit (arenaCap), 0 for none.
-func ArenaCapForTest() int { return arenaCap() }
+// ArenaCapForTest is the C heap's arena limit (arenaCap), 0 for none, and
+// how many arenas there were when the package lowered it to GOMAXPROCS (0
+// if it did not).
+func ArenaCapForTest() (limit, whenLowered int) { return arenaCap(), arenasWhenLowered }
+
+// GlibcForTest reports whether the C library is glibc.
+func GlibcForTest() bool { return glibc() }
 
 // MallocArenasForTest is how many arenas the C heap has, -1 where it
 // cannot say.

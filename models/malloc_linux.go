@@ -3,7 +3,9 @@
 package models
 
 /*
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <malloc.h>
 #include <sched.h>
 #include <stdio.h>
@@ -31,7 +33,8 @@ static int latchkey_arena_cap;
 // before the Go runtime starts a thread: an arena glibc has made is never
 // removed, and by the time Go code runs a few threads have made theirs.
 // MALLOC_ARENA_MAX or malloc.arena_max in GLIBC_TUNABLES, set by the
-// operator, win.
+// operator, win: set at all, even to a value glibc ignores (empty, 0),
+// they leave the limit to glibc.
 __attribute__((constructor)) static void latchkey_cap_arenas(void) {
 #if defined(__GLIBC__) && defined(M_ARENA_MAX)
 	if (getenv("MALLOC_ARENA_MAX") != NULL) return;
@@ -50,6 +53,28 @@ __attribute__((constructor)) static void latchkey_cap_arenas(void) {
 }
 
 static int latchkey_arena_limit(void) { return latchkey_arena_cap; }
+
+// latchkey_lower_arena_limit lowers the limit latchkey_cap_arenas set to
+// n, if n is lower: 1 if it did.
+static int latchkey_lower_arena_limit(int n) {
+#if defined(__GLIBC__) && defined(M_ARENA_MAX)
+	if (latchkey_arena_cap == 0 || n < 1 || n >= latchkey_arena_cap) return 0;
+	if (mallopt(M_ARENA_MAX, n) != 1) return 0;
+	latchkey_arena_cap = n;
+	return 1;
+#else
+	return 0;
+#endif
+}
+
+// latchkey_glibc is 1 where the C library is glibc.
+static int latchkey_glibc(void) {
+#if defined(__GLIBC__)
+	return 1;
+#else
+	return 0;
+#endif
+}
 
 // latchkey_malloc_arenas counts the arenas glibc's malloc_info reports
 // (one <heap nr="..."> element each), or returns -1 where it cannot.
@@ -77,6 +102,7 @@ import "C"
 
 import (
 	"os"
+	"runtime"
 	"strings"
 )
 
@@ -123,8 +149,10 @@ func keepFreedHeap() bool {
 }
 
 // arenaCap is the C heap's arena limit set as the program loaded
-// (latchkey_cap_arenas above), 0 for none: one arena per CPU, unless the
-// operator set MALLOC_ARENA_MAX or malloc.arena_max in GLIBC_TUNABLES.
+// (latchkey_cap_arenas above), 0 for none: one arena per CPU the process
+// may run on (the lower of its affinity mask and GOMAXPROCS, below),
+// unless the operator set MALLOC_ARENA_MAX or malloc.arena_max in
+// GLIBC_TUNABLES.
 //
 // glibc gives each new thread that mallocs an arena of its own, up to
 // eight per CPU, and SQLite mallocs on whichever thread the Go runtime
@@ -139,6 +167,25 @@ func keepFreedHeap() bool {
 // same within the noise. It applies to every command and to PostgreSQL
 // too, where little is malloc'd and it costs nothing.
 func arenaCap() int { return int(C.latchkey_arena_limit()) }
+
+// arenasWhenLowered is how many arenas the C heap had when the package
+// lowered the limit to GOMAXPROCS (0 if it did not): those made before
+// stay.
+var arenasWhenLowered int
+
+// A process may run on fewer CPUs than its affinity mask names: a
+// container's CPU quota, which Go's runtime reads into GOMAXPROCS and the
+// C constructor cannot see. The limit follows GOMAXPROCS down as the
+// package loads; arenas the runtime's first threads made by then stay,
+// later threads share them.
+func init() {
+	if C.latchkey_lower_arena_limit(C.int(runtime.GOMAXPROCS(0))) == 1 {
+		arenasWhenLowered = mallocArenas()
+	}
+}
+
+// glibc reports whether the C library is glibc.
+func glibc() bool { return C.latchkey_glibc() == 1 }
 
 // mallocArenas is how many arenas the C heap has now, or -1 where it
 // cannot say.

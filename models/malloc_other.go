@@ -11,3 +11,9 @@ func arenaCap() int { return 0 }
 
 // mallocArenas cannot say where the C heap is not glibc's.
 func mallocArenas() int { return -1 }
+
+// arenasWhenLowered is 0: no arena limit to lower.
+var arenasWhenLowered int
+
+// glibc is false: malloc_linux.go says where it is glibc.
+func glibc() bool { return false }
