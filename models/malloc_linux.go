@@ -67,15 +67,6 @@ static int latchkey_lower_arena_limit(int n) {
 #endif
 }
 
-// latchkey_glibc is 1 where the C library is glibc.
-static int latchkey_glibc(void) {
-#if defined(__GLIBC__)
-	return 1;
-#else
-	return 0;
-#endif
-}
-
 // latchkey_malloc_arenas counts the arenas glibc's malloc_info reports
 // (one <heap nr="..."> element each), or returns -1 where it cannot.
 static int latchkey_malloc_arenas(void) {
@@ -183,9 +174,6 @@ func init() {
 		arenasWhenLowered = mallocArenas()
 	}
 }
-
-// glibc reports whether the C library is glibc.
-func glibc() bool { return C.latchkey_glibc() == 1 }
 
 // mallocArenas is how many arenas the C heap has now, or -1 where it
 // cannot say.

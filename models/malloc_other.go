@@ -14,6 +14,3 @@ func mallocArenas() int { return -1 }
 
 // arenasWhenLowered is 0: no arena limit to lower.
 var arenasWhenLowered int
-
-// glibc is false: malloc_linux.go says where it is glibc.
-func glibc() bool { return false }
