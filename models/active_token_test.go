@@ -197,8 +197,8 @@ func TestSQLitePageCachesAreSmall(t *testing.T) {
 	if err != nil || len(r) != 1 {
 		t.Fatalf("reader cache_size: %v %v", r, err)
 	}
-	if w != "-4000" || r[0] != "-1000" {
-		t.Errorf("cache_size: writer %s, reader %s; want -4000 (4 MB) and -1000 (1 MB)", w, r[0])
+	if w != "-4000" || r[0] != "-500" {
+		t.Errorf("cache_size: writer %s, reader %s; want -4000 (4 MB) and -500 (500 KiB)", w, r[0])
 	}
 }
 

@@ -260,15 +260,16 @@ func privateFiles(path string, log *slog.Logger) error {
 // misses on the leaves anyway; what it must keep is the interior pages of
 // the trees, a few hundred. With 32 MB per connection (the writer and four
 // readers) the server's peak RSS was 125–140 MB under load at 10^6 tokens;
-// with these sizes it is about 60 MB, and the CPU per introspection was no
-// higher (BenchmarkActiveToken, and the server's CPU time per request under
+// with 1 MB a reader it was about 60 MB over 60 s at 256 clients, and with
+// 500 KiB 3–4 MB less, with the CPU per introspection no higher either time
+// (BenchmarkActiveToken, and the server's CPU time per request under
 // latchkey bench --target; docs/benchmarks.md has the figures). The writer
 // keeps more: a group commit of 256 writes dirties a few pages each, and
 // pages that do not fit are written to the WAL before the commit (more
 // writes, the same durability).
 const (
 	writerCacheSize = "-4000"
-	readerCacheSize = "-1000"
+	readerCacheSize = "-500"
 )
 
 // heapOnce applies the C heap's settings for SQLite (keepFreedHeap) when
