@@ -261,7 +261,7 @@ func privateFiles(path string, log *slog.Logger) error {
 // the trees, a few hundred. With 32 MB per connection (the writer and four
 // readers) the server's peak RSS was 125–140 MB under load at 10^6 tokens;
 // with 1 MB a reader it was about 60 MB over 60 s at 256 clients, and with
-// 500 KiB 3–4 MB less, with the CPU per introspection no higher either time
+// 500 KiB about 2 MB less, with the CPU per introspection no higher either time
 // (BenchmarkActiveToken, and the server's CPU time per request under
 // latchkey bench --target; docs/benchmarks.md has the figures). The writer
 // keeps more: a group commit of 256 writes dirties a few pages each, and

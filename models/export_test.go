@@ -122,10 +122,6 @@ func HeapKeptForTest() bool { return heapKept }
 // if it did not).
 func ArenaCapForTest() (limit, whenLowered int) { return arenaCap(), arenasWhenLowered }
 
-// GlibcForTest reports whether the C library is glibc: only glibc's
-// malloc_info says how many arenas there are.
-func GlibcForTest() bool { return mallocArenas() >= 0 }
-
 // MallocArenasForTest is how many arenas the C heap has, -1 where it
-// cannot say.
+// cannot say: only glibc's malloc_info counts them.
 func MallocArenasForTest() int { return mallocArenas() }

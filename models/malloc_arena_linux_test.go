@@ -94,7 +94,7 @@ func TestCHeapArenaChild(t *testing.T) {
 // one and is not.
 func arenaLimit(t *testing.T) (limit, lowered int) {
 	t.Helper()
-	if !models.GlibcForTest() {
+	if models.MallocArenasForTest() < 0 {
 		t.Skip("the C library is not glibc: no arena limit to check")
 	}
 	if _, ok := os.LookupEnv("MALLOC_ARENA_MAX"); ok || strings.Contains(os.Getenv("GLIBC_TUNABLES"), "malloc.arena_max") {
