@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -27,8 +28,12 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 			return
 		}
 		oe := toOAuthError(err)
-		if allow, ok := oauthAllow[strings.TrimSuffix(c.Request().URL.Path, "/")]; ok && oe.Status == http.StatusNotFound {
+		if allow, ok := oauthAllow[strings.TrimSuffix(c.Request().URL.Path, "/")]; ok && oe.Status == http.StatusNotFound &&
+			!slices.Contains(strings.Split(allow, ", "), c.Request().Method) {
 			// A method no router table knows (say "BREW"): still a 405.
+			// A method the endpoint takes, at a spelling the router does
+			// not match (a percent-encoded path such as /o/%74oken/), stays
+			// a 404: a 405 would say the method is wrong (RFC 9110 §15.5.6).
 			c.Response().Header().Set(echo.HeaderAllow, allow)
 			oe = handlers.ErrMethodNotAllowed.WithDescription("use " + allow)
 		}
