@@ -26,7 +26,7 @@ func (h *Handler) ShowSetup(c echo.Context) error {
 // CompleteSetup creates the first admin and logs them in.
 func (h *Handler) CompleteSetup(c echo.Context) error {
 	tok, username, pw := c.FormValue("token"), c.FormValue("username"), c.FormValue("password")
-	u, err := h.store.CompleteSetup(c.Request().Context(), tok, username, pw)
+	u, err := h.store.CompleteSetup(c.Request().Context(), tok, username, pw, remote(c), requestID(c))
 	switch {
 	case errors.Is(err, models.ErrNotFound):
 		return echo.NewHTTPError(http.StatusNotFound, "This setup link is invalid, expired or already used.")
@@ -39,6 +39,9 @@ func (h *Handler) CompleteSetup(c echo.Context) error {
 	}
 	raw, err := h.store.CreateSession(c.Request().Context(), u)
 	if err != nil {
+		return err
+	}
+	if err := h.store.RecordStaffLogin(c.Request().Context(), u, remote(c), requestID(c)); err != nil {
 		return err
 	}
 	c.SetCookie(&http.Cookie{Name: h.cfg.SessionCookieName(), Value: raw, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode,

@@ -196,9 +196,10 @@ func withHashSlot(ctx context.Context, limit bool, fn func()) error {
 }
 
 // hashPassword hashes a human's password with bcrypt, on the hashing pool.
-// Setting a password is a staff or setup action, not something a stranger
-// can flood, so it waits for a slot as long as it takes.
-func hashPassword(pw string) (string, error) {
+// Setting a password is a staff action, or the setup link's holder's, never
+// a stranger's (CompleteSetup checks the link before it hashes), so it waits
+// for a slot as long as ctx lasts.
+func hashPassword(ctx context.Context, pw string) (string, error) {
 	if len(pw) < 8 {
 		return "", ErrPasswordTooShort
 	}
@@ -207,9 +208,11 @@ func hashPassword(pw string) (string, error) {
 	}
 	var h []byte
 	var err error
-	_ = withHashSlot(context.Background(), false, func() {
+	if werr := withHashSlot(ctx, false, func() {
 		h, err = bcrypt.GenerateFromPassword([]byte(pw), int(bcryptCost.Load()))
-	})
+	}); werr != nil {
+		return "", werr
+	}
 	if err != nil {
 		return "", fmt.Errorf("models: hash password: %w", err)
 	}

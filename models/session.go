@@ -97,18 +97,34 @@ func (s *Store) SetupTokenValid(ctx context.Context, raw string) (bool, error) {
 	return n > 0, nil
 }
 
-// CompleteSetup spends a setup value to create the first admin.
-func (s *Store) CompleteSetup(ctx context.Context, raw, username, password string) (*User, error) {
+// CompleteSetup spends a setup value to create the first admin, with a
+// user.create audit event whose actor is the new admin (the link's holder),
+// from remote.
+//
+// The link is checked before the password is hashed: a hash is tens of
+// milliseconds of a core on the pool that every login shares, and a
+// stranger without the link, posting to /setup by the thousand, must not
+// be able to spend them and hold every password login back. The
+// transaction checks the link again, and spends it.
+func (s *Store) CompleteSetup(ctx context.Context, raw, username, password, remote, requestID string) (*User, error) {
 	if !usernameRE.MatchString(username) {
 		return nil, errInvalidUsername
 	}
 	username = FoldUsername(username)
-	hash, err := hashPassword(password)
+	switch ok, err := s.SetupTokenValid(ctx, raw); {
+	case err != nil:
+		return nil, err
+	case !ok:
+		return nil, fmt.Errorf("%w: setup link", ErrNotFound)
+	}
+	hash, err := hashPassword(ctx, password)
 	if err != nil {
 		return nil, err
 	}
 	now := s.Now()
 	u := &User{Username: username, PasswordHash: hash, Role: RoleAdmin, CreatedAt: now}
+	ev := newAuditEvent(Actor{Type: ActorStaff, Name: username}, ActionUserCreate,
+		"the first administrator, created with the setup link", remote, requestID, now)
 	err = s.write(ctx, func(tx *gorm.DB) error {
 		var admins int64
 		if err := tx.Raw("SELECT COUNT(*) FROM users WHERE role = ?", RoleAdmin).Scan(&admins).Error; err != nil {
@@ -131,7 +147,12 @@ func (s *Store) CompleteSetup(ctx context.Context, raw, username, password strin
 		if err := create(tx, u); err != nil {
 			return err
 		}
-		return s.countTotal(tx, countUsers, 1)
+		if err := s.countTotal(tx, countUsers, 1); err != nil {
+			return err
+		}
+		e := ev // afresh on every run: the writer may run this twice
+		e.UserID = &u.ID
+		return s.insertAudit(tx, &e)
 	})
 	if err != nil {
 		return nil, wrapWrite("complete setup", err)

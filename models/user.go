@@ -62,7 +62,7 @@ func (s *Store) createUser(ctx context.Context, username string, role Role, pass
 	if _, err := ParseRole(string(role)); err != nil {
 		return nil, err
 	}
-	hash, err := hashPassword(password)
+	hash, err := hashPassword(ctx, password)
 	if err != nil {
 		return nil, err
 	}

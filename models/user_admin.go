@@ -89,7 +89,7 @@ func (s *Store) UpdateUser(ctx context.Context, id int64, u UserUpdate, a StaffA
 	var hash string
 	if u.Password != "" {
 		// bcrypt is slow: hash before taking the writer.
-		if hash, err = hashPassword(u.Password); err != nil {
+		if hash, err = hashPassword(ctx, u.Password); err != nil {
 			return nil, err
 		}
 	}

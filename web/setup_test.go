@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/latchkey/latchkey/models"
 	"github.com/latchkey/latchkey/models/modelstest"
 	"github.com/latchkey/latchkey/web"
 )
@@ -49,6 +50,17 @@ func TestFirstAdminSetup(t *testing.T) {
 	}
 	if _, err := st.Authenticate(context.Background(), "root", "a long enough password"); err != nil {
 		t.Errorf("the admin cannot log in: %v", err)
+	}
+	// The auditors see who created the first admin, and its first login,
+	// as they see every other staff action and login.
+	for _, action := range []models.Action{models.ActionUserCreate, models.ActionStaffLogin} {
+		p, err := st.AuditEvents(context.Background(), models.AuditFilter{Action: action}, models.Cursor{}, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(p.Rows) != 1 || p.Rows[0].Actor != "root" || p.Rows[0].RemoteAddr == "" || p.Rows[0].RequestID == "" {
+			t.Errorf("%s events after the setup: %+v, want one by root with its address and request id", action, p.Rows)
+		}
 	}
 	// The link works once.
 	if resp, _ := newBrowser(t, ts).get("/setup?token=" + url.QueryEscape(raw)); resp.StatusCode != 404 {
