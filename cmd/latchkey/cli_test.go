@@ -547,3 +547,43 @@ func ago(d time.Duration) func() time.Time {
 	at := time.Now().Add(-d)
 	return func() time.Time { return at }
 }
+
+// TestParseIssuer: --issuer comes back in normal form. "HTTPS://…" was
+// once taken as written, and every check for "https://" downstream then
+// set cookies without Secure and sent no HSTS.
+func TestParseIssuer(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ in, want string }{
+		{"https://auth.example.com", "https://auth.example.com"},
+		{"https://auth.example.com/", "https://auth.example.com"},
+		{"HTTPS://Auth.Example.COM/", "https://auth.example.com"},
+		{"Http://127.0.0.1:8000", "http://127.0.0.1:8000"},
+		{"https://auth.example.com/Tenant/", "https://auth.example.com/Tenant"},
+		{"https://[::1]:8443", "https://[::1]:8443"},
+	} {
+		got, err := parseIssuer(tc.in)
+		if err != nil || got != tc.want {
+			t.Errorf("parseIssuer(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+		}
+	}
+	for _, bad := range []string{"auth.example.com", "ftp://a", "https://", "https://a/?x=1", "https://a/#f", "https://u:p@a", "https:opaque", "https://a?"} {
+		if got, err := parseIssuer(bad); err == nil {
+			t.Errorf("parseIssuer(%q) = %q, want an error", bad, got)
+		}
+	}
+}
+
+// TestServeNormalisesTheIssuer: what serve prints and serves is the
+// issuer in normal form.
+func TestServeNormalisesTheIssuer(t *testing.T) {
+	t.Parallel()
+	c := newCLI(t)
+	c.env["LATCHKEY_ISSUER"] = "HTTPS://Auth.Example.COM/"
+	r := serveUntilListening(t, c)
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	if !strings.Contains(r.stdout, "Create the first one at: https://auth.example.com/setup?token=") {
+		t.Errorf("stdout %q: want the setup URL under https://auth.example.com", r.stdout)
+	}
+}

@@ -143,14 +143,18 @@ obeyed when neither is set.`,
 }
 
 // parseIssuer checks --issuer: an absolute http(s) URL without query or
-// fragment (RFC 8414 §2), returned without a trailing slash so that paths
-// can be appended.
+// fragment (RFC 8414 §2). It is returned in RFC 3986 §6.2.2.1's normal
+// form, the scheme and host in lower case (what every comparison with
+// "https://" downstream, the cookies' Secure and HSTS among them, expects
+// of "HTTPS://Auth.Example.com"), and without a trailing slash so that
+// paths can be appended.
 func parseIssuer(raw string) (string, error) {
 	u, err := url.Parse(raw)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || u.User != nil || u.Opaque != "" {
 		return "", usagef("--issuer must be an http or https URL without query or fragment, like https://auth.example.com")
 	}
-	return strings.TrimRight(raw, "/"), nil
+	u.Host = strings.ToLower(u.Host) // url.Parse has lowered the scheme
+	return strings.TrimRight(u.String(), "/"), nil
 }
 
 // defaultIssuer is http:// and the address listened on. A wildcard host
