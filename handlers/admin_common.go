@@ -21,21 +21,31 @@ const pageSize = 50
 
 // flashCookie carries the outcome of an action across its redirect
 // (post, redirect, get), with or without htmx. It holds counts and names,
-// never a secret.
+// never a secret. Under an https issuer it carries the __Host- prefix, as
+// the session does: a sibling domain could otherwise plant one whose text
+// every dashboard page shows in its status area, and which a clearing
+// without its Domain could not remove.
 const flashCookie = "latchkey_flash"
 
+func flashCookieName(c echo.Context) string {
+	if secureCookies(c) {
+		return "__Host-" + flashCookie
+	}
+	return flashCookie
+}
+
 func setFlash(c echo.Context, msg string) {
-	c.SetCookie(&http.Cookie{Name: flashCookie, Value: url.QueryEscape(msg), Path: "/", HttpOnly: true,
+	c.SetCookie(&http.Cookie{Name: flashCookieName(c), Value: url.QueryEscape(msg), Path: "/", HttpOnly: true,
 		Secure: secureCookies(c), SameSite: http.SameSiteLaxMode, MaxAge: 60})
 }
 
 // takeFlash reads the flash message once and clears it.
 func takeFlash(c echo.Context) string {
-	ck, err := c.Cookie(flashCookie)
+	ck, err := c.Cookie(flashCookieName(c))
 	if err != nil || ck.Value == "" {
 		return ""
 	}
-	c.SetCookie(&http.Cookie{Name: flashCookie, Value: "", Path: "/", HttpOnly: true, Secure: secureCookies(c),
+	c.SetCookie(&http.Cookie{Name: flashCookieName(c), Value: "", Path: "/", HttpOnly: true, Secure: secureCookies(c),
 		SameSite: http.SameSiteLaxMode, MaxAge: -1})
 	msg, err := url.QueryUnescape(ck.Value)
 	if err != nil || len(msg) > 300 {

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -78,13 +79,16 @@ func TestCookiesSecureUnderHTTPS(t *testing.T) {
 		}
 		t.Logf("%s: %s (Secure=%v, max-age %d)", s.where, s.cookie.Name, s.cookie.Secure, s.cookie.MaxAge)
 	}
-	for _, want := range []string{"__Host-latchkey_csrf", "__Host-latchkey_session", "latchkey_flash"} {
+	for _, want := range []string{"__Host-latchkey_csrf", "__Host-latchkey_session", "__Host-latchkey_flash"} {
 		if names[want] == 0 {
 			t.Errorf("no Set-Cookie %s seen; the test did not exercise it (saw %v)", want, names)
 		}
 	}
-	if names["latchkey_flash"] < 2 {
-		t.Errorf("want the flash set and then cleared, saw %d Set-Cookie", names["latchkey_flash"])
+	if names["__Host-latchkey_flash"] < 2 {
+		t.Errorf("want the flash set and then cleared, saw %d Set-Cookie", names["__Host-latchkey_flash"])
+	}
+	if names["latchkey_flash"] != 0 {
+		t.Errorf("a flash cookie without the __Host- prefix under https: %d Set-Cookie", names["latchkey_flash"])
 	}
 	if names["__Host-latchkey_session"] < 2 {
 		t.Errorf("want the session set at login and cleared at logout, saw %d Set-Cookie", names["__Host-latchkey_session"])
@@ -107,5 +111,25 @@ func TestCookiesSecureUnderHTTPS(t *testing.T) {
 	planted.Body.Close()
 	if planted.StatusCode != http.StatusSeeOther || planted.Header.Get("Location") == "" {
 		t.Errorf("planted latchkey_session cookie under https: got %d, want a 303 to the login page", planted.StatusCode)
+	}
+
+	// Nor can it plant the flash: a text of its own in the status area of
+	// a logged-in admin's page.
+	b.login("admin")
+	req, _ = http.NewRequest(http.MethodGet, srv.URL+"/admin/", nil)
+	for _, ck := range jar.Cookies(req.URL) {
+		req.AddCookie(ck)
+	}
+	req.AddCookie(&http.Cookie{Name: "latchkey_flash", Value: url.QueryEscape("Session expired: call +1 555 0100 now")})
+	resp, err = srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := readAll(resp)
+	if resp.StatusCode != 200 {
+		t.Fatalf("/admin/ with a planted flash: %d", resp.StatusCode)
+	}
+	if strings.Contains(page, "555 0100") {
+		t.Errorf("a planted latchkey_flash cookie's text is shown on the dashboard under https")
 	}
 }
