@@ -53,8 +53,9 @@ func (h *Handler) parseAuthorize(c echo.Context, params url.Values) (req *authzR
 	req = &authzRequest{client: client, hidden: map[string]string{}}
 	registered := client.RedirectURIList()
 	if raw, given := params["redirect_uri"]; given {
-		// §3.1.2.3: compared as exact strings, no normalisation.
-		if !slices.Contains(registered, raw[0]) {
+		// §3.1.2.3: compared as exact strings, no normalisation, but for
+		// a loopback IP's port (RFC 8252 §7.3).
+		if !models.RedirectURIMatches(registered, raw[0]) {
 			return nil, nil, echo.NewHTTPError(http.StatusBadRequest, "The redirect_uri does not match any URI registered for this application.")
 		}
 		req.redirectURI, req.redirectGiven = raw[0], true

@@ -3,6 +3,7 @@ package models
 import (
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -84,4 +85,63 @@ func shorten(s string, n int) string {
 		return t + "…"
 	}
 	return s
+}
+
+// RedirectURIMatches reports whether requested, the redirect_uri of an
+// authorization request, is one of the client's registered URIs. The
+// comparison is exact (RFC 6749 §3.1.2.3, RFC 9700 §2.1), with the one
+// exception RFC 8252 §7.3 requires: "The authorization server MUST allow
+// any port to be specified at the time of the request for loopback IP
+// redirect URIs, to accommodate clients that obtain an available ephemeral
+// port from the operating system at the time of the request." So a
+// registered http URI on a loopback IP literal matches a requested one on
+// the same literal with any port, or none, when everything after the port
+// is the same string. A name such as localhost never gets this.
+func RedirectURIMatches(registered []string, requested string) bool {
+	for _, r := range registered {
+		if r == requested {
+			return true
+		}
+	}
+	host, rest, ok := loopbackRedirect(requested)
+	if !ok {
+		return false
+	}
+	for _, r := range registered {
+		if h, x, ok := loopbackRedirect(r); ok && h == host && x == rest {
+			return true
+		}
+	}
+	return false
+}
+
+// loopbackRedirect splits an http URI on a loopback IP literal into its
+// host (without the port) and everything after its authority, as written.
+// It reports false for any other URI, and for a port that is not a number
+// from 1 to 65535.
+func loopbackRedirect(raw string) (host, rest string, ok bool) {
+	after, found := strings.CutPrefix(raw, "http://")
+	if !found {
+		return "", "", false
+	}
+	end := strings.IndexAny(after, "/?#")
+	if end < 0 {
+		end = len(after)
+	}
+	authority, rest := after[:end], after[end:]
+	host = authority
+	if i := strings.LastIndexByte(authority, ':'); i >= 0 && !strings.HasSuffix(authority, "]") {
+		host = authority[:i]
+		port := authority[i+1:]
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || port[0] == '0' || port[0] == '+' {
+			return "", "", false
+		}
+	}
+	if !loopbackLiteral(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")) {
+		return "", "", false
+	}
+	if strings.HasPrefix(host, "[") != strings.HasSuffix(host, "]") || (strings.HasPrefix(host, "[") && !strings.Contains(host, ":")) {
+		return "", "", false
+	}
+	return host, rest, true
 }

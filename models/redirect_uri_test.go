@@ -73,3 +73,51 @@ func TestValidateRedirectURI(t *testing.T) {
 		})
 	}
 }
+
+// TestRedirectURIMatches: exact strings (RFC 6749 §3.1.2.3), but a loopback
+// IP literal's port is the native app's to choose at request time (RFC 8252
+// §7.3).
+func TestRedirectURIMatches(t *testing.T) {
+	t.Parallel()
+	registered := []string{
+		"http://127.0.0.1:9999/callback",
+		"http://[::1]/cb?x=1",
+		"https://app.example.com:8443/callback",
+		"com.example.app:/callback",
+	}
+	for _, tc := range []struct {
+		uri  string
+		want bool
+	}{
+		{"http://127.0.0.1:9999/callback", true},
+		{"http://127.0.0.1:51234/callback", true},
+		{"http://127.0.0.1/callback", true},
+		{"http://[::1]:40000/cb?x=1", true},
+		{"http://[::1]/cb?x=1", true},
+		{"https://app.example.com:8443/callback", true},
+		{"com.example.app:/callback", true},
+
+		{"http://127.0.0.1:51234/callback/", false},    // the path differs
+		{"http://127.0.0.1:51234/Callback", false},     // the path's case
+		{"http://127.0.0.1:51234/callback?a=b", false}, // a query added
+		{"http://127.0.0.2:51234/callback", false},     // another loopback address
+		{"http://[::1]:40000/cb", false},               // the query dropped
+		{"http://[::1]:40000/cb?x=1#f", false},
+		{"http://localhost:9999/callback", false},
+		{"http://127.0.0.1:0/callback", false},
+		{"http://127.0.0.1:65536/callback", false},
+		{"http://127.0.0.1:/callback", false},
+		{"http://127.0.0.1:+80/callback", false},
+		{"http://127.0.0.1:080/callback", false},
+		{"http://127.0.0.1:80@evil.example/callback", false},
+		{"http://::1:40000/cb?x=1", false},
+		{"https://127.0.0.1:51234/callback", false},      // https: not the loopback rule's
+		{"https://app.example.com:9443/callback", false}, // any other host: exact
+		{"https://app.example.com/callback", false},
+		{"com.example.app:/other", false},
+	} {
+		if got := models.RedirectURIMatches(registered, tc.uri); got != tc.want {
+			t.Errorf("RedirectURIMatches(%q) = %v, want %v", tc.uri, got, tc.want)
+		}
+	}
+}

@@ -141,3 +141,42 @@ func plantRedirectURIs(t *testing.T, ts *testServer, id int64, uris string) {
 		t.Fatalf("plant redirect URIs: %v", err)
 	}
 }
+
+// TestLoopbackRedirectAnyPort: a native app registers
+// http://127.0.0.1:9999/callback and, at sign-in, listens on whatever port
+// the system gave it; RFC 8252 §7.3: the server "MUST allow any port to be
+// specified at the time of the request for loopback IP redirect URIs". The
+// code is then bound to that URI, port included (RFC 6749 §4.1.3).
+func TestLoopbackRedirectAnyPort(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	pub := &oauth2.Config{ClientID: ts.f.Public.ClientID, Endpoint: ts.endpoint(),
+		RedirectURL: "http://127.0.0.1:51234/callback", Scopes: []string{"read"}}
+	v := oauth2.GenerateVerifier()
+	q := authorize(t, ts, pub, oauth2.S256ChallengeOption(v))
+	tok, err := pub.Exchange(ts.ctx(), q.Get("code"), oauth2.VerifierOption(v))
+	if err != nil {
+		t.Fatalf("exchange at the ephemeral port's URI: %v", err)
+	}
+	if status, body, _ := ts.me(t, tok.AccessToken); status != 200 || body["user"] != "alice" {
+		t.Errorf("/api/me: %d %v", status, body)
+	}
+
+	v = oauth2.GenerateVerifier()
+	q = authorize(t, ts, pub, oauth2.S256ChallengeOption(v))
+	registered := *pub
+	registered.RedirectURL = "http://127.0.0.1:9999/callback"
+	_, err = registered.Exchange(ts.ctx(), q.Get("code"), oauth2.VerifierOption(v))
+	assertRetrieveError(t, err, "invalid_grant")
+
+	b := newBrowser(t, ts)
+	b.login("alice")
+	for _, uri := range []string{"http://127.0.0.1:51234/other", "http://localhost:51234/callback", "http://127.0.0.2:51234/callback"} {
+		other := *pub
+		other.RedirectURL = uri
+		resp, _ := b.get(other.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
+		if resp.StatusCode != 400 || resp.Header.Get("Location") != "" {
+			t.Errorf("authorize with %s: %d %q, want a 400 page, no redirect", uri, resp.StatusCode, resp.Header.Get("Location"))
+		}
+	}
+}
