@@ -112,11 +112,9 @@ func (s *Store) Revoke(ctx context.Context, req RevokeRequest) (RevokeResult, er
 // within a minute fold into one event with a count (auditCoalesced): the
 // trail stays readable and a flood costs no durable write per request.
 func (s *Store) auditRefused(ctx context.Context, req RevokeRequest, g *grantInfo) error {
-	reason := req.Reason
-	if reason == "" {
-		reason = "token was issued to another client"
-	}
-	ev := newAuditEvent(req.Actor, ActionRevokeRefused, reason, req.Remote, req.RequestID, s.Now())
+	// The reason is why it was refused, whatever the request gave: the
+	// endpoint's "client request" would tell an auditor nothing.
+	ev := newAuditEvent(req.Actor, ActionRevokeRefused, "token was issued to another client", req.Remote, req.RequestID, s.Now())
 	ev.GrantID, ev.UserID, ev.ClientID = &g.ID, g.UserID, &g.ClientID
 	if err := s.auditCoalesced(ctx, coalesceKey(ActionRevokeRefused, ev.Actor, "", g.ID), ev, ""); err != nil {
 		s.counters.countRevocation(revocationPath(req), OutcomeError, RevokeResult{}, true)

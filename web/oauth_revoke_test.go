@@ -370,6 +370,9 @@ func TestRevokeEndpoint(t *testing.T) {
 				if ev.Action != tc.wantEvent || ev.ActorType != models.ActorClient || ev.RequestID == "" || ev.RemoteAddr == "" {
 					t.Errorf("audit event: %+v", ev)
 				}
+				if ev.Action == models.ActionRevokeRefused && ev.Reason != "token was issued to another client" {
+					t.Errorf("a refusal's audit reason %q, want why it was refused", ev.Reason)
+				}
 				if ev.Action == models.ActionRevokeToken && (ev.Grants != 1 || ev.Tokens != 2) {
 					t.Errorf("audit counts: %d grants, %d tokens; want 1 and 2", ev.Grants, ev.Tokens)
 				}
