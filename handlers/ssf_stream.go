@@ -66,7 +66,7 @@ func (h *Handler) streamConfigOf(s *models.Stream) streamConfig {
 	case models.DeliveryPoll:
 		out.Delivery = streamDelivery{Method: events.DeliveryPoll, EndpointURL: events.PollURL(h.cfg.Issuer, s.StreamID)}
 	default:
-		out.Delivery = streamDelivery{Method: events.DeliveryPush, EndpointURL: s.EndpointURL}
+		out.Delivery = streamDelivery{Method: events.DeliveryPush, EndpointURL: s.ShownEndpoint()}
 	}
 	return out
 }
@@ -78,7 +78,7 @@ func (h *Handler) config(receiver *models.Client, r streamRequest, stream *model
 	if r.Delivery == nil {
 		return c, ErrInvalidRequest.WithDescription("delivery is required: {\"method\": \"urn:ietf:rfc:8935\", \"endpoint_url\": …} or {\"method\": \"urn:ietf:rfc:8936\"}")
 	}
-	if err := h.delivery(*r.Delivery, stream, &c.Method, &c.EndpointURL, &c.AuthorizationHeader); err != nil {
+	if _, err := h.delivery(*r.Delivery, stream, &c.Method, &c.EndpointURL, &c.AuthorizationHeader); err != nil {
 		return c, err
 	}
 	if err := checkAudience(receiver, r.Aud); err != nil {
@@ -96,24 +96,36 @@ func (h *Handler) config(receiver *models.Client, r streamRequest, stream *model
 // delivery reads a delivery object. A poll stream's endpoint_url is the
 // transmitter's to give; a receiver sending back the configuration it was
 // given (the stream's own poll URL) is not refused for it.
-func (h *Handler) delivery(d streamDelivery, stream *models.Stream, method *models.DeliveryMethod, url, authz *string) error {
+//
+// A push endpoint_url with user information (https://user:pw@host/…) is a
+// credential: it becomes the stream's Authorization header, as it would be
+// sent anyway, and the URL is kept without it, so that the password is
+// never echoed in the configuration, shown on the dashboard or logged.
+// authzSet reports that *authz was set, by authorization_header or so.
+func (h *Handler) delivery(d streamDelivery, stream *models.Stream, method *models.DeliveryMethod, url, authz *string) (authzSet bool, err error) {
 	m, ok := deliveryMethods[d.Method]
 	if !ok {
-		return ErrInvalidRequest.WithDescription("delivery.method must be urn:ietf:rfc:8935 (push) or urn:ietf:rfc:8936 (poll)")
+		return false, ErrInvalidRequest.WithDescription("delivery.method must be urn:ietf:rfc:8935 (push) or urn:ietf:rfc:8936 (poll)")
 	}
 	*method, *url = m, d.EndpointURL
 	if d.AuthorizationHeader != nil {
-		*authz = *d.AuthorizationHeader
+		*authz, authzSet = *d.AuthorizationHeader, true
 	}
 	if m == models.DeliveryPoll && stream != nil && d.EndpointURL == events.PollURL(h.cfg.Issuer, stream.StreamID) {
 		*url = ""
 	}
 	if m == models.DeliveryPush {
 		if err := h.events.CheckPushEndpoint(d.EndpointURL); err != nil {
-			return ErrInvalidRequest.WithDescription(err.Error())
+			return false, ErrInvalidRequest.WithDescription(err.Error())
+		}
+		if stripped, cred, ok := events.URLCredentials(d.EndpointURL); ok {
+			if d.AuthorizationHeader != nil && *d.AuthorizationHeader != "" {
+				return false, ErrInvalidRequest.WithDescription("give the push credential once: in delivery.authorization_header, or as user:password in endpoint_url, not both")
+			}
+			*url, *authz, authzSet = stripped, cred, true
 		}
 	}
-	return nil
+	return authzSet, nil
 }
 
 // checkAudience reads the aud a receiver sent: a string or an array of
@@ -231,11 +243,12 @@ func (h *Handler) UpdateStream(c echo.Context) error {
 	if r.Delivery != nil {
 		var m models.DeliveryMethod
 		var url, authz string
-		if err := h.delivery(*r.Delivery, cur, &m, &url, &authz); err != nil {
+		authzSet, err := h.delivery(*r.Delivery, cur, &m, &url, &authz)
+		if err != nil {
 			return err
 		}
 		u.Method, u.EndpointURL = &m, &url
-		if r.Delivery.AuthorizationHeader != nil {
+		if authzSet {
 			u.AuthorizationHeader = &authz
 		}
 	}

@@ -85,7 +85,23 @@ type Stream struct {
 // LogValue keeps the receiver's Authorization header out of logs.
 func (st Stream) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("stream_id", st.StreamID), slog.String("status", string(st.Status)),
-		slog.String("method", string(st.Method)), slog.String("endpoint_url", st.EndpointURL))
+		slog.String("method", string(st.Method)), slog.String("endpoint_url", st.ShownEndpoint()))
+}
+
+// ShownEndpoint is the push endpoint as it may be echoed, shown or logged
+// (RedactEndpoint).
+func (st Stream) ShownEndpoint() string { return RedactEndpoint(st.EndpointURL) }
+
+// RedactEndpoint is a push endpoint URL with no password in it. A
+// receiver's user:password in endpoint_url becomes the stream's
+// Authorization header when the stream is configured, but a stream
+// configured before that may still hold one.
+func RedactEndpoint(endpoint string) string {
+	u, err := url.Parse(endpoint)
+	if err != nil || u.User == nil {
+		return endpoint
+	}
+	return u.Redacted()
 }
 
 // StreamConfig is what a receiver sets on a stream: all of it on create

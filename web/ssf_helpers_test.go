@@ -49,10 +49,11 @@ func newEventServerWith(t testing.TB, worker bool) *eventServer {
 func newEventServerOpts(t testing.TB, worker, allowPrivate bool) *eventServer {
 	t.Helper()
 	var st *models.Store
+	db := t.TempDir() + "/latchkey.db"
 	if modelstest.OnPostgres() {
-		st, _ = modelstest.NewPostgresStore(t)
+		st, db = modelstest.NewPostgresStore(t)
 	} else {
-		st = modelstest.Open(t, t.TempDir()+"/latchkey.db")
+		st = modelstest.Open(t, db)
 	}
 	f := modelstest.NewFixture(t, st)
 	srv := httptest.NewUnstartedServer(nil)
@@ -72,7 +73,7 @@ func newEventServerOpts(t testing.TB, worker, allowPrivate bool) *eventServer {
 		}()
 		t.Cleanup(func() { cancel(); <-done })
 	}
-	es := &eventServer{testServer: &testServer{Server: srv, st: st, f: f}, tx: tx}
+	es := &eventServer{testServer: &testServer{Server: srv, st: st, f: f, db: db}, tx: tx}
 	es.receiver, es.bearer = es.newReceiverClient(t, "Resource Server")
 	return es
 }
