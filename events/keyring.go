@@ -37,9 +37,14 @@ type Keys struct {
 	readAt time.Time
 
 	// The rendered JWK Set, reused for signerRefresh: /o/jwks/ is public,
-	// and rendering reads the keys and parses each private key.
-	jwks   []byte
-	jwksAt time.Time
+	// and rendering reads the keys and parses each private key. It is
+	// dropped whenever the signer's key changes (signerGen counts the
+	// changes), so that this process never signs with a key its own JWK
+	// Set does not list yet: a receiver meeting a new kid fetches the set
+	// once, and must find it there.
+	jwks      []byte
+	jwksAt    time.Time
+	signerGen uint64
 }
 
 // NewKeys returns the key ring of st.
@@ -97,6 +102,8 @@ func (k *Keys) Signer(ctx context.Context) (*Signer, error) {
 		if k.signer, err = NewSigner(key); err != nil {
 			return nil, err
 		}
+		k.jwks = nil
+		k.signerGen++
 	}
 	k.readAt = time.Now()
 	return k.signer, nil
@@ -124,6 +131,7 @@ func (k *Keys) Rotate(ctx context.Context, by models.StaffAction) (string, []str
 	k.mu.Lock()
 	k.signer = nil
 	k.jwks = nil
+	k.signerGen++
 	k.mu.Unlock()
 	pub, err := k.Published(ctx)
 	if err != nil {
@@ -177,6 +185,7 @@ func (k *Keys) JWKS(ctx context.Context) ([]byte, error) {
 		k.mu.Unlock()
 		return b, nil
 	}
+	gen := k.signerGen
 	k.mu.Unlock()
 	pub, err := k.Published(ctx)
 	if err != nil {
@@ -187,7 +196,11 @@ func (k *Keys) JWKS(ctx context.Context) ([]byte, error) {
 		return nil, err
 	}
 	k.mu.Lock()
-	k.jwks, k.jwksAt = b, time.Now()
+	if k.signerGen == gen {
+		// Else the signer moved to a key while this set was read, which
+		// it may not list: answer it this once, keep nothing.
+		k.jwks, k.jwksAt = b, time.Now()
+	}
 	k.mu.Unlock()
 	return b, nil
 }

@@ -2,6 +2,7 @@ package events_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -65,5 +66,47 @@ func TestRotatedKeyStaysPublishedForItsTTL(t *testing.T) {
 	all, _ := st.SigningKeys(ctx)
 	if len(all) != 2 {
 		t.Errorf("%d keys kept, want 2: the expired one is deleted", len(all))
+	}
+}
+
+// TestSignerNeverAheadOfItsJWKS: a rotation from another process (the
+// command line) reaches a server's signer within a second, and its
+// rendered JWK Set within a second too, on timers of their own. A receiver
+// that meets the new kid fetches /o/jwks/ once and must find it: so once
+// the signer uses a key, the set this process serves lists it.
+func TestSignerNeverAheadOfItsJWKS(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := modelstest.Open(t, t.TempDir()+"/latchkey.db")
+	server := events.NewKeys(st)
+	if _, err := server.Signer(ctx); err != nil { // the signer read at t=0
+		t.Fatal(err)
+	}
+	time.Sleep(600 * time.Millisecond)
+	if _, err := server.JWKS(ctx); err != nil { // the set rendered at t=0.6, kept until 1.6
+		t.Fatal(err)
+	}
+	kid, _, err := events.NewKeys(st).Rotate(ctx, models.StaffAction{Actor: models.CLI("test")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		s, err := server.Signer(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.KeyID() == kid {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the server still signs with %s 3 s after the rotation", s.KeyID())
+		}
+	}
+	jwks, err := server.JWKS(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(jwks), kid) {
+		t.Errorf("the server signs with %s, and its JWK Set does not list it: %s", kid, jwks)
 	}
 }
