@@ -66,6 +66,25 @@ type Worker struct {
 	// a database connection on PostgreSQL (models.MaxConcurrentClaims).
 	slots    chan struct{}
 	deferred bool // a due stream waited for a slot: look again when one frees
+
+	// The shares of the slots (see shares): how many streams of each
+	// receiver are being delivered, and how many retrying a failed event.
+	perOwner map[int64]int
+	retrying int
+}
+
+// shares returns, for a worker of n slots, how many of them one receiver's
+// streams may hold at once, and how many the streams retrying a failed
+// event may. A push may take PushTimeout (10 s) to fail, and one receiver
+// may own several streams (models.MaxStreamsPerClient): without these
+// shares, a receiver whose endpoints hang (a host gone from the network,
+// or a hostile one) would hold every slot, and every other receiver's
+// events would wait for its timeouts, far past the second they must
+// arrive in. With them, a receiver holds at most a quarter of the slots,
+// and streams in trouble half: a stream whose head has never failed always
+// finds one free unless many receivers hang at their first push at once.
+func shares(n int) (perOwner, retrying int) {
+	return max(1, n/4), max(1, n/2)
 }
 
 // NewWorker returns a push worker for t.
@@ -87,7 +106,8 @@ func NewWorker(t *Transmitter, opts WorkerOptions) *Worker {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Worker{t: t, opts: opts, pusher: NewPusher(opts.PushTimeout, t.AllowPrivatePush), log: log,
-		running: map[string]bool{}, kick: make(chan struct{}, 1), slots: make(chan struct{}, min(maxConcurrentStreams, t.st.MaxConcurrentClaims()))}
+		running: map[string]bool{}, kick: make(chan struct{}, 1), slots: make(chan struct{}, min(maxConcurrentStreams, t.st.MaxConcurrentClaims())),
+		perOwner: map[int64]int{}}
 }
 
 // Run delivers until ctx ends, then waits for the deliveries in flight
@@ -111,7 +131,7 @@ func (w *Worker) Run(ctx context.Context) {
 				next = min(next, wait)
 				continue
 			}
-			w.start(ctx, &wg, d.StreamID)
+			w.start(ctx, &wg, d)
 		}
 		timer := time.NewTimer(next)
 		woken := true
@@ -147,11 +167,19 @@ func pause(ctx context.Context, d time.Duration) {
 
 // start delivers a stream in a goroutine of its own, unless one of this
 // worker's already does, or as many streams as it may deliver at once are
-// being delivered (the stream is then started on a later look: the
-// goroutine that ends kicks the loop).
-func (w *Worker) start(ctx context.Context, wg *sync.WaitGroup, streamID string) {
+// being delivered, or the stream's receiver or the retrying streams hold
+// their share of them (shares). The stream is then started on a later
+// look: the goroutine that ends kicks the loop.
+func (w *Worker) start(ctx context.Context, wg *sync.WaitGroup, d models.StreamDue) {
+	streamID, retry := d.StreamID, d.HeadAttempts > 0
+	ownerShare, retryShare := shares(cap(w.slots))
 	w.mu.Lock()
 	if w.running[streamID] {
+		w.mu.Unlock()
+		return
+	}
+	if w.perOwner[d.Owner] >= ownerShare || (retry && w.retrying >= retryShare) {
+		w.deferred = true
 		w.mu.Unlock()
 		return
 	}
@@ -163,11 +191,21 @@ func (w *Worker) start(ctx context.Context, wg *sync.WaitGroup, streamID string)
 		return
 	}
 	w.running[streamID] = true
+	w.perOwner[d.Owner]++
+	if retry {
+		w.retrying++
+	}
 	w.mu.Unlock()
 	wg.Go(func() {
 		claimed, err := w.t.st.ClaimStream(ctx, streamID, func(ctx context.Context) error { return w.drain(ctx, streamID) })
 		w.mu.Lock()
 		delete(w.running, streamID)
+		if w.perOwner[d.Owner]--; w.perOwner[d.Owner] == 0 {
+			delete(w.perOwner, d.Owner)
+		}
+		if retry {
+			w.retrying--
+		}
 		<-w.slots
 		deferred := w.deferred
 		w.deferred = false

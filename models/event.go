@@ -389,15 +389,21 @@ func (s *Store) pendingEvents(ctx context.Context, streamRowID int64, limit int)
 // StreamDue is an enabled push stream with events to deliver.
 type StreamDue struct {
 	StreamID string
+	// Owner is the receiver's client (its id), for the worker's share of
+	// deliveries per receiver.
+	Owner int64
 	// HeadDueAt is when the oldest pending event's next attempt is due:
 	// nothing on the stream may go out before it.
 	HeadDueAt time.Time
+	// HeadAttempts is how many pushes of that event have failed.
+	HeadAttempts int
 }
 
 // qPushStreamsDue reads each enabled push stream's head: the first row of
 // its range of stream_events' key.
-const qPushStreamsDue = `SELECT s.stream_id, (SELECT se.next_attempt_at FROM stream_events se
- WHERE se.stream_id = s.id ORDER BY se.event_id LIMIT 1) AS head
+const qPushStreamsDue = `SELECT s.stream_id, s.client_id,
+ (SELECT se.next_attempt_at FROM stream_events se WHERE se.stream_id = s.id ORDER BY se.event_id LIMIT 1) AS head,
+ (SELECT se.attempts FROM stream_events se WHERE se.stream_id = s.id ORDER BY se.event_id LIMIT 1) AS attempts
 FROM streams s WHERE s.status = 'enabled' AND s.delivery_method = 'push'`
 
 // PushStreamsDue lists the enabled push streams that have pending events,
@@ -412,14 +418,16 @@ func (s *Store) PushStreamsDue(ctx context.Context) ([]StreamDue, error) {
 	var out []StreamDue
 	for rows.Next() {
 		var id string
+		var owner int64
 		var head any
-		if err := rows.Scan(&id, &head); err != nil {
+		var attempts sql.NullInt64
+		if err := rows.Scan(&id, &owner, &head, &attempts); err != nil {
 			return nil, unavailable("push streams due", err)
 		}
 		if head == nil {
 			continue
 		}
-		out = append(out, StreamDue{StreamID: id, HeadDueAt: timeOf(head)})
+		out = append(out, StreamDue{StreamID: id, Owner: owner, HeadDueAt: timeOf(head), HeadAttempts: int(attempts.Int64)})
 	}
 	if err := rows.Err(); err != nil {
 		return nil, unavailable("push streams due", err)
