@@ -14,15 +14,35 @@ type tokenKey [32]byte
 // flush advances epoch; an answer is stored only if no drop happened
 // while it was being fetched, so an introspection that raced a revocation
 // event cannot bring a revoked token back.
+//
+// It keeps at most one answer per session (sid). A session, one grant,
+// has one live access token at a time: a refresh retires the ones issued
+// before it (SPEC: they "stop working"), and sends no event, since the
+// session goes on. So an answer for a session's newer token (a later iat)
+// replaces the older token's, which then gets asked about again, and is
+// refused; an answer for an older token than the one kept is not stored.
+// Two of one second cannot be ordered: neither is kept. An answer without
+// a sid or an iat is kept as it comes.
 type cache struct {
 	mu    sync.RWMutex
 	m     map[tokenKey]Info
+	bySid map[string]tokenKey
 	max   int
 	epoch uint64
 }
 
 func newCache(max int) *cache {
-	return &cache{m: make(map[tokenKey]Info), max: max}
+	return &cache{m: make(map[tokenKey]Info), bySid: make(map[string]tokenKey), max: max}
+}
+
+// remove deletes k's answer and its session's entry. c.mu is held.
+func (c *cache) remove(k tokenKey) {
+	if v, ok := c.m[k]; ok {
+		if c.bySid[v.SessionID] == k {
+			delete(c.bySid, v.SessionID)
+		}
+		delete(c.m, k)
+	}
 }
 
 // get returns the answer cached for k, if it has not expired.
@@ -53,12 +73,26 @@ func (c *cache) put(k tokenKey, info Info, epoch uint64, now time.Time) bool {
 	if c.epoch != epoch {
 		return false
 	}
+	bySid := info.SessionID != "" && !info.issuedAt.IsZero()
+	if bySid {
+		if prev, ok := c.bySid[info.SessionID]; ok && prev != k {
+			switch p := c.m[prev]; {
+			case info.issuedAt.Before(p.issuedAt):
+				return false // a token the kept one superseded
+			case info.issuedAt.Equal(p.issuedAt):
+				c.remove(prev)
+				return false
+			default:
+				c.remove(prev)
+			}
+		}
+	}
 	if _, ok := c.m[k]; !ok && len(c.m) >= c.max {
 		seen, evicted := 0, false
 		var victim tokenKey
 		for key, v := range c.m {
 			if !now.Before(v.Expiry) {
-				delete(c.m, key)
+				c.remove(key)
 				evicted = true
 			} else if seen == 0 {
 				victim = key
@@ -68,10 +102,13 @@ func (c *cache) put(k tokenKey, info Info, epoch uint64, now time.Time) bool {
 			}
 		}
 		if !evicted {
-			delete(c.m, victim)
+			c.remove(victim)
 		}
 	}
 	c.m[k] = info
+	if bySid {
+		c.bySid[info.SessionID] = k
+	}
 	return true
 }
 
@@ -83,7 +120,7 @@ func (c *cache) drop(match func(Info) bool) int {
 	n := 0
 	for k, v := range c.m {
 		if match(v) {
-			delete(c.m, k)
+			c.remove(k)
 			n++
 		}
 	}
@@ -96,6 +133,7 @@ func (c *cache) flush() {
 	defer c.mu.Unlock()
 	c.epoch++
 	clear(c.m)
+	clear(c.bySid)
 }
 
 func (c *cache) len() int {

@@ -21,6 +21,8 @@ type Info struct {
 	Scope     string
 	SessionID string // sid: the grant, as revocation events name it
 	Expiry    time.Time
+
+	issuedAt time.Time // iat: which of a session's tokens is the newer
 }
 
 var (
@@ -78,6 +80,7 @@ type introspection struct {
 	Exp       int64  `json:"exp"`
 	Iss       string `json:"iss"`
 	Sid       string `json:"sid"`
+	Iat       int64  `json:"iat"`
 }
 
 // introspect asks Latchkey's introspection endpoint (RFC 7662 §2.1),
@@ -141,6 +144,9 @@ func (g *Guard) accept(in introspection) (Info, bool, error) {
 		return Info{}, false, ErrInvalidToken
 	}
 	info := Info{Subject: in.Sub, Username: in.Username, ClientID: in.ClientID, Scope: in.Scope, SessionID: in.Sid}
+	if in.Iat != 0 {
+		info.issuedAt = time.Unix(in.Iat, 0)
+	}
 	if in.Exp == 0 {
 		// Without exp there is no bound to cache it under: ask each time.
 		info.Expiry = now

@@ -318,6 +318,29 @@ func TestGuardInFrontOfUpstream(t *testing.T) {
 		t.Logf("refused %v after the command returned", r.refusedWithin(t, tok, time.Second))
 	})
 
+	t.Run("a refresh retires the access token before it", func(t *testing.T) {
+		// SPEC: "the access tokens issued before it stop working". A
+		// refresh revokes nothing and sends no event; the guard learns it
+		// from the session's newer token.
+		cfg := oauth2.Config{ClientID: r.f.Confidential.ClientID, ClientSecret: r.f.Secret,
+			Endpoint: oauth2.Endpoint{TokenURL: r.issuer + "/o/token/", AuthStyle: oauth2.AuthStyleInHeader}}
+		old, err := cfg.PasswordCredentialsToken(context.Background(), "alice", modelstest.Password)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.accepted(t, old.AccessToken)
+		r.accepted(t, old.AccessToken) // now from the cache
+		fresh, err := cfg.TokenSource(context.Background(), &oauth2.Token{RefreshToken: old.RefreshToken, Expiry: time.Now().Add(-time.Hour)}).Token()
+		if err != nil || fresh.AccessToken == old.AccessToken {
+			t.Fatalf("refresh: %v", err)
+		}
+		r.accepted(t, fresh.AccessToken)
+		if code, challenge := r.call(t, old.AccessToken, nil); code != http.StatusUnauthorized || !strings.Contains(challenge, `error="invalid_token"`) {
+			t.Errorf("the access token the refresh retired: got %d %q, want 401 invalid_token", code, challenge)
+		}
+		r.accepted(t, fresh.AccessToken)
+	})
+
 	t.Run("all of a user's grants from the command line", func(t *testing.T) {
 		tok1, tok2 := r.token(t), r.token(t)
 		r.accepted(t, tok1)
