@@ -124,10 +124,14 @@ func PrivateAddress(ip netip.Addr) bool {
 	ip = ip.Unmap()
 	return !ip.IsValid() || ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
 		ip.IsInterfaceLocalMulticast() || ip.IsMulticast() || ip.IsUnspecified() ||
-		cgnat.Contains(ip) // RFC 6598 shared address space: the provider's network, not the internet
+		cgnat.Contains(ip) || // RFC 6598 shared address space: the provider's network, not the internet
+		thisNetwork.Contains(ip) // RFC 1122 §3.2.1.3: "this host on this network"; some systems connect it to themselves
 }
 
-var cgnat = netip.MustParsePrefix("100.64.0.0/10")
+var (
+	cgnat       = netip.MustParsePrefix("100.64.0.0/10")
+	thisNetwork = netip.MustParsePrefix("0.0.0.0/8")
+)
 
 // refusePrivate is the push dialer's Control: it sees the resolved
 // address about to be connected to.

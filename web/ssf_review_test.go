@@ -23,7 +23,7 @@ func TestPushToPrivateAddressRefused(t *testing.T) {
 	t.Parallel()
 	es := newEventServerOpts(t, true, false)
 	for _, u := range []string{"http://rs.example/events", "https://127.0.0.1/events", "https://[::1]/events",
-		"https://169.254.169.254/latest/meta-data/", "https://10.1.2.3/events", "https://192.168.0.1/", "https://0.0.0.0/"} {
+		"https://169.254.169.254/latest/meta-data/", "https://10.1.2.3/events", "https://192.168.0.1/", "https://0.0.0.0/", "https://0.1.2.3/", "https://[::ffff:10.0.0.1]/"} {
 		status, raw, _ := es.call(t, "POST", "/ssf/stream", es.bearer, map[string]any{
 			"delivery": map[string]string{"method": events.DeliveryPush, "endpoint_url": u}})
 		if status != 400 || !strings.Contains(string(raw), "endpoint_url") {
