@@ -428,6 +428,18 @@ func (s *Store) setStreamStatusTx(tx *gorm.DB, owner int64, streamID string, sta
 	if by == StatusByReceiver && st.StatusBy == StatusByStaff && st.Status != StreamEnabled {
 		return nil, fmt.Errorf("%w: stream %s is %s by staff", ErrStreamHeld, st.StreamID, st.Status)
 	}
+	if status != StreamDisabled {
+		// A disabled client is no longer trusted with who was revoked:
+		// its streams stay disabled (disableClientStreamsTx). A paused
+		// stream would gather events for it.
+		var disabled int64
+		if err := tx.Raw("SELECT COUNT(*) FROM clients WHERE id = ? AND disabled_at IS NOT NULL", st.ClientID).Scan(&disabled).Error; err != nil {
+			return nil, err
+		}
+		if disabled > 0 {
+			return nil, invalid("status", "The stream's client is disabled, and a disabled client's streams stay disabled.")
+		}
+	}
 	now := s.Now()
 	reason = truncate(strings.TrimSpace(reason), 500)
 	if err := tx.Exec("UPDATE streams SET status = ?, status_reason = ?, status_by = ?, updated_at = ? WHERE id = ?",
@@ -510,6 +522,7 @@ type StreamRow struct {
 	ClientID       int64
 	ClientName     string
 	ClientPublicID string
+	ClientDisabled bool // its streams stay disabled (setStreamStatusTx)
 	Status         StreamStatus
 	StatusReason   string
 	Method         DeliveryMethod
@@ -525,7 +538,7 @@ type StreamRow struct {
 // qStreamsOverview lists every stream with its backlog in one query; each
 // backlog is a count of the stream's range of stream_events' key (every
 // row there is pending).
-const qStreamsOverview = `SELECT s.id, s.stream_id, s.client_id, c.name, c.client_id, s.status, s.status_reason, s.delivery_method,
+const qStreamsOverview = `SELECT s.id, s.stream_id, s.client_id, c.name, c.client_id, c.disabled_at IS NOT NULL, s.status, s.status_reason, s.delivery_method,
  s.endpoint_url, s.description, s.created_at, s.last_delivery_at, s.last_error, s.last_error_at,
  (SELECT COUNT(*) FROM stream_events se WHERE se.stream_id = s.id) AS backlog
 FROM streams s JOIN clients c ON c.id = s.client_id ORDER BY s.id DESC`
@@ -541,7 +554,7 @@ func (s *Store) StreamsOverview(ctx context.Context) ([]StreamRow, error) {
 	var out []StreamRow
 	for rows.Next() {
 		var r StreamRow
-		if err := rows.Scan(&r.ID, &r.StreamID, &r.ClientID, &r.ClientName, &r.ClientPublicID, &r.Status, &r.StatusReason, &r.Method,
+		if err := rows.Scan(&r.ID, &r.StreamID, &r.ClientID, &r.ClientName, &r.ClientPublicID, &r.ClientDisabled, &r.Status, &r.StatusReason, &r.Method,
 			&r.EndpointURL, &r.Description, &r.CreatedAt, &r.LastDeliveryAt, &r.LastError, &r.LastErrorAt, &r.Backlog); err != nil {
 			return nil, unavailable("streams overview", err)
 		}

@@ -132,3 +132,43 @@ func TestStreamsPageAuditorsRead(t *testing.T) {
 		t.Errorf("after the auditor's attempts: %v %+v", err, rows)
 	}
 }
+
+// TestDisabledClientsStreamStaysDisabled: disabling a client disables its
+// streams; staff cannot enable or pause one again, since events would then
+// go (or gather) for a client no longer trusted with who was revoked.
+func TestDisabledClientsStreamStaysDisabled(t *testing.T) {
+	t.Parallel()
+	es := newEventServer(t)
+	s := es.pollStream(t)
+	admin, err := es.st.UserByUsername(context.Background(), "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := es.st.DisableClient(context.Background(), es.receiver.Client.ID, models.StaffAction{Actor: models.Staff(admin), Reason: "offboarded"}); err != nil {
+		t.Fatal(err)
+	}
+	b := newBrowser(t, es.testServer)
+	b.login("admin")
+	_, html := b.get("/admin/streams")
+	row := doc(t, html).Find(`[data-testid="stream-row"]`)
+	if row.Find(`[data-testid="stream-enable"]`).Length() != 0 || row.Find(`[data-testid="stream-pause"]`).Length() != 0 ||
+		row.Find(`[data-testid="stream-delete"]`).Length() != 1 {
+		t.Errorf("a disabled client's stream offers: %q, want Delete only", row.Find("button").Text())
+	}
+	// A form from before the client was disabled, or made by hand.
+	for _, action := range []string{"enable", "pause"} {
+		path := "/admin/streams/" + s.StreamID + "/" + action
+		resp, html := b.get(path + "?return_to=%2Fadmin%2Fstreams")
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s confirmation: %d", action, resp.StatusCode)
+		}
+		resp, body := b.post(path, formFields(t, html, path))
+		if resp.StatusCode != http.StatusConflict || !strings.Contains(body, "client is disabled") {
+			t.Errorf("%s a disabled client's stream: %d, want 409 saying the client is disabled", action, resp.StatusCode)
+		}
+		st, err := es.st.StreamByID(context.Background(), models.AnyOwner, s.StreamID)
+		if err != nil || st.Status != models.StreamDisabled {
+			t.Errorf("after %s the stream is %v (%v), want disabled", action, st.Status, err)
+		}
+	}
+}

@@ -382,7 +382,7 @@ func streamRow(sh Shell, s models.StreamRow) templ.Component {
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
-			} else {
+			} else if !s.ClientDisabled {
 				templ_7745c5c3_Err = streamButton(sh, s, "enable", "Enable…").Render(ctx, templ_7745c5c3_Buffer)
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
