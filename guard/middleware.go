@@ -20,9 +20,12 @@ func InfoFrom(ctx context.Context) (Info, bool) {
 // Middleware lets a request through to next only if it carries an active
 // bearer token (RFC 6750 §2.1: the Authorization header); next finds the
 // token's Info with InfoFrom. Refusals follow RFC 6750 §3:
-//   - no Authorization header: 401 with a bare Bearer challenge (§3.1: no
-//     error code when the request has no authentication information);
-//   - not a single Bearer credential: 400 invalid_request;
+//   - no Authorization header, or one of another scheme (Basic): 401 with
+//     a bare Bearer challenge (§3.1: no error code when the request "lacks
+//     any authentication information (e.g., … attempted using an
+//     unsupported authentication method)");
+//   - not a single Bearer credential (two headers, no token): 400
+//     invalid_request;
 //   - an inactive token: 401 invalid_token;
 //   - Latchkey unreachable and no trusted cached answer: 503 with
 //     Retry-After — the guard fails closed.
@@ -35,7 +38,11 @@ func (g *Guard) Middleware(next http.Handler) http.Handler {
 		}
 		scheme, tok, ok := strings.Cut(strings.TrimSpace(authz[0]), " ")
 		tok = strings.TrimSpace(tok)
-		if len(authz) > 1 || !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
+		if len(authz) == 1 && !strings.EqualFold(scheme, "Bearer") {
+			g.refuse(w, http.StatusUnauthorized, "", "a bearer token is required")
+			return
+		}
+		if len(authz) > 1 || !ok || tok == "" {
 			g.refuse(w, http.StatusBadRequest, "invalid_request", "send the token as Authorization: Bearer <token>")
 			return
 		}

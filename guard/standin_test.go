@@ -475,7 +475,8 @@ func TestStandInRefusals(t *testing.T) {
 		challenge string
 	}{
 		{"no token", nil, 401, `Bearer realm="latchkey"`},
-		{"another scheme", []string{"Basic YTpi"}, 400, `Bearer realm="latchkey", error="invalid_request", error_description="send the token as Authorization: Bearer <token>"`},
+		{"another scheme", []string{"Basic YTpi"}, 401, `Bearer realm="latchkey"`},
+		{"Bearer without a token", []string{"Bearer "}, 400, `Bearer realm="latchkey", error="invalid_request", error_description="send the token as Authorization: Bearer <token>"`},
 		{"two headers", []string{"Bearer a", "Bearer b"}, 400, `Bearer realm="latchkey", error="invalid_request", error_description="send the token as Authorization: Bearer <token>"`},
 		{"unknown token", []string{"Bearer nope"}, 401, `Bearer realm="latchkey", error="invalid_token", error_description="the access token is invalid, expired or revoked"`},
 	}

@@ -26,7 +26,12 @@ func (h *Handler) ShowMe(c echo.Context) error {
 	}
 	scheme, tok, ok := strings.Cut(strings.TrimSpace(authz[0]), " ")
 	tok = strings.TrimSpace(tok)
-	if len(authz) > 1 || !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
+	if len(authz) == 1 && !strings.EqualFold(scheme, "Bearer") {
+		// §3.1 again: "attempted using an unsupported authentication
+		// method" is no authentication information for this resource.
+		return &OAuthError{Status: 401, Bearer: true, Description: "a bearer token is required"}
+	}
+	if len(authz) > 1 || !ok || tok == "" {
 		return ErrInvalidRequest.WithDescription("send the token as Authorization: Bearer <token>").withBearer()
 	}
 	info, err := h.store.ActiveToken(c.Request().Context(), tok)

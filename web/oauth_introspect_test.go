@@ -119,7 +119,8 @@ func TestProtectedResource(t *testing.T) {
 		{"scheme in lower case", "bearer " + tok.AccessToken, 200, ""},
 		{"no credentials", "", 401, `Bearer realm="latchkey"`},
 		{"unknown token", "Bearer lk_at_nope", 401, `Bearer realm="latchkey", error="invalid_token", error_description="the access token is invalid, expired or revoked"`},
-		{"Basic instead of Bearer", "Basic abc", 400, `Bearer realm="latchkey", error="invalid_request", error_description="send the token as Authorization: Bearer <token>"`},
+		{"Basic instead of Bearer (RFC 6750 §3.1: an unsupported method, no error code)", "Basic abc", 401, `Bearer realm="latchkey"`},
+		{"Bearer without a token", "Bearer ", 400, `Bearer realm="latchkey", error="invalid_request", error_description="send the token as Authorization: Bearer <token>"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			req, _ := http.NewRequest("GET", ts.URL+"/api/me", nil)
