@@ -93,7 +93,11 @@ func New(cfg Config) (*Guard, error) {
 	if err != nil || (iss.Scheme != "http" && iss.Scheme != "https") || iss.Host == "" {
 		return nil, errors.New("guard: the issuer must be an http or https URL")
 	}
-	cfg.Issuer = strings.TrimRight(cfg.Issuer, "/")
+	// In the normal form `latchkey serve` publishes (RFC 3986 §6.2.2.1:
+	// scheme and host in lower case), so that "HTTPS://Auth.Example.com",
+	// the spelling given to both, still matches the metadata's issuer.
+	iss.Host = strings.ToLower(iss.Host)
+	cfg.Issuer = strings.TrimRight(iss.String(), "/")
 	if cfg.ClientID == "" || cfg.ClientSecret == "" {
 		return nil, errors.New("guard: a client id and secret (of a client created with --introspect --ssf) are required")
 	}

@@ -221,7 +221,10 @@ func startGuard(t testing.TB, s *standIn, stale time.Duration) (*guard.Guard, *h
 // startGuardWith is startGuard with more of the guard's Config set.
 func startGuardWith(t testing.TB, s *standIn, cfg guard.Config) (*guard.Guard, *httptest.Server) {
 	t.Helper()
-	cfg.Issuer, cfg.ClientID, cfg.ClientSecret, cfg.StreamDescription = s.URL, "guard-client", "secret", t.Name()
+	if cfg.Issuer == "" {
+		cfg.Issuer = s.URL
+	}
+	cfg.ClientID, cfg.ClientSecret, cfg.StreamDescription = "guard-client", "secret", t.Name()
 	g, err := guard.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -329,6 +332,25 @@ func TestStandInForgedSET(t *testing.T) {
 	})
 	if n := g.CachedEntries(); n != 0 {
 		t.Errorf("cached entries after a forged SET: got %d, want 0", n)
+	}
+}
+
+// TestStandInIssuerCase: the issuer as an operator may spell it for both
+// `latchkey serve --issuer` and the guard, "HTTP://…/". The server
+// publishes it in normal form; the guard must still recognise its metadata
+// and events, and so become healthy and cache.
+func TestStandInIssuerCase(t *testing.T) {
+	t.Parallel()
+	s := newStandIn(t)
+	_, front := startGuardWith(t, s, guard.Config{Issuer: strings.Replace(s.URL, "http://", "HTTP://", 1) + "/"}) // waits for healthy
+	s.issue("tok", "sid1", "alice", "app1")
+	for range 3 {
+		if got := status(t, front, "tok"); got != 200 {
+			t.Fatalf("a live token: %d", got)
+		}
+	}
+	if n := s.introspections.Load(); n != 1 {
+		t.Errorf("introspections for 3 requests: %d, want 1 (cached while the stream is live)", n)
 	}
 }
 
