@@ -192,23 +192,6 @@ func NewEndpoint(endpoint, authorization string) (*Endpoint, error) {
 	return &Endpoint{url: u, header: h}, nil
 }
 
-// URLCredentials splits user information off a push endpoint URL: the URL
-// without it, and the Basic Authorization header it stands for (RFC 7617,
-// as NewEndpoint sends it). ok is false when the URL has none (or does not
-// parse). A receiver's password then lives where authorization_header
-// does, never shown, and the URL it is echoed, listed and logged under
-// has none.
-func URLCredentials(endpoint string) (stripped, authorization string, ok bool) {
-	u, err := url.Parse(endpoint)
-	if err != nil || u.User == nil {
-		return endpoint, "", false
-	}
-	password, _ := u.User.Password()
-	authorization = "Basic " + base64.StdEncoding.EncodeToString([]byte(u.User.Username()+":"+password))
-	u.User = nil
-	return u.String(), authorization, true
-}
-
 // Push POSTs set to endpoint (RFC 8935 §2) with authorization as the
 // Authorization header when not empty; see PushTo.
 func (p *Pusher) Push(ctx context.Context, endpoint, authorization, set string) error {

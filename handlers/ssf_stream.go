@@ -118,7 +118,7 @@ func (h *Handler) delivery(d streamDelivery, stream *models.Stream, method *mode
 		if err := h.events.CheckPushEndpoint(d.EndpointURL); err != nil {
 			return false, ErrInvalidRequest.WithDescription(err.Error())
 		}
-		if stripped, cred, ok := events.URLCredentials(d.EndpointURL); ok {
+		if stripped, cred, ok := models.SplitEndpointCredentials(d.EndpointURL); ok {
 			if d.AuthorizationHeader != nil && *d.AuthorizationHeader != "" {
 				return false, ErrInvalidRequest.WithDescription("give the push credential once: in delivery.authorization_header, or as user:password in endpoint_url, not both")
 			}

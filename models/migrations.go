@@ -410,10 +410,13 @@ CREATE INDEX audit_events_user ON audit_events (user_id, id) WHERE user_id IS NO
 DROP INDEX audit_events_client;
 CREATE INDEX audit_events_client ON audit_events (client_id, id) WHERE client_id IS NOT NULL;
 `},
+	// A push endpoint's user:password goes to its Authorization header
+	// (moveEndpointCredentials), so that no stored URL holds a credential.
+	{30, "push endpoints: credentials into the Authorization header", ``},
 }
 
 // migrationFollowUps run in a migration's transaction after its SQL.
-var migrationFollowUps = map[int]func(s *Store, tx *gorm.DB) error{21: (*Store).rebuildCounts}
+var migrationFollowUps = map[int]func(s *Store, tx *gorm.DB) error{21: (*Store).rebuildCounts, 30: (*Store).moveEndpointCredentials}
 
 // migrationChecks run in a migration's transaction before its SQL, to
 // refuse data the migration cannot carry with a message saying what to fix.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -92,16 +93,65 @@ func (st Stream) LogValue() slog.Value {
 // (RedactEndpoint).
 func (st Stream) ShownEndpoint() string { return RedactEndpoint(st.EndpointURL) }
 
-// RedactEndpoint is a push endpoint URL with no password in it. A
+// RedactEndpoint is a push endpoint URL without user information. A
 // receiver's user:password in endpoint_url becomes the stream's
-// Authorization header when the stream is configured, but a stream
-// configured before that may still hold one.
+// Authorization header (SplitEndpointCredentials), and migration 30 moved
+// the ones stored before; this is the last guard of the pages, the API and
+// the logs against one that got in some other way.
 func RedactEndpoint(endpoint string) string {
 	u, err := url.Parse(endpoint)
 	if err != nil || u.User == nil {
 		return endpoint
 	}
-	return u.Redacted()
+	u.User = nil
+	return u.String()
+}
+
+// SplitEndpointCredentials splits user information off a push endpoint
+// URL: the URL without it, and the Basic Authorization header it stands
+// for (RFC 7617, as a push sends it). ok is false when the URL has none
+// (or does not parse). A receiver's credential then lives where
+// authorization_header does, never shown, and the URL it is echoed,
+// listed and logged under has none.
+func SplitEndpointCredentials(endpoint string) (stripped, authorization string, ok bool) {
+	u, err := url.Parse(endpoint)
+	if err != nil || u.User == nil {
+		return endpoint, "", false
+	}
+	password, _ := u.User.Password()
+	authorization = "Basic " + base64.StdEncoding.EncodeToString([]byte(u.User.Username()+":"+password))
+	u.User = nil
+	return u.String(), authorization, true
+}
+
+// moveEndpointCredentials is migration 30: every stored push endpoint with
+// user information gets it moved into its Authorization header, as new
+// ones are (SplitEndpointCredentials). Where the stream already had an
+// Authorization header, pushes sent that one and ignored the URL's, so
+// the URL's is only dropped.
+func (s *Store) moveEndpointCredentials(tx *gorm.DB) error {
+	type row struct {
+		ID                  int64
+		EndpointURL         string
+		AuthorizationHeader string
+	}
+	var rows []row
+	if err := tx.Raw("SELECT id, endpoint_url, authorization_header FROM streams WHERE endpoint_url LIKE '%@%'").Scan(&rows).Error; err != nil {
+		return err
+	}
+	for _, r := range rows {
+		stripped, auth, ok := SplitEndpointCredentials(r.EndpointURL)
+		if !ok {
+			continue
+		}
+		if r.AuthorizationHeader != "" {
+			auth = r.AuthorizationHeader
+		}
+		if err := tx.Exec("UPDATE streams SET endpoint_url = ?, authorization_header = ? WHERE id = ?", stripped, auth, r.ID).Error; err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // StreamConfig is what a receiver sets on a stream: all of it on create
