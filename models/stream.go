@@ -481,9 +481,15 @@ func (s *Store) setStreamStatusTx(tx *gorm.DB, owner int64, streamID string, sta
 	if status != StreamDisabled {
 		// A disabled client is no longer trusted with who was revoked:
 		// its streams stay disabled (disableClientStreamsTx). A paused
-		// stream would gather events for it.
+		// stream would gather events for it. On PostgreSQL the client's
+		// row is locked until this commits, so that a replica disabling
+		// the client meanwhile waits, and then disables this stream too.
+		q := "SELECT COUNT(*) FROM clients WHERE id = ? AND disabled_at IS NOT NULL"
+		if s.dialect == DialectPostgres {
+			q = "SELECT COUNT(*) FROM (SELECT disabled_at FROM clients WHERE id = ? FOR SHARE) c WHERE c.disabled_at IS NOT NULL"
+		}
 		var disabled int64
-		if err := tx.Raw("SELECT COUNT(*) FROM clients WHERE id = ? AND disabled_at IS NOT NULL", st.ClientID).Scan(&disabled).Error; err != nil {
+		if err := tx.Raw(q, st.ClientID).Scan(&disabled).Error; err != nil {
 			return nil, err
 		}
 		if disabled > 0 {
