@@ -37,13 +37,14 @@ type Keys struct {
 	readAt time.Time
 
 	// The rendered JWK Set, reused for signerRefresh: /o/jwks/ is public,
-	// and rendering reads the keys and parses each private key. It is
-	// dropped whenever the signer's key changes (signerGen counts the
-	// changes), so that this process never signs with a key its own JWK
-	// Set does not list yet: a receiver meeting a new kid fetches the set
-	// once, and must find it there.
+	// and rendering reads the keys and parses each private key. signerGen
+	// counts the signer's key changes, and a set rendered under an earlier
+	// one (jwksGen) is not reused, so that this process never signs with a
+	// key its own JWK Set does not list yet: a receiver meeting a new kid
+	// fetches the set once, and must find it there.
 	jwks      []byte
 	jwksAt    time.Time
+	jwksGen   uint64
 	signerGen uint64
 }
 
@@ -102,7 +103,6 @@ func (k *Keys) Signer(ctx context.Context) (*Signer, error) {
 		if k.signer, err = NewSigner(key); err != nil {
 			return nil, err
 		}
-		k.jwks = nil
 		k.signerGen++
 	}
 	k.readAt = time.Now()
@@ -130,7 +130,6 @@ func (k *Keys) Rotate(ctx context.Context, by models.StaffAction) (string, []str
 	}
 	k.mu.Lock()
 	k.signer = nil
-	k.jwks = nil
 	k.signerGen++
 	k.mu.Unlock()
 	pub, err := k.Published(ctx)
@@ -180,7 +179,7 @@ func (k *Keys) Published(ctx context.Context) ([]PublicKey, error) {
 // here within that time, and at once after a rotation in this process.
 func (k *Keys) JWKS(ctx context.Context) ([]byte, error) {
 	k.mu.Lock()
-	if k.jwks != nil && time.Since(k.jwksAt) < signerRefresh {
+	if k.jwks != nil && k.jwksGen == k.signerGen && time.Since(k.jwksAt) < signerRefresh {
 		b := k.jwks
 		k.mu.Unlock()
 		return b, nil
@@ -196,11 +195,9 @@ func (k *Keys) JWKS(ctx context.Context) ([]byte, error) {
 		return nil, err
 	}
 	k.mu.Lock()
-	if k.signerGen == gen {
-		// Else the signer moved to a key while this set was read, which
-		// it may not list: answer it this once, keep nothing.
-		k.jwks, k.jwksAt = b, time.Now()
-	}
+	// Kept under the generation it was read in: if the signer moved to a
+	// key meanwhile, which this set may not list, it is not reused.
+	k.jwks, k.jwksAt, k.jwksGen = b, time.Now(), gen
 	k.mu.Unlock()
 	return b, nil
 }

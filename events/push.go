@@ -2,7 +2,6 @@ package events
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/latchkey/latchkey/models"
 )
 
 // Backoff bounds for push retries: the first retry waits InitialBackoff,
@@ -180,11 +181,10 @@ func NewEndpoint(endpoint, authorization string) (*Endpoint, error) {
 		return nil, &PushError{Msg: "bad endpoint URL"}
 	}
 	h := http.Header{"Content-Type": {MediaType}, "Accept": {"application/json"}}
-	if authorization == "" && u.User != nil {
+	if _, basic, ok := models.SplitEndpointCredentials(endpoint); ok && authorization == "" {
 		// As http.Client does: credentials in the URL are sent as Basic
 		// authentication (RFC 7617) when no Authorization is given.
-		password, _ := u.User.Password()
-		authorization = "Basic " + base64.StdEncoding.EncodeToString([]byte(u.User.Username()+":"+password))
+		authorization = basic
 	}
 	if authorization != "" {
 		h["Authorization"] = []string{authorization}

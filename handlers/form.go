@@ -3,7 +3,6 @@ package handlers
 import (
 	"errors"
 	"io"
-	"maps"
 	"mime"
 	"net/http"
 	"net/url"
@@ -21,7 +20,7 @@ const MaxBody = 64 << 10
 // parseOAuthForm reads a POST body as RFC 6749 requires of the token,
 // revocation and introspection endpoints: application/x-www-form-urlencoded,
 // no parameter twice (§3.1, §3.2), a parameter without a value as if it
-// were omitted (as withoutEmpty, below), and nothing in the query string
+// were omitted (dropEmpty), and nothing in the query string
 // (parameters, and above all secrets, belong in the body).
 func parseOAuthForm(c echo.Context) (url.Values, error) {
 	r := c.Request()
@@ -58,35 +57,22 @@ func parseOAuthForm(c echo.Context) (url.Values, error) {
 	if name, bad := badText(form); bad {
 		return nil, ErrInvalidRequest.WithDescription("parameter " + safeName(name) + " is not valid UTF-8 text")
 	}
-	for k, v := range form {
-		if v[0] == "" {
-			delete(form, k)
-		}
-	}
+	dropEmpty(form)
 	return form, nil
 }
 
-// withoutEmpty returns params without the parameters sent without a value.
-// RFC 6749 §3.1 and §3.2: "Parameters sent without a value MUST be treated
-// as if they were omitted from the request." A client library that sends
-// "client_secret=" for a public client, or "redirect_uri=" when it has
-// none, is asking what omitting them asks. A parameter given more than once
-// stays, for the duplicate check to refuse. params itself is not changed
-// (it may be echo's cached query).
-func withoutEmpty(params url.Values) url.Values {
-	var out url.Values
+// dropEmpty deletes the parameters sent without a value. RFC 6749 §3.1 and
+// §3.2: "Parameters sent without a value MUST be treated as if they were
+// omitted from the request." A client library that sends "client_secret="
+// for a public client, or "redirect_uri=" when it has none, is asking what
+// omitting them asks. A parameter given more than once stays, for the
+// duplicate check to refuse.
+func dropEmpty(params url.Values) {
 	for k, v := range params {
 		if len(v) == 1 && v[0] == "" {
-			if out == nil {
-				out = maps.Clone(params)
-			}
-			delete(out, k)
+			delete(params, k)
 		}
 	}
-	if out == nil {
-		return params
-	}
-	return out
 }
 
 // readBody reads a request body of at most MaxBody+1 bytes: in one read

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"errors"
+	"maps"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -33,7 +34,8 @@ var pkceChallengeRE = regexp.MustCompile(`^[A-Za-z0-9_-]{43}$`)
 // the unverified URI is never followed): they come back as pageErr. Every
 // other problem is redirected to the client as redirectErr.
 func (h *Handler) parseAuthorize(c echo.Context, params url.Values) (req *authzRequest, redirectErr *OAuthError, pageErr error) {
-	params = withoutEmpty(params)
+	params = maps.Clone(params) // echo's cached query, or the consent form's
+	dropEmpty(params)
 	for _, k := range []string{"client_id", "redirect_uri"} {
 		if len(params[k]) > 1 {
 			return nil, nil, echo.NewHTTPError(http.StatusBadRequest, "The authorization request gives "+k+" more than once.")

@@ -129,18 +129,22 @@ func loopbackRedirect(raw string) (host, rest string, ok bool) {
 		end = len(after)
 	}
 	authority, rest := after[:end], after[end:]
-	host = authority
-	if i := strings.LastIndexByte(authority, ':'); i >= 0 && !strings.HasSuffix(authority, "]") {
-		host = authority[:i]
-		port := authority[i+1:]
+	host, port := authority, ""
+	if i := strings.LastIndexByte(authority, ':'); i > strings.LastIndexByte(authority, ']') {
+		host, port = authority[:i], authority[i+1:]
 		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || port[0] == '0' || port[0] == '+' {
 			return "", "", false
 		}
 	}
-	if !loopbackLiteral(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")) {
-		return "", "", false
+	// IPv6 in brackets, IPv4 without: "[127.0.0.1]" and a bare "::1" are
+	// not URIs' hosts.
+	ip, bracketed := strings.CutPrefix(host, "[")
+	if bracketed {
+		if ip, bracketed = strings.CutSuffix(ip, "]"); !bracketed {
+			return "", "", false
+		}
 	}
-	if strings.HasPrefix(host, "[") != strings.HasSuffix(host, "]") || (strings.HasPrefix(host, "[") && !strings.Contains(host, ":")) {
+	if a, err := netip.ParseAddr(ip); err != nil || a.Is6() != bracketed || !loopbackLiteral(ip) {
 		return "", "", false
 	}
 	return host, rest, true

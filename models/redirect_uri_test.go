@@ -111,6 +111,8 @@ func TestRedirectURIMatches(t *testing.T) {
 		{"http://127.0.0.1:080/callback", false},
 		{"http://127.0.0.1:80@evil.example/callback", false},
 		{"http://::1:40000/cb?x=1", false},
+		{"http://[::1:40000/cb?x=1", false},
+		{"http://[127.0.0.1]:51234/callback", false},
 		{"https://127.0.0.1:51234/callback", false},      // https: not the loopback rule's
 		{"https://app.example.com:9443/callback", false}, // any other host: exact
 		{"https://app.example.com/callback", false},

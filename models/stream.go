@@ -99,12 +99,8 @@ func (st Stream) ShownEndpoint() string { return RedactEndpoint(st.EndpointURL) 
 // the ones stored before; this is the last guard of the pages, the API and
 // the logs against one that got in some other way.
 func RedactEndpoint(endpoint string) string {
-	u, err := url.Parse(endpoint)
-	if err != nil || u.User == nil {
-		return endpoint
-	}
-	u.User = nil
-	return u.String()
+	stripped, _, _ := SplitEndpointCredentials(endpoint)
+	return stripped
 }
 
 // SplitEndpointCredentials splits user information off a push endpoint

@@ -104,14 +104,9 @@ func TestParametersWithoutAValueAreOmitted(t *testing.T) {
 		// (§4.1.3): "redirect_uri=" is that.
 		cfg := &oauth2.Config{ClientID: conf.ClientID, ClientSecret: ts.f.Secret, Endpoint: ts.endpoint(),
 			RedirectURL: "http://127.0.0.1:9999/callback", Scopes: []string{"read"}}
-		noRedirect := *cfg
-		noRedirect.RedirectURL = ""
-		u, _ := url.Parse(noRedirect.AuthCodeURL("st"))
-		q := u.Query()
-		if q.Has("redirect_uri") {
-			t.Fatalf("AuthCodeURL without a RedirectURL still sends redirect_uri: %s", u)
-		}
-		code := authorizeQuery(t, ts, u.RequestURI(), cfg.RedirectURL).Get("code")
+		// "redirect_uri=" at /o/authorize too: the consent must still send
+		// the browser to the registered URI (authorize checks it).
+		code := authorize(t, ts, cfg, oauth2.SetAuthURLParam("redirect_uri", "")).Get("code")
 		resp, body := postForm(t, ts, "/o/token/", url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {""}}, basic)
 		if resp.StatusCode != 200 || body["access_token"] == nil {
 			t.Fatalf("got %d %v, want 200 with a token", resp.StatusCode, body)
@@ -155,26 +150,6 @@ func TestParametersWithoutAValueAreOmitted(t *testing.T) {
 			t.Errorf("got %d %s, want 400 invalid_request", resp.StatusCode, raw)
 		}
 	})
-}
-
-// authorizeQuery logs alice in, asks for consent at path (an authorization
-// request) and returns the query of the redirect to want.
-func authorizeQuery(t *testing.T, ts *testServer, path, want string) url.Values {
-	t.Helper()
-	b := newBrowser(t, ts)
-	b.login("alice")
-	resp, html := b.get(path)
-	if resp.StatusCode != 200 {
-		t.Fatalf("consent page: %d\n%s", resp.StatusCode, html)
-	}
-	form := formFields(t, html, "/o/authorize/")
-	form.Set("decision", "allow")
-	resp, _ = b.post("/o/authorize/", form)
-	loc, err := url.Parse(resp.Header.Get("Location"))
-	if resp.StatusCode != http.StatusSeeOther || err != nil || !strings.HasPrefix(loc.String(), want+"?") {
-		t.Fatalf("consent answer: %d %q, want a redirect to %s", resp.StatusCode, resp.Header.Get("Location"), want)
-	}
-	return loc.Query()
 }
 
 // TestEncodedEndpointPathIsNotA405: a POST to a spelling of an OAuth

@@ -99,13 +99,11 @@ func TestPushEndpointPasswordIsNeverShown(t *testing.T) {
 			}
 		}
 	}
-	var logged strings.Builder
 	st, err := es.st.StreamByID(context.Background(), es.receiver.Client.ID, s.StreamID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	logged.WriteString(st.LogValue().String())
-	if strings.Contains(logged.String(), "LegacyPw") {
-		t.Errorf("a stream's log value carries the password: %s", logged.String())
+	if logged := st.LogValue().String(); strings.Contains(logged, "LegacyPw") {
+		t.Errorf("a stream's log value carries the password: %s", logged)
 	}
 }
